@@ -1,0 +1,198 @@
+"""Requests per second and latency percentiles of two API reads under gunicorn on PostgreSQL.
+
+Seeds a scratch database set-wise with N accounts and three days of health scores each, creates
+an API key, serves the app with gunicorn and drives it with wrk (apt install wrk):
+
+* GET /api/v1/accounts/{id}/health for random ids (target: >= 1,000 req/s, p99 < 50 ms);
+* GET /api/v1/health-scores?updated_since=...&limit=500, a 500-row page of an incremental pull.
+
+    .venv/bin/python bench/api_reads.py --accounts 100000 --seconds 20
+
+Prints wrk's req/s and latency percentiles per endpoint, then drops the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+
+import requests
+from api_common import ROOT, free_port, scratch_database
+from sqlalchemy import text
+
+SEED_SQL = [
+    """
+    INSERT INTO accounts (name, domain, segment, plan, arr, seats, contract_start, renewal_date,
+                          lifecycle_stage, is_demo, created_at, updated_at)
+    SELECT 'Customer ' || g, 'customer' || g || '.example.com',
+           (ARRAY['smb','mid_market','enterprise'])[1 + g % 3],
+           (ARRAY['starter','growth','enterprise'])[1 + (g / 3) % 3],
+           round((5000 + random() * 250000)::numeric, 2), 10 + g % 300,
+           current_date - 400 + g % 200, current_date + (g * 7) % 400, 'mature', true,
+           now(), now()
+    FROM generate_series(1, :accounts) AS g
+    """,
+    # Three nightly runs; updated_at spreads each run over its night so pages are realistic.
+    """
+    INSERT INTO health_scores (account_id, scored_on, score, band, method, churn_probability,
+                               drivers, updated_at)
+    SELECT a.id, current_date - d, s.score,
+           CASE WHEN s.score < 40 THEN 'red' WHEN s.score < 70 THEN 'yellow' ELSE 'green' END,
+           'model', 1 - s.score / 100,
+           json_build_array(
+             json_build_object('feature', 'active_users_change_30d', 'value', -0.4,
+                               'contribution', 0.8, 'sentence', 'Active users down 40%'),
+             json_build_object('feature', 'open_tickets', 'value', 1, 'contribution', -0.1,
+                               'sentence', '1 open ticket')),
+           current_date - d + (a.id % 3600) * interval '1 second'
+    FROM accounts a
+    CROSS JOIN generate_series(0, 2) AS d
+    CROSS JOIN LATERAL (
+      SELECT greatest(0, least(100, 55 + 40 * sin(a.id) + d * 3 * cos(a.id * 7)))::float AS score
+    ) s
+    """,
+]
+
+HEALTH_SCRIPT = """
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "/api/v1/accounts/" .. math.random(1, {accounts}) .. "/health",
+                    {{["Authorization"] = "Bearer {key}"}})
+end
+"""
+PAGE_SCRIPT = """
+wrk.headers["Authorization"] = "Bearer {key}"
+"""
+
+
+def seed(url: str, accounts: int, instance: str) -> str:
+    """Schema, rows and an API key; returns the key."""
+    from cs_platform import create_app
+    from cs_platform.auth.services import create_api_key
+    from cs_platform.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url}, instance_path=instance)
+    with app.app_context():
+        db.create_all()
+        started = time.perf_counter()
+        with db.engine.begin() as connection:
+            for statement in SEED_SQL:
+                connection.execute(text(statement), {"accounts": accounts})
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("ANALYZE"))
+        _, key = create_api_key("bench", ["read:scores"])
+        db.session.commit()
+        print(
+            f"seeded {accounts} accounts, {3 * accounts} health scores "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+        db.session.remove()
+        db.engine.dispose()
+    return key
+
+
+def start_gunicorn(url: str, instance: str, workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "INSTANCE_PATH": instance,
+        "SECRET_KEY": uuid.uuid4().hex,
+        "LOG_LEVEL": "WARNING",
+        "SCHEDULER_ENABLED": "0",
+        "API_RATE_LIMIT": "100000000 per minute",
+        # Shared counters as in production (the in-memory store is per worker).
+        "RATELIMIT_STORAGE_URI": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"),
+    }
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "--workers", str(workers),
+        "--bind", f"127.0.0.1:{port}",
+        "--log-level", "warning",
+        "wsgi:app",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own command line
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(60):
+        try:
+            if requests.get(f"{base}/api/v1/openapi.json", timeout=10).ok:
+                return process, base
+        except requests.RequestException:
+            time.sleep(0.5)
+    process.kill()
+    raise SystemExit("gunicorn did not come up")
+
+
+def wrk(url: str, script: str, seconds: int, connections: int) -> dict[str, str]:
+    """Run wrk with a Lua script; returns req/s and the latency percentiles it printed."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(script)
+        lua.flush()
+        output = subprocess.run(  # noqa: S603 - wrk with our arguments
+            [shutil.which("wrk") or "wrk", "-t2", f"-c{connections}", f"-d{seconds}s",
+             "--latency", "-s", lua.name, url],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    figures = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", output, re.MULTILINE))
+    figures["req/s"] = re.search(r"Requests/sec:\s+(\S+)", output).group(1)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    figures["non-2xx"] = errors.group(1) if errors else "0"
+    return figures
+
+
+def report(name: str, figures: dict[str, str]) -> None:
+    print(
+        f"{name:<46} {figures['req/s']:>9} req/s   p50 {figures['50']:>8}   "
+        f"p90 {figures['90']:>8}   p99 {figures['99']:>8}   non-2xx {figures['non-2xx']}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    with scratch_database("cs_bench_api") as url, tempfile.TemporaryDirectory() as instance:
+        key = seed(url, args.accounts, instance)
+        server, base = start_gunicorn(url, instance, args.workers)
+        try:
+            since = "1970-01-01T00:00:00Z"
+            page = requests.get(
+                f"{base}/api/v1/health-scores?updated_since={since}&limit=500",
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=10,
+            )
+            assert len(page.json()["data"]) == 500, page.text[:200]
+            print(
+                f"gunicorn {args.workers} sync workers, wrk 2 threads x {args.connections} "
+                f"connections, {args.seconds} s per endpoint"
+            )
+            script = HEALTH_SCRIPT.format(accounts=args.accounts, key=key)
+            report(
+                "GET /accounts/{id}/health (random ids)",
+                wrk(base, script, args.seconds, args.connections),
+            )
+            report(
+                "GET /health-scores?updated_since=..&limit=500",
+                wrk(
+                    f"{base}/api/v1/health-scores?updated_since={since}&limit=500",
+                    PAGE_SCRIPT.format(key=key),
+                    args.seconds,
+                    args.connections,
+                ),
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+"""Time to first byte of the CSM pages with a large book on PostgreSQL under gunicorn.
+
+Creates a scratch PostgreSQL database, fills it set-wise with N accounts and their history
+(daily health scores, churn risk, usage, tickets, survey answers, tasks: synthetic rows written by
+SQL, as the scoring CLI would write them), serves the app with gunicorn, signs in and times the
+risk list (first page, a filtered page, the last page) and the account page.
+
+    .venv/bin/python bench/pages_ttfb.py --accounts 10000 --requests 200
+
+Prints median and 95th percentile per page; the target is p95 < 150 ms. Drops the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PASSWORD = "bench password 12345"  # noqa: S105 - a throwaway bench user
+CSMS = 20
+SCORE_DAYS = 100
+RISK_DAYS = 30
+USAGE_DAYS = 90
+
+SEED_SQL = [
+    # Accounts, owned round-robin by the CSMs (user ids 1..CSMS in a fresh database).
+    """
+    INSERT INTO accounts (name, domain, segment, plan, arr, seats, contract_start, renewal_date,
+                          lifecycle_stage, owner_id, is_demo, created_at, updated_at)
+    SELECT 'Customer ' || g, 'customer' || g || '.example.com',
+           (ARRAY['smb','mid_market','enterprise'])[1 + g % 3],
+           (ARRAY['starter','growth','enterprise'])[1 + (g / 3) % 3],
+           round((5000 + random() * 250000)::numeric, 2), 10 + g % 300,
+           current_date - 400 + g % 200, current_date + (g * 7) % 400, 'mature',
+           1 + g % :csms, true, now(), now()
+    FROM generate_series(1, :accounts) AS g
+    """,
+    # Daily health scores: a per-account level and drift, drivers as the model writes them.
+    """
+    INSERT INTO health_scores (account_id, scored_on, score, band, method, churn_probability,
+                               drivers, updated_at)
+    SELECT a.id, current_date - d, s.score,
+           CASE WHEN s.score < 40 THEN 'red' WHEN s.score < 70 THEN 'yellow' ELSE 'green' END,
+           'model', 1 - s.score / 100,
+           json_build_array(
+             json_build_object('feature', 'active_users_change_30d', 'value', -0.4,
+                               'contribution', 0.8,
+                               'sentence', 'Active users down 40% in 30 days'),
+             json_build_object('feature', 'detractors_90d', 'value', 2, 'contribution', 0.4,
+                               'sentence', '2 detractors this quarter'),
+             json_build_object('feature', 'open_tickets', 'value', 1, 'contribution', -0.1,
+                               'sentence', '1 open ticket')),
+           now()
+    FROM accounts a
+    CROSS JOIN generate_series(0, :score_days - 1) AS d
+    CROSS JOIN LATERAL (
+      SELECT greatest(0, least(100, 55 + 40 * sin(a.id) + d * 0.3 * cos(a.id * 7)))::float AS score
+    ) s
+    """,
+    """
+    INSERT INTO churn_risks (account_id, scored_on, p_churn_before_renewal, p_churn_90d,
+                             expected_remaining_months, survival_curve, updated_at)
+    SELECT a.id, current_date - d, p.p, p.p / 2, 24 * (1 - p.p),
+           '[[0,1.0],[3,0.97],[6,0.93],[9,0.9],[12,0.86],[18,0.8],[24,0.74]]'::json, now()
+    FROM accounts a
+    CROSS JOIN generate_series(0, :risk_days - 1) AS d
+    CROSS JOIN LATERAL (SELECT (0.5 + 0.45 * cos(a.id + d * 0.01))::float AS p) p
+    """,
+    """
+    INSERT INTO usage_daily (account_id, day, active_users, events, features_used)
+    SELECT a.id, current_date - d, (a.seats * (0.3 + 0.3 * (1 + sin(a.id + d / 10.0))))::int,
+           100 + d, 5
+    FROM accounts a CROSS JOIN generate_series(0, :usage_days - 1) AS d
+    """,
+    """
+    INSERT INTO support_tickets (account_id, source, external_id, subject, status, priority,
+                                 created_at, updated_at, satisfaction)
+    SELECT 1 + g % :accounts, 'zendesk', g::text, 'Ticket ' || g,
+           (ARRAY['open','pending','solved','closed'])[1 + g % 4], 'normal',
+           now() - (g % 200) * interval '1 day', now(), (ARRAY['good','bad',NULL])[1 + g % 3]
+    FROM generate_series(1, :accounts * 3) AS g
+    """,
+    """
+    INSERT INTO survey_responses (survey_id, account_id, kind, score, comment, responded_at)
+    SELECT 1, 1 + g % :accounts, 'nps', g % 11, 'Comment ' || g,
+           now() - (g % 300) * interval '1 day'
+    FROM generate_series(1, :accounts * 2) AS g
+    """,
+    """
+    INSERT INTO tasks (account_id, kind, severity, owner_id, title, reason, details, status,
+                       created_at)
+    SELECT g * 3, 'churn_risk', 'high', 1 + (g * 3) % :csms, 'Churn risk rose', 'p_churn', '',
+           'open', now()
+    FROM generate_series(1, :accounts / 3) AS g
+    """,
+]
+
+
+def create_database(server_url: str) -> str:
+    name = f"cs_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        name = make_url(url).database
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def seed(url: str, accounts: int, instance: str) -> int:
+    """Schema plus the synthetic book; returns the id of the top account at risk."""
+    from cs_platform import create_app
+    from cs_platform.auth.services import create_user
+    from cs_platform.extensions import db
+    from surveys.models import Survey
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url}, instance_path=instance)
+    with app.app_context():
+        db.create_all()
+        for i in range(CSMS):
+            create_user(f"csm{i}@bench.example.com", f"CSM {i}", "csm", PASSWORD)
+        db.session.add(Survey(name="NPS", kind="nps"))  # ORM defaults fill the other columns
+        db.session.commit()
+        params = {
+            "accounts": accounts,
+            "csms": CSMS,
+            "score_days": SCORE_DAYS,
+            "risk_days": RISK_DAYS,
+            "usage_days": USAGE_DAYS,
+        }
+        started = time.perf_counter()
+        with db.engine.begin() as connection:
+            for statement in SEED_SQL:
+                used = {k: v for k, v in params.items() if f":{k}" in statement}
+                connection.execute(text(statement), used)
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("ANALYZE"))
+        print(f"seeded {accounts} accounts in {time.perf_counter() - started:.1f} s")
+        db.session.remove()
+        db.engine.dispose()
+    return top_account(url)
+
+
+def top_account(url: str) -> int:
+    """The account with the most ARR at risk today (the one a CSM opens first)."""
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as connection:
+        top = connection.execute(
+            text(
+                "SELECT a.id FROM accounts a JOIN churn_risks c ON c.account_id = a.id "
+                "AND c.scored_on = current_date "
+                "ORDER BY a.arr * c.p_churn_before_renewal DESC LIMIT 1"
+            )
+        ).scalar_one()
+    engine.dispose()
+    return top
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_gunicorn(url: str, instance: str, workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "INSTANCE_PATH": instance,
+        "SECRET_KEY": uuid.uuid4().hex,
+        "LOG_LEVEL": "WARNING",
+        "SCHEDULER_ENABLED": "0",
+    }
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "--workers",
+        str(workers),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "wsgi:app",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own command line
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120  # workers import pandas and friends: seconds each
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{base}/healthz", timeout=10).raise_for_status()
+        except requests.RequestException:
+            time.sleep(0.5)
+        else:
+            return process, base
+    process.terminate()
+    process.wait(timeout=30)
+    raise SystemExit("gunicorn did not start")
+
+
+def signed_in_session(base: str) -> requests.Session:
+    session = requests.Session()
+    page = session.get(f"{base}/login", timeout=10).text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    token = token or re.search(r'name="csrf_token" value="([^"]+)"', page)
+    data = {"email": "csm0@bench.example.com", "password": PASSWORD, "csrf_token": token[1]}
+    response = session.post(f"{base}/login", data=data, allow_redirects=False, timeout=10)
+    if response.status_code != 302:
+        raise SystemExit(f"login failed: {response.status_code}")
+    return session
+
+
+def time_to_first_byte(session: requests.Session, url: str, count: int) -> list[float]:
+    """Milliseconds from sending the request to the response headers (requests' `elapsed`)."""
+    timings = []
+    for _ in range(count):
+        response = session.get(url, stream=True, allow_redirects=False, timeout=30)
+        if response.status_code != 200:
+            raise SystemExit(f"{url} answered {response.status_code}")
+        timings.append(response.elapsed.total_seconds() * 1000)
+        response.content  # noqa: B018 - drain the body so the connection is reused
+    return timings
+
+
+def report(name: str, timings: list[float]) -> None:
+    ordered = sorted(timings)
+    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
+    print(f"{name:<34} median {statistics.median(ordered):7.1f} ms   p95 {p95:7.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
+    parser.add_argument("--reuse", help="name of a database kept by --keep: skip the seeding")
+    parser.add_argument(
+        "--server",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    args = parser.parse_args()
+    from cs_platform.config import normalise_database_url
+
+    server = normalise_database_url(args.server)
+    url = make_url(server).set(database=args.reuse).render_as_string(hide_password=False)
+    url = url if args.reuse else create_database(server)
+    process = None
+    try:
+        with tempfile.TemporaryDirectory() as instance:
+            top = top_account(url) if args.reuse else seed(url, args.accounts, instance)
+            process, base = start_gunicorn(url, instance, args.workers)
+            session = signed_in_session(base)
+            first = session.get(f"{base}/", timeout=30).text
+            pages = int(re.search(r"Page 1 of (\d+)", first)[1])
+            targets = {
+                "risk list, first page": f"{base}/",
+                "risk list, mine + red + 180 d": f"{base}/?owner=me&band=red&renewal_within=180",
+                f"risk list, last page ({pages})": f"{base}/?page={pages}",
+                "account page (top account)": f"{base}/accounts/{top}",
+            }
+            print(
+                f"{args.accounts} accounts, {args.requests} requests per page, "
+                f"gunicorn {args.workers} workers, PostgreSQL"
+            )
+            for name, target in targets.items():
+                time_to_first_byte(session, target, 5)  # warm-up
+                report(name, time_to_first_byte(session, target, args.requests))
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if args.keep or args.reuse:
+            print(f"kept {url}")
+        else:
+            drop_database(server, url)
+
+
+if __name__ == "__main__":
+    main()

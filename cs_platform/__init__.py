@@ -1,0 +1,144 @@
+"""The application factory: read it as the table of contents of the product."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, request
+
+from cs_platform.config import check_database, load_config
+from cs_platform.errors import register_error_handlers
+from cs_platform.extensions import csrf, db, limiter, login_manager, migrate
+from cs_platform.logging_setup import configure_logging
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(overrides: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
+    """Build the app: configuration, extensions, domain models, blueprints, CLI and scheduler."""
+    app = Flask(__name__, instance_path=instance_path or os.environ.get("INSTANCE_PATH"))
+    app.config.update(load_config(Path(app.instance_path)))
+    app.config.update(overrides or {})
+    configure_logging(app)
+    check_database(app.config["SQLALCHEMY_DATABASE_URI"])
+
+    import_domain_models()
+    init_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_response_headers(app)
+
+    from cs_platform.cli import register_cli
+
+    register_cli(app)
+
+    from cs_platform.scheduler import start_scheduler_if_enabled
+
+    start_scheduler_if_enabled(app)
+    return app
+
+
+def import_domain_models() -> None:
+    """Import every package's models so SQLAlchemy and Alembic see one metadata."""
+    import cs_platform.demo.models
+    import cs_platform.models
+    import cs_platform.outbox
+    import cs_platform.tasks.models
+    import cs_platform.webhooks.models  # noqa: F401
+    import integrations.models  # noqa: F401
+    import scoring.models  # noqa: F401
+    import surveys.models  # noqa: F401
+
+
+def init_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(MIGRATIONS_DIR),
+        render_as_batch=True,
+        include_object=include_in_migrations,
+    )
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+
+def include_in_migrations(obj, name: str, type_: str, reflected: bool, compare_to) -> bool:
+    """Alembic manages every table but APScheduler's job store, which APScheduler creates."""
+    from cs_platform.scheduler import JOB_TABLE
+
+    return not (type_ == "table" and name == JOB_TABLE)
+
+
+def register_blueprints(app: Flask) -> None:
+    from cs_platform.accounts.routes import bp as accounts_bp
+    from cs_platform.admin.routes import bp as admin_bp
+    from cs_platform.auth.routes import bp as auth_bp
+    from cs_platform.dashboards.routes import bp as dashboards_bp
+    from cs_platform.health import bp as health_bp
+    from cs_platform.metrics import bp as metrics_bp
+    from cs_platform.tasks.routes import bp as tasks_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(metrics_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(tasks_bp)
+    app.register_blueprint(dashboards_bp)
+    app.register_blueprint(admin_bp)
+
+    from scoring.routes import bp as scoring_bp
+
+    app.register_blueprint(scoring_bp)
+
+    from surveys.admin import bp as surveys_bp
+    from surveys.public import bp as survey_public_bp
+
+    app.register_blueprint(surveys_bp)
+    app.register_blueprint(survey_public_bp)
+
+    from integrations.ingest import bp as ingest_bp
+    from integrations.views import bp as integrations_bp
+
+    app.register_blueprint(ingest_bp)
+    app.register_blueprint(integrations_bp)
+
+    from cs_platform.api import init_api
+    from cs_platform.webhooks.routes import bp as webhooks_bp
+
+    init_api(app)
+    app.register_blueprint(webhooks_bp)
+
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def register_response_headers(app: Flask) -> None:
+    """A request id for the logs (the caller's X-Request-ID or a new one) and security headers."""
+
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = (
+            incoming[:64] if incoming.isprintable() and incoming else secrets.token_hex(8)
+        )
+
+    @app.after_request
+    def add_response_headers(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response

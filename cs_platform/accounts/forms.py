@@ -1,0 +1,70 @@
+"""Forms on the account pages; each error message says what to fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+
+from cs_platform.accounts.services import OUTREACH_CHANNELS
+
+MAX_OVERRIDE_DAYS = 365
+
+
+def choices(pairs) -> list[SelectChoice]:
+    """Select options from (value, label) pairs (WTForms 3.3 wants SelectChoice objects)."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField(
+        "Note",
+        validators=[
+            DataRequired("A note needs some text."),
+            Length(max=5000, message="A note can have at most 5000 characters."),
+        ],
+    )
+
+
+class OutreachForm(FlaskForm):
+    channel = SelectField("Channel", choices=choices(OUTREACH_CHANNELS.items()))
+    contact = StringField("With", validators=[Optional(), Length(max=200)])
+    summary = TextAreaField(
+        "What was said",
+        validators=[
+            DataRequired("Say briefly what was discussed."),
+            Length(max=2000, message="Keep the summary under 2000 characters."),
+        ],
+    )
+
+
+class OverrideForm(FlaskForm):
+    band = SelectField(
+        "Band", choices=choices([("green", "Green"), ("yellow", "Yellow"), ("red", "Red")])
+    )
+    reason = StringField(
+        "Reason",
+        validators=[
+            DataRequired("Give a reason, so others know why the band differs from the model."),
+            Length(min=3, max=500, message="The reason needs 3 to 500 characters."),
+        ],
+    )
+    expires_on = DateField(
+        "Until",
+        validators=[InputRequired("Pick the date the override ends (YYYY-MM-DD).")],
+    )
+
+    def validate_expires_on(self, field: DateField) -> None:
+        if field.data is None:  # unparseable: DateField has said so already
+            return
+        today = dt.date.today()
+        if field.data <= today:
+            raise ValidationError("The override must end after today.")
+        if field.data > today + dt.timedelta(days=MAX_OVERRIDE_DAYS):
+            raise ValidationError("An override can last at most a year.")
+
+
+class ConfirmForm(FlaskForm):
+    """A button-only form (CSRF token only)."""

@@ -1,0 +1,356 @@
+"""The risk list as a read model: every live account with its latest score, built set-wise.
+
+One statement ranks the ids of all matching accounts (hash joins of the latest scoring day's rows,
+never a query per row) with the total; one reads the page's columns for those ids; two more fetch
+the page's drivers and 90-day sparklines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.orm import aliased
+
+from cs_platform.extensions import db
+from cs_platform.models import SEGMENTS, Account, Task, User
+from scoring.models import BANDS, BandOverride, ChurnRisk, HealthScore
+from surveys.metrics import BAND_LIMITS
+from surveys.models import SurveyResponse
+
+PAGE_SIZE = 50
+TREND_DAYS = 30
+SPARKLINE_DAYS = 90
+SPARKLINE_STEP_DAYS = 3  # one point every 3 days: 30 points fill a 120-pixel line
+DETRACTOR_DAYS = 90
+# Column -> default direction when first clicked.
+SORT_COLUMNS = {
+    "risk": "desc",
+    "name": "asc",
+    "score": "asc",
+    "band": "asc",
+    "trend": "asc",
+    "p_churn": "desc",
+    "renewal": "asc",
+    "arr": "desc",
+    "tasks": "desc",
+    "owner": "asc",
+    "segment": "asc",
+}
+
+
+@dataclass(frozen=True)
+class RiskFilters:
+    """The list's view, as read from (and written back to) the query string."""
+
+    q: str = ""
+    owner: str = ""  # "", "me", "none" or a user id
+    segment: str = ""
+    band: str = ""
+    renewal_within: int | None = None
+    detractor: bool = False
+    sort: str = "risk"
+    direction: str = "desc"
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Any) -> RiskFilters:
+        """Parse request args, dropping anything not allowed instead of trusting it."""
+        owner = args.get("owner", "")
+        sort = args.get("sort", "risk")
+        sort = sort if sort in SORT_COLUMNS else "risk"
+        direction = args.get("dir", "")
+        within = args.get("renewal_within", "")
+        page = args.get("page", "")
+        return cls(
+            q=args.get("q", "").strip()[:100],
+            owner=owner if owner in ("me", "none") or owner.isdigit() else "",
+            segment=args.get("segment", "") if args.get("segment") in SEGMENTS else "",
+            band=args.get("band", "") if args.get("band") in BANDS else "",
+            renewal_within=min(int(within), 3650) if within.isdigit() else None,
+            detractor=args.get("detractor") in ("1", "on", "y"),
+            sort=sort,
+            direction=direction if direction in ("asc", "desc") else SORT_COLUMNS[sort],
+            page=max(int(page), 1) if page.isdigit() and len(page) < 7 else 1,
+        )
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """Query-string arguments of this view (defaults left out), with `changes` applied."""
+        view = replace(self, **changes)
+        values = asdict(view)
+        values["dir"] = values.pop("direction")
+        values["detractor"] = "1" if view.detractor else ""
+        defaults = {"sort": "risk", "dir": SORT_COLUMNS[view.sort], "page": 1}
+        return {
+            key: value
+            for key, value in values.items()
+            if value not in ("", None, False) and defaults.get(key) != value
+        }
+
+    def sort_args(self, column: str) -> dict[str, Any]:
+        """Arguments for a column header link: toggles direction on the current column."""
+        if column == self.sort:
+            flipped = "asc" if self.direction == "desc" else "desc"
+            return self.args(sort=column, direction=flipped, page=1)
+        return self.args(sort=column, direction=SORT_COLUMNS[column], page=1)
+
+
+@dataclass
+class RiskRow:
+    """One account of the list, with what a CSM needs to decide whom to call."""
+
+    account_id: int
+    name: str
+    domain: str | None
+    segment: str
+    arr: Decimal
+    renewal_date: dt.date | None
+    owner_id: int | None
+    owner_name: str | None
+    health_score_id: int | None
+    score: float | None
+    model_band: str | None
+    override_band: str | None
+    band: str | None
+    trend: float | None
+    p_churn: float | None
+    arr_at_risk: Decimal | None
+    open_tasks: int
+    drivers: list[dict] = field(default_factory=list)
+    sparkline: list[float] = field(default_factory=list)
+
+    def days_to_renewal(self, today: dt.date) -> int | None:
+        return None if self.renewal_date is None else (self.renewal_date - today).days
+
+
+@dataclass(frozen=True)
+class RiskPage:
+    rows: list[RiskRow]
+    total: int
+    page: int
+    per_page: int = PAGE_SIZE
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class ScoringDays:
+    """The days the list reads: the latest scoring run of each kind and the one ~30 days earlier.
+
+    A scoring run writes every live account's row for its day in one transaction, so the latest
+    scores are the rows of the latest day: an equality join on an indexed date, not a per-account
+    search for its newest row (which costs a probe per account on 10k accounts).
+    """
+
+    health: dt.date
+    risk: dt.date
+    prior: dt.date | None
+
+    @classmethod
+    def latest(cls) -> ScoringDays:
+        health = db.session.scalar(select(func.max(HealthScore.scored_on))) or dt.date.today()
+        risk = db.session.scalar(select(func.max(ChurnRisk.scored_on))) or health
+        prior = db.session.scalar(
+            select(func.max(HealthScore.scored_on)).where(
+                HealthScore.scored_on <= health - dt.timedelta(days=TREND_DAYS)
+            )
+        )
+        return cls(health, risk, prior)
+
+
+def reference_day() -> dt.date:
+    """The latest scoring day, or today before any score."""
+    return ScoringDays.latest().health
+
+
+def _active_overrides(today: dt.date):
+    """account_id -> band of the override in force (the newest when several are open)."""
+    newest = (
+        select(func.max(BandOverride.id).label("id"))
+        .where(BandOverride.ended_at.is_(None), BandOverride.expires_on >= today)
+        .group_by(BandOverride.account_id)
+        .subquery("newest_override")
+    )
+    return (
+        select(BandOverride.account_id, BandOverride.band)
+        .join(newest, newest.c.id == BandOverride.id)
+        .subquery("override")
+    )
+
+
+def _open_tasks():
+    return (
+        select(Task.account_id, func.count().label("open_tasks"))
+        .where(Task.status != "done")
+        .group_by(Task.account_id)
+        .subquery("open_task_counts")
+    )
+
+
+def detractor_accounts(since: dt.datetime) -> Select:
+    """Ids of accounts with a detractor answer (any survey kind) since `since`."""
+    is_detractor = or_(
+        *(
+            and_(SurveyResponse.kind == kind, SurveyResponse.score <= worst)
+            for kind, (worst, _) in BAND_LIMITS.items()
+        )
+    )
+    return select(SurveyResponse.account_id).where(
+        SurveyResponse.responded_at >= since, is_detractor
+    )
+
+
+def risk_query(filters: RiskFilters, user_id: int, today: dt.date, days: ScoringDays) -> Select:
+    """All matching live accounts with the list's columns, sorted, not yet paged."""
+    latest, prior = aliased(HealthScore), aliased(HealthScore)
+    churn, owner = aliased(ChurnRisk), aliased(User)
+    override, tasks = _active_overrides(today), _open_tasks()
+    band = func.coalesce(override.c.band, latest.band)
+    arr_at_risk = Account.arr * churn.p_churn_before_renewal
+    open_tasks = func.coalesce(tasks.c.open_tasks, 0)
+    columns = {
+        "risk": arr_at_risk,
+        "name": func.lower(Account.name),
+        "score": latest.score,
+        "band": case({"red": 0, "yellow": 1, "green": 2}, value=band),
+        "trend": latest.score - prior.score,
+        "p_churn": churn.p_churn_before_renewal,
+        "renewal": Account.renewal_date,
+        "arr": Account.arr,
+        "tasks": open_tasks,
+        "owner": func.lower(owner.name),
+        "segment": Account.segment,
+    }
+    query = (
+        select(
+            Account.id.label("account_id"),
+            Account.name,
+            Account.domain,
+            Account.segment,
+            Account.arr,
+            Account.renewal_date,
+            Account.owner_id,
+            owner.name.label("owner_name"),
+            latest.id.label("health_score_id"),
+            latest.score,
+            latest.band.label("model_band"),
+            override.c.band.label("override_band"),
+            band.label("band"),
+            columns["trend"].label("trend"),
+            churn.p_churn_before_renewal.label("p_churn"),
+            arr_at_risk.label("arr_at_risk"),
+            open_tasks.label("open_tasks"),
+        )
+        .outerjoin(latest, (latest.account_id == Account.id) & (latest.scored_on == days.health))
+        .outerjoin(prior, (prior.account_id == Account.id) & (prior.scored_on == days.prior))
+        .outerjoin(churn, (churn.account_id == Account.id) & (churn.scored_on == days.risk))
+        .outerjoin(override, override.c.account_id == Account.id)
+        .outerjoin(tasks, tasks.c.account_id == Account.id)
+        .outerjoin(owner, owner.id == Account.owner_id)
+        .where(Account.churned_at.is_(None))
+    )
+    query = _filtered(query, filters, user_id, today, band)
+    key = columns[filters.sort]
+    ordered = key.desc() if filters.direction == "desc" else key.asc()
+    return query.order_by(ordered.nulls_last(), Account.id)
+
+
+def _filtered(query: Select, filters: RiskFilters, user_id: int, today: dt.date, band) -> Select:
+    if filters.q:
+        pattern = f"%{filters.q.lower()}%"
+        query = query.where(
+            or_(func.lower(Account.name).like(pattern), func.lower(Account.domain).like(pattern))
+        )
+    if filters.owner == "me":
+        query = query.where(Account.owner_id == user_id)
+    elif filters.owner == "none":
+        query = query.where(Account.owner_id.is_(None))
+    elif filters.owner:
+        query = query.where(Account.owner_id == int(filters.owner))
+    if filters.segment:
+        query = query.where(Account.segment == filters.segment)
+    if filters.band:
+        query = query.where(band == filters.band)
+    if filters.renewal_within is not None:
+        horizon = today + dt.timedelta(days=filters.renewal_within)
+        query = query.where(Account.renewal_date >= today, Account.renewal_date <= horizon)
+    if filters.detractor:
+        since = dt.datetime.combine(today - dt.timedelta(days=DETRACTOR_DAYS), dt.time())
+        query = query.where(Account.id.in_(detractor_accounts(since)))
+    return query
+
+
+def risk_page(filters: RiskFilters, user_id: int, today: dt.date | None = None) -> RiskPage:
+    """One page of the list with its total, drivers and sparklines.
+
+    The ranking statement selects only account ids (PostgreSQL drops the joins that neither the
+    filters nor the sort key use); the page's columns are then read for those 50 ids only.
+    """
+    today = today or dt.date.today()
+    days = ScoringDays.latest()
+    query = risk_query(filters, user_id, today, days)
+    ranking = query.with_only_columns(Account.id, func.count().over())
+    offset = (filters.page - 1) * PAGE_SIZE
+    ranked = db.session.execute(ranking.limit(PAGE_SIZE).offset(offset)).all()
+    if ranked:
+        total = ranked[0][1]
+    else:
+        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    ids = [account_id for account_id, _ in ranked]
+    found = db.session.execute(query.where(Account.id.in_(ids)).order_by(None)).mappings()
+    by_id = {row["account_id"]: RiskRow(**row) for row in found}
+    rows = [by_id[account_id] for account_id in ids]
+    _attach_details(rows, days.health)
+    return RiskPage(rows, total or 0, filters.page)
+
+
+def _attach_details(rows: list[RiskRow], day: dt.date) -> None:
+    """Fill the page's drivers and 90-day sparklines (every third day) with one query each."""
+    _attach_drivers(rows)
+    points: dict[int, list[float]] = defaultdict(list)
+    history = (
+        select(HealthScore.account_id, HealthScore.score)
+        .where(
+            HealthScore.account_id.in_([row.account_id for row in rows]),
+            HealthScore.scored_on.in_(
+                [
+                    day - dt.timedelta(days=back)
+                    for back in range(0, SPARKLINE_DAYS, SPARKLINE_STEP_DAYS)
+                ]
+            ),
+        )
+        .order_by(HealthScore.account_id, HealthScore.scored_on)
+    )
+    for account_id, score in db.session.execute(history):
+        points[account_id].append(score)
+    for row in rows:
+        row.sparkline = points.get(row.account_id, [])
+
+
+def export_rows(filters: RiskFilters, user_id: int, today: dt.date) -> Iterator[RiskRow]:
+    """Every row of the view (no paging), drivers included, streamed in chunks."""
+    query = risk_query(filters, user_id, today, ScoringDays.latest())
+    result = db.session.execute(query.execution_options(yield_per=500)).mappings()
+    for chunk in result.partitions(500):
+        rows = [RiskRow(**row) for row in chunk]
+        _attach_drivers(rows)
+        yield from rows
+
+
+def _attach_drivers(rows: list[RiskRow]) -> None:
+    """Each row's two strongest drivers, from its latest health score."""
+    score_ids = [row.health_score_id for row in rows if row.health_score_id]
+    drivers = dict(
+        db.session.execute(
+            select(HealthScore.id, HealthScore.drivers).where(HealthScore.id.in_(score_ids))
+        ).all()
+    )
+    for row in rows:
+        row.drivers = list(drivers.get(row.health_score_id) or [])[:2]

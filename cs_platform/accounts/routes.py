@@ -1,0 +1,251 @@
+"""The CSM pages for accounts: the risk list (the home page), its CSV export, one account's page."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator
+
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+
+from cs_platform.accounts import figures, queries, risk, services
+from cs_platform.accounts.forms import ConfirmForm, NoteForm, OutreachForm, OverrideForm
+from cs_platform.auth.decorators import roles_required
+from cs_platform.charts import sparkline
+from cs_platform.extensions import db
+from cs_platform.models import SEGMENTS, Account
+from cs_platform.tasks import services as task_services
+from cs_platform.tasks.forms import CompleteForm, NewTaskForm, SnoozeForm
+from scoring.models import BANDS
+
+bp = Blueprint("accounts", __name__)
+CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+CSV_HEADER = [
+    "account_id", "account", "segment", "owner", "health_score", "band", "model_band",
+    "trend_30d", "p_churn_before_renewal", "arr", "arr_at_risk", "renewal_date",
+    "days_to_renewal", "open_tasks", "driver_1", "driver_2",
+]  # fmt: skip
+
+
+@bp.route("/")
+@login_required
+def index():
+    """The risk list: live accounts by ARR at risk, filterable and sortable from the URL."""
+    filters = risk.RiskFilters.from_args(request.args)
+    canonical = {key: str(value) for key, value in filters.args().items()}
+    if request.args.to_dict() != canonical:  # a short, shareable URL without empty fields
+        return redirect(url_for("accounts.index", **canonical))
+    page = risk.risk_page(filters, current_user.id)
+    return render_template(
+        "accounts/list.html",
+        page=page,
+        filters=filters,
+        owners=queries.owners(),
+        segments=SEGMENTS,
+        bands=BANDS,
+        today=dt.date.today(),
+        sparkline=sparkline,
+    )
+
+
+@bp.route("/accounts.csv")
+@login_required
+def export_csv():
+    """The current view of the risk list as CSV, every page, formulas neutralised."""
+    filters = risk.RiskFilters.from_args(request.args)
+    today = dt.date.today()
+    rows = risk.export_rows(filters, current_user.id, today)
+    # Built whole (10k rows is ~2 MB): streaming would hold the request's DB session open.
+    response = Response("".join(csv_lines(rows, today)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="risk-list-{today}.csv"'
+    return response
+
+
+def csv_safe(value: object) -> object:
+    """Prefix text that a spreadsheet would run as a formula with a quote."""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def csv_values(row: risk.RiskRow, today: dt.date) -> list[object]:
+    """One CSV line of the risk list, in the order of CSV_HEADER."""
+    drivers = [driver.get("sentence") or driver.get("feature", "") for driver in row.drivers]
+    drivers += ["", ""]
+    return [
+        row.account_id,
+        row.name,
+        row.segment,
+        row.owner_name or "",
+        "" if row.score is None else round(row.score, 1),
+        row.band or "",
+        row.model_band or "",
+        "" if row.trend is None else round(row.trend, 1),
+        "" if row.p_churn is None else round(row.p_churn, 4),
+        row.arr,
+        "" if row.arr_at_risk is None else round(row.arr_at_risk, 2),
+        row.renewal_date or "",
+        row.days_to_renewal(today),
+        row.open_tasks,
+        drivers[0],
+        drivers[1],
+    ]
+
+
+def csv_lines(rows: Iterator[risk.RiskRow], today: dt.date) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADER)
+    for row in rows:
+        writer.writerow([csv_safe(value) for value in csv_values(row, today)])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+@bp.route("/accounts/<int:account_id>")
+@login_required
+def detail(account_id: int):
+    """One account: health and risk, drivers, usage, tickets, answers, contacts, tasks, timeline."""
+    account = db.get_or_404(Account, account_id)
+    return render_account(account)
+
+
+def render_account(account: Account, status: int = 200, **forms: FlaskForm):
+    """The account page; `forms` replaces blank forms with submitted ones carrying errors."""
+    today = dt.date.today()
+    history = queries.health_history(account.id)
+    churn = queries.latest_churn_risk(account.id)
+    blank = {
+        "note_form": NoteForm(formdata=None),
+        "outreach_form": OutreachForm(formdata=None),
+        "override_form": OverrideForm(formdata=None, expires_on=today + dt.timedelta(days=30)),
+        "confirm_form": ConfirmForm(formdata=None),
+        "snooze_form": SnoozeForm(formdata=None, until=today + dt.timedelta(days=7)),
+        "complete_form": CompleteForm(formdata=None),
+        "task_form": NewTaskForm(formdata=None),
+    }
+    tasks = queries.account_tasks(account.id)
+    page = render_template(
+        "accounts/detail.html",
+        account=account,
+        can_edit=services.can_edit_account(current_user, account),
+        latest=history[-1] if history else None,
+        override=services.active_override(account.id, today),
+        churn=churn,
+        health_chart=figures.health_chart(history),
+        survival_chart=figures.survival_chart(churn, account.renewal_date, today),
+        usage_charts=figures.usage_charts(queries.usage_series(account.id), account.seats),
+        usage=queries.usage_summary(account.id, today),
+        tickets=queries.recent_tickets(account.id),
+        ticket_summary=queries.ticket_summary(account.id, today),
+        responses=queries.recent_responses(account.id),
+        timeline=queries.timeline(account.id),
+        tasks=tasks,
+        steps=task_services.steps_by_task([task.id for task in tasks]),
+        playbooks=task_services.playbooks(),
+        assignees=queries.owners(),
+        can_edit_task=lambda task: task_services.can_edit_task(current_user, task),
+        today=today,
+        **{**blank, **forms},
+    )
+    return page, status
+
+
+def back_to(account: Account, anchor: str):
+    return redirect(url_for("accounts.detail", account_id=account.id) + f"#{anchor}")
+
+
+@bp.route("/accounts/<int:account_id>/notes", methods=["POST"])
+@roles_required("admin", "csm")
+def add_note(account_id: int):
+    """Add a note to the account's timeline."""
+    account = services.editable_account_or_abort(current_user, account_id)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        flash("The note was not added: " + first_error(form), "error")
+        return render_account(account, status=400, note_form=form)
+    services.add_note(account, current_user, form.body.data)
+    db.session.commit()
+    flash("Note added.", "info")
+    return back_to(account, "timeline")
+
+
+@bp.route("/accounts/<int:account_id>/outreach", methods=["POST"])
+@roles_required("admin", "csm")
+def log_outreach(account_id: int):
+    """Log a call, email or meeting with the customer."""
+    account = services.editable_account_or_abort(current_user, account_id)
+    form = OutreachForm()
+    if not form.validate_on_submit():
+        flash("The outreach was not logged: " + first_error(form), "error")
+        return render_account(account, status=400, outreach_form=form)
+    services.log_outreach(
+        account, current_user, form.channel.data, form.contact.data or "", form.summary.data
+    )
+    db.session.commit()
+    flash("Outreach logged.", "info")
+    return back_to(account, "timeline")
+
+
+@bp.route("/accounts/<int:account_id>/override", methods=["POST"])
+@roles_required("admin", "csm")
+def override_band(account_id: int):
+    """Override the account's band with a reason until a date."""
+    account = services.editable_account_or_abort(current_user, account_id)
+    form = OverrideForm()
+    if not form.validate_on_submit():
+        flash("The band was not changed: " + first_error(form), "error")
+        return render_account(account, status=400, override_form=form)
+    services.override_band(
+        account, current_user, form.band.data, form.reason.data, form.expires_on.data
+    )
+    db.session.commit()
+    flash(f"Band set to {form.band.data} until {form.expires_on.data}.", "info")
+    return back_to(account, "health")
+
+
+@bp.route("/accounts/<int:account_id>/override/clear", methods=["POST"])
+@roles_required("admin", "csm")
+def clear_override(account_id: int):
+    """End the account's band override now."""
+    account = services.editable_account_or_abort(current_user, account_id)
+    if not ConfirmForm().validate_on_submit():
+        flash("The form expired; please try again.", "error")
+        return render_account(account, status=400)
+    cleared = services.clear_override(account, current_user)
+    db.session.commit()
+    flash("Override cleared." if cleared else "There was no override to clear.", "info")
+    return back_to(account, "health")
+
+
+def first_error(form: FlaskForm) -> str:
+    """The first validation message of a form, for the flash line above the page."""
+    for field in form:
+        if field.errors:
+            return f"{field.label.text}: {field.errors[0]}"
+    return "please check the form."
+
+
+@bp.app_template_filter("money")
+def money(value) -> str:
+    """Format an amount as whole dollars with thousands separators."""
+    return "—" if value is None else f"${value:,.0f}"
+
+
+@bp.app_template_filter("pct")
+def pct(value) -> str:
+    """Format a probability (0-1) as a whole percentage."""
+    return "—" if value is None else f"{100 * value:.0f}%"

@@ -1,0 +1,117 @@
+"""What CSMs change on an account: who may edit it, notes, outreach, band overrides.
+
+Services flush and leave the commit to the request that called them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import abort
+from sqlalchemy import select
+
+from cs_platform.extensions import db
+from cs_platform.models import Account, TimelineEntry, User, utcnow
+from scoring.models import BandOverride
+
+OUTREACH_CHANNELS = {"call": "Call", "email": "Email", "meeting": "Meeting", "qbr": "QBR"}
+
+
+def can_edit_account(user: User, account: Account) -> bool:
+    """Admins edit every account, CSMs only the accounts they own, viewers none."""
+    if not user.is_authenticated:
+        return False
+    return user.role == "admin" or (user.role == "csm" and account.owner_id == user.id)
+
+
+def editable_account_or_abort(user: User, account_id: int) -> Account:
+    """The account, or a 404 when unknown and a 403 when `user` may only look at it."""
+    account = db.get_or_404(Account, account_id)
+    if not can_edit_account(user, account):
+        abort(403, "Only the account's owner or an admin can change this account.")
+    return account
+
+
+def add_note(account: Account, author: User, body: str) -> TimelineEntry:
+    entry = TimelineEntry(account_id=account.id, author_id=author.id, kind="note", body=body)
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def log_outreach(account: Account, author: User, channel: str, contact: str, summary: str):
+    """Record a call, email or meeting with the customer on the timeline."""
+    who = f" with {contact}" if contact else ""
+    body = f"{OUTREACH_CHANNELS[channel]}{who}: {summary}"
+    entry = TimelineEntry(account_id=account.id, author_id=author.id, kind="outreach", body=body)
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def active_override(account_id: int, today: dt.date) -> BandOverride | None:
+    """The override in force today, if any (the newest wins)."""
+    query = (
+        select(BandOverride)
+        .where(
+            BandOverride.account_id == account_id,
+            BandOverride.ended_at.is_(None),
+            BandOverride.expires_on >= today,
+        )
+        .order_by(BandOverride.created_at.desc(), BandOverride.id.desc())
+        .limit(1)
+    )
+    return db.session.scalar(query)
+
+
+def end_overrides(account: Account) -> int:
+    """End every open override of the account; returns how many were ended."""
+    current = db.session.scalars(
+        select(BandOverride).where(
+            BandOverride.account_id == account.id, BandOverride.ended_at.is_(None)
+        )
+    ).all()
+    for override in current:
+        override.ended_at = utcnow()
+    return len(current)
+
+
+def override_band(
+    account: Account, author: User, band: str, reason: str, expires_on: dt.date
+) -> BandOverride:
+    """Replace any open override with a new one and note it on the timeline."""
+    end_overrides(account)
+    override = BandOverride(
+        account_id=account.id,
+        band=band,
+        reason=reason,
+        expires_on=expires_on,
+        created_by_id=author.id,
+    )
+    db.session.add(override)
+    db.session.add(
+        TimelineEntry(
+            account_id=account.id,
+            author_id=author.id,
+            kind="override",
+            body=f"Band set to {band} until {expires_on.isoformat()}: {reason}",
+        )
+    )
+    db.session.flush()
+    return override
+
+
+def clear_override(account: Account, author: User) -> bool:
+    """End the open override early; False when there was none."""
+    if not end_overrides(account):
+        return False
+    db.session.add(
+        TimelineEntry(
+            account_id=account.id,
+            author_id=author.id,
+            kind="override",
+            body="Band override cleared; the model's band applies again.",
+        )
+    )
+    db.session.flush()
+    return True

@@ -1,0 +1,70 @@
+"""User management for admins: list users, add one, change a role, deactivate or reactivate."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from cs_platform.accounts.routes import first_error
+from cs_platform.admin.forms import ChangeUserForm, NewUserForm
+from cs_platform.audit import record_audit
+from cs_platform.auth.decorators import roles_required
+from cs_platform.auth.services import AuthError, create_user
+from cs_platform.extensions import db
+from cs_platform.models import User
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def render_users(form: NewUserForm, status: int = 200):
+    users = db.session.scalars(select(User).order_by(User.active.desc(), User.name)).all()
+    page = render_template(
+        "admin/users.html", users=users, form=form, change_form=ChangeUserForm(formdata=None)
+    )
+    return page, status
+
+
+@bp.route("/users")
+@roles_required("admin")
+def users():
+    """Every user with their role and status."""
+    return render_users(NewUserForm(formdata=None))
+
+
+@bp.route("/users", methods=["POST"])
+@roles_required("admin")
+def create():
+    """Add a user with an initial password."""
+    form = NewUserForm()
+    if not form.validate_on_submit():
+        return render_users(form, status=400)
+    try:
+        user = create_user(form.email.data, form.name.data, form.role.data, form.password.data)
+    except AuthError as error:
+        form.email.errors = [*form.email.errors, str(error)]
+        return render_users(form, status=400)
+    record_audit("user.created", user.email, {"role": user.role, "via": "admin page"})
+    db.session.commit()
+    flash(f"{user.name} can now sign in as {user.role}.", "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>", methods=["POST"])
+@roles_required("admin")
+def change(user_id: int):
+    """Change a user's role or deactivate them; admins cannot lock themselves out."""
+    user = db.get_or_404(User, user_id)
+    form = ChangeUserForm()
+    if not form.validate_on_submit():
+        flash(f"{user.name} was not changed: {first_error(form)}", "error")
+        return render_users(NewUserForm(formdata=None), status=400)
+    active = form.status.data == "active"
+    if user.id == current_user.id and (form.role.data != "admin" or not active):
+        abort(400, "You cannot remove your own admin rights or deactivate yourself.")
+    changes = {"role": [user.role, form.role.data], "active": [user.active, active]}
+    user.role, user.active = form.role.data, active
+    record_audit("user.changed", user.email, changes)
+    db.session.commit()
+    flash(f"{user.name}: {user.role}, {'active' if active else 'deactivated'}.", "info")
+    return redirect(url_for("admin.users"))

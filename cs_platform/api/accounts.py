@@ -1,0 +1,67 @@
+"""Accounts: list with filters, one account, and the CRM-field writes RevOps needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cs_platform.api import services
+from cs_platform.api.core import api_blueprint, guarded, query_args
+from cs_platform.api.pagination import keyset_page, page_schema
+from cs_platform.api.schemas import (
+    AccountListArgs,
+    AccountSchema,
+    AccountUpsertSchema,
+    AccountWriteSchema,
+)
+from cs_platform.extensions import db
+from cs_platform.models import Account
+
+bp = api_blueprint("accounts_api", __name__, "Accounts and their CRM fields.")
+
+
+@bp.route("/accounts", methods=["GET"])
+@guarded(bp, "read:scores")
+@query_args(bp, AccountListArgs)
+@bp.response(200, page_schema(AccountSchema))
+def list_accounts(**args: Any):
+    """List accounts, oldest first, filtered by segment, plan, stage, owner or change time."""
+    return keyset_page(services.accounts_statement(args), (Account.id,), args)
+
+
+@bp.route("/accounts/<int:account_id>", methods=["GET"])
+@guarded(bp, "read:scores", not_found=True)
+@bp.response(200, AccountSchema)
+def get_account(account_id: int):
+    """One account."""
+    return services.get_account(account_id)
+
+
+@bp.route("/accounts/<int:account_id>", methods=["PATCH"])
+@guarded(bp, "write:accounts", not_found=True)
+@bp.arguments(AccountWriteSchema(partial=True))
+@bp.response(200, AccountSchema)
+def update_account(changes: dict[str, Any], account_id: int):
+    """Change some CRM fields of an account."""
+    account = services.get_account(account_id)
+    services.apply_account_fields(account, changes)
+    db.session.commit()
+    return account
+
+
+@bp.route(
+    "/accounts/external/<source>/<external_id>",
+    methods=["PUT"],
+    parameters=[
+        {"in": "path", "name": name, "schema": {"type": "string", "pattern": f"^{regex.pattern}$"}}
+        for name, regex in services.EXTERNAL_REF_PATTERNS.items()
+    ],
+)
+@guarded(bp, "write:accounts")
+@bp.arguments(AccountUpsertSchema)
+@bp.response(200, AccountSchema, description="The account existed and was updated.")
+@bp.alt_response(201, schema=AccountSchema, description="The account was created.")
+def upsert_account(fields: dict[str, Any], source: str, external_id: str):
+    """Create or update the account a CRM knows by its own id, e.g. hubspot/4711."""
+    account, created = services.upsert_by_external_id(source, external_id, fields)
+    db.session.commit()
+    return account, 201 if created else 200

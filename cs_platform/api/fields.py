@@ -1,0 +1,109 @@
+"""marshmallow fields for API input that the database can always store or compare.
+
+Generated clients and fuzzers send NUL characters, lone surrogates, out-of-range ids and
+timestamps near year 1 or 9999; these fields turn all of that into a 422 naming the field instead
+of a database error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate
+
+# Primary keys are 32-bit integers on PostgreSQL.
+MAX_ID = 2**31 - 1
+NO_CONTROL_CHARACTERS = validate.Regexp(
+    r"^[^\u0000-\u0008\u000b-\u001f\u007f]*$", error="must not contain control characters"
+)
+
+
+class Text(fields.String):
+    """A string without control characters (tab and newline allowed), documented by a pattern."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators.insert(0, NO_CONTROL_CHARACTERS)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError("must be valid UTF-8 text") from exc
+        return text
+
+
+class UtcDateTime(fields.DateTime):
+    """An ISO 8601 date-time read as naive UTC, the way every timestamp is stored, and written
+    with its UTC offset (RFC 3339)."""
+
+    def _serialize(self, value: dt.datetime | None, attr: str | None, obj: Any, **kwargs: Any):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if moment.tzinfo is None:
+            return moment
+        try:
+            return moment.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError as exc:
+            raise ValidationError("is outside the supported range of dates") from exc
+
+
+class Money(fields.Float):
+    """A JSON number read as a Decimal with two places (documented as a plain number)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        number = super()._deserialize(value, attr, data, **kwargs)
+        return Decimal(repr(number)).quantize(Decimal("0.01"))
+
+
+def Id(**kwargs: Any) -> fields.Integer:  # noqa: N802 - reads like a field class at call sites
+    """A positive 32-bit id."""
+    return fields.Integer(strict=True, validate=validate.Range(1, MAX_ID), **kwargs)
+
+
+_DECODERS: dict[type, Any] = {
+    int: int,
+    str: str,
+    dt.datetime: dt.datetime.fromisoformat,
+    dt.date: dt.date.fromisoformat,
+}
+
+
+def encode_cursor(values: list[Any]) -> str:
+    """An opaque cursor for the sort-key values of the last row of a page."""
+    plain = [value.isoformat() if isinstance(value, dt.date) else value for value in values]
+    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
+
+
+class Cursor(fields.String):
+    """The opaque `next_cursor` of a previous page, decoded into typed sort-key values."""
+
+    def __init__(self, *types: type, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "metadata",
+            {"description": "The `next_cursor` of the previous page; leave out for the first."},
+        )
+        super().__init__(**kwargs)
+        self.types = types
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple:
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+            if not isinstance(decoded, list) or len(decoded) != len(self.types):
+                raise ValueError("wrong shape")
+            return tuple(
+                _DECODERS[kind](item) for kind, item in zip(self.types, decoded, strict=True)
+            )
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+            raise ValidationError("is not a cursor returned by this endpoint") from exc

@@ -1,0 +1,79 @@
+"""Health scores and churn risk: latest per account, history, and incremental bulk pulls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from cs_platform.api import services
+from cs_platform.api.core import api_blueprint, guarded, query_args
+from cs_platform.api.pagination import keyset_page, page_schema
+from cs_platform.api.schemas import (
+    AccountHealthSchema,
+    ChurnRiskSchema,
+    HealthHistoryArgs,
+    HealthScoreListArgs,
+    HealthScoreSchema,
+    UpdatedSinceArgs,
+)
+from scoring.models import ChurnRisk, HealthScore
+
+bp = api_blueprint("scores_api", __name__, "Health scores and churn risk.")
+
+
+@bp.route("/accounts/<int:account_id>/health", methods=["GET"])
+@guarded(bp, "read:scores", not_found=True)
+@bp.response(200, AccountHealthSchema)
+def account_health(account_id: int):
+    """The latest health score of an account, with a CSM's band override if one is in force."""
+    return services.latest_health(account_id)
+
+
+@bp.route("/accounts/<int:account_id>/health/history", methods=["GET"])
+@guarded(bp, "read:scores", not_found=True)
+@query_args(bp, HealthHistoryArgs)
+@bp.response(200, page_schema(HealthScoreSchema))
+def account_health_history(account_id: int, **args: Any):
+    """Daily health scores of an account, oldest first."""
+    services.get_account(account_id)
+    statement = select(HealthScore).where(HealthScore.account_id == account_id)
+    if "since" in args:
+        statement = statement.where(HealthScore.scored_on >= args["since"])
+    if "until" in args:
+        statement = statement.where(HealthScore.scored_on <= args["until"])
+    return keyset_page(statement, (HealthScore.scored_on, HealthScore.id), args)
+
+
+@bp.route("/health-scores", methods=["GET"])
+@guarded(bp, "read:scores")
+@query_args(bp, HealthScoreListArgs)
+@bp.response(200, page_schema(HealthScoreSchema))
+def list_health_scores(**args: Any):
+    """Health scores of every account in the order they were written, for incremental pulls."""
+    statement = select(HealthScore)
+    if "updated_since" in args:
+        statement = statement.where(HealthScore.updated_at >= args["updated_since"])
+    if "band" in args:
+        statement = statement.where(HealthScore.band == args["band"])
+    return keyset_page(statement, (HealthScore.updated_at, HealthScore.id), args)
+
+
+@bp.route("/accounts/<int:account_id>/churn-risk", methods=["GET"])
+@guarded(bp, "read:scores", not_found=True)
+@bp.response(200, ChurnRiskSchema)
+def account_churn_risk(account_id: int):
+    """The latest churn risk of an account: P(churn before renewal), P(churn in 90 days)."""
+    return services.latest_churn_risk(account_id)
+
+
+@bp.route("/churn-risks", methods=["GET"])
+@guarded(bp, "read:scores")
+@query_args(bp, UpdatedSinceArgs)
+@bp.response(200, page_schema(ChurnRiskSchema))
+def list_churn_risks(**args: Any):
+    """Churn risks of every account in the order they were written, for incremental pulls."""
+    statement = select(ChurnRisk)
+    if "updated_since" in args:
+        statement = statement.where(ChurnRisk.updated_at >= args["updated_since"])
+    return keyset_page(statement, (ChurnRisk.updated_at, ChurnRisk.id), args)

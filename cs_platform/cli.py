@@ -1,0 +1,148 @@
+"""Command-line tools: `flask --app wsgi <command>`. Errors end in one readable line, exit 1."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+
+from cs_platform.audit import record_audit
+from cs_platform.auth.services import API_SCOPES, AuthError, create_api_key, create_user
+from cs_platform.extensions import db
+from cs_platform.outbox import outbox_group
+from cs_platform.privacy import erase_contact_command
+from cs_platform.retention import retention_group
+from cs_platform.tasks.cli import playbooks_group
+from integrations.cli import integrations_group, sync_command
+from scoring.cli import scoring_group
+
+DEMO_LOGIN_EMAIL = "demo@cs-platform.localhost"
+
+
+def register_cli(app: Flask) -> None:
+    for command in (
+        create_user_command,
+        create_api_key_command,
+        demo_command,
+        demo_login_command,
+        scheduler_command,
+        outbox_group,
+        playbooks_group,
+        scoring_group,
+        sync_command,
+        integrations_group,
+        retention_group,
+        erase_contact_command,
+    ):
+        app.cli.add_command(command)
+
+
+@click.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--role", type=click.Choice(["admin", "csm", "viewer"]), default="csm", show_default=True
+)
+@click.password_option(help="At least 10 characters; prompted for (hidden) when left out.")
+def create_user_command(email: str, name: str, role: str, password: str) -> None:
+    """Create a user who can sign in to the CSM pages."""
+    try:
+        user = create_user(email, name, role, password)
+    except AuthError as error:
+        raise click.ClickException(str(error)) from error
+    record_audit("user.created", user.email, {"role": user.role, "via": "cli"})
+    db.session.commit()
+    click.echo(f"created {user.role} {user.email}")
+
+
+@click.command("create-api-key")
+@click.option("--name", required=True, help="What the key is for, e.g. 'Snowflake sync'.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(API_SCOPES),
+    help="Repeat for several scopes.",
+)
+def create_api_key_command(name: str, scopes: tuple[str, ...]) -> None:
+    """Create an API key and print it once; only its hash is stored."""
+    try:
+        key, plaintext = create_api_key(name, list(scopes))
+    except AuthError as error:
+        raise click.ClickException(str(error)) from error
+    record_audit(
+        "api_key.created", key.prefix, {"name": key.name, "scopes": key.scopes, "via": "cli"}
+    )
+    db.session.commit()
+    scopes = ", ".join(key.scopes)
+    click.echo(f"API key {key.name!r} (scopes: {scopes}). Copy it now, it is not shown again:")
+    click.echo(plaintext)
+
+
+@click.command("demo")
+@click.option("--accounts", default=300, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option(
+    "--force", is_flag=True, help="Replace existing data, even data that is not demo data."
+)
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has accounts.")
+def demo_command(accounts: int, seed: int, force: bool, if_empty: bool) -> None:
+    """Fill the database with a realistic demo book of business and a demo login."""
+    from cs_platform.demo.service import DemoRefused, database_is_empty, seed_demo
+
+    if if_empty and not database_is_empty():
+        click.echo("database already has accounts; demo data left as it is")
+        return
+    try:
+        summary = seed_demo(accounts=accounts, seed=seed, force=force)
+    except DemoRefused as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(summary.describe())
+    password = ensure_demo_login()
+    click.echo(f"sign in as {DEMO_LOGIN_EMAIL} with password {password}")
+
+
+def demo_login_file() -> Path:
+    return Path(current_app.instance_path) / "demo_login.txt"
+
+
+def ensure_demo_login() -> str:
+    """Create the demo admin (random password kept in the instance folder, mode 0600) if missing."""
+    from sqlalchemy import select
+
+    from cs_platform.models import User
+
+    login_file = demo_login_file()
+    user = db.session.scalar(select(User).where(User.email == DEMO_LOGIN_EMAIL))
+    if user is not None and login_file.exists():
+        return login_file.read_text().strip()
+    if user is not None:
+        db.session.delete(user)
+        db.session.flush()
+    password = secrets.token_urlsafe(12)
+    create_user(DEMO_LOGIN_EMAIL, "Demo Admin", "admin", password)
+    db.session.commit()
+    login_file.touch(mode=0o600)
+    login_file.write_text(password)
+    return password
+
+
+@click.command("demo-login")
+def demo_login_command() -> None:
+    """Print the demo login made by `flask demo`."""
+    login_file = demo_login_file()
+    if not login_file.exists():
+        raise click.ClickException("no demo login yet: run `flask --app wsgi demo` first")
+    click.echo(f"sign in as {DEMO_LOGIN_EMAIL} with password {login_file.read_text().strip()}")
+
+
+@click.command("scheduler")
+@click.option("--poll", default=5.0, show_default=True, help="Seconds between leadership attempts.")
+def scheduler_command(poll: float) -> None:
+    """Run the scheduler as its own process (one active at a time; others wait to take over)."""
+    from cs_platform.scheduler import run_scheduler_process
+
+    run_scheduler_process(current_app._get_current_object(), poll_seconds=poll)

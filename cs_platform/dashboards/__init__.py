@@ -1,0 +1,1 @@
+"""Dashboards: the book of business, survey metrics, model health, outcomes of risk tasks."""

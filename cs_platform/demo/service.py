@@ -1,0 +1,152 @@
+"""Seeding the demo book: refuse to overwrite real customers, replace an earlier demo, load anew.
+
+`seed_demo` is a whole-database operation, so it owns its transaction: it clears the old book,
+loads the new one and commits once, or rolls everything back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Table, delete, func, select, text
+
+from cs_platform.auth.services import create_user
+from cs_platform.demo.generator import generate_book, slug
+from cs_platform.demo.loader import load_book
+from cs_platform.demo.models import DemoRun
+from cs_platform.demo.wordlists import CSM_NAMES
+from cs_platform.extensions import db
+from cs_platform.models import Account, User
+from surveys.models import Survey
+
+CSM_EMAIL_DOMAIN = "cs-platform.localhost"
+SURVEY_NAMES = {"nps": "Quarterly NPS", "csat": "Support CSAT", "ces": "Customer effort (CES)"}
+PRODUCT_NAME = "Acme Cloud"
+
+
+class DemoRefused(Exception):  # noqa: N818 - the name the CLI imports
+    """The database holds customers that are not demo data, and replacing them was not asked for."""
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    seed: int
+    accounts: int
+    churned: int
+    rows: dict[str, int]  # rows written per table
+    seconds: float
+
+    def describe(self) -> str:
+        rows = self.rows
+        return (
+            f"demo book loaded (seed {self.seed}): {self.accounts:,} accounts "
+            f"({self.churned:,} churned), {rows['contacts']:,} contacts, "
+            f"{rows['usage_daily']:,} days of usage, {rows['support_tickets']:,} tickets, "
+            f"{rows['survey_responses']:,} survey answers in {self.seconds:.1f} s"
+        )
+
+
+def database_is_empty() -> bool:
+    """True when there is no account at all."""
+    return db.session.scalar(select(Account.id).limit(1)) is None
+
+
+def demo_data_present() -> bool:
+    """True when a demo book (or part of one) is loaded."""
+    demo_account = db.session.scalar(select(Account.id).where(Account.is_demo).limit(1))
+    return demo_account is not None or db.session.scalar(select(DemoRun.id).limit(1)) is not None
+
+
+def seed_demo(accounts: int, seed: int, force: bool, as_of: dt.date | None = None) -> DemoSummary:
+    """Replace the book of business with a generated one of `accounts` accounts.
+
+    Refuses while non-demo accounts exist, unless `force`, which replaces them too.
+    """
+    started = time.perf_counter()
+    real = db.session.scalar(select(func.count()).where(~Account.is_demo))
+    if real and not force:
+        raise DemoRefused(
+            f"the database holds {real:,} accounts that are not demo data; "
+            "use --force to replace them with the demo"
+        )
+    try:
+        clear_book(db.session.connection())
+        book = generate_book(
+            accounts, seed, as_of, owner_ids=demo_csm_ids(), survey_ids=demo_survey_ids()
+        )
+        rows = load_book(db.session.connection(), book)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    churned = int(book.accounts["churned_at"].notna().sum())
+    return DemoSummary(seed, accounts, churned, rows, time.perf_counter() - started)
+
+
+def clear_book(connection: Connection) -> None:
+    """Delete every account with all rows that belong to accounts, and the demo runs.
+
+    Rows that only point at an account (ON DELETE SET NULL) stay, with the pointer cleared.
+    """
+    owned = account_owned_tables()
+    if connection.dialect.name == "postgresql":
+        slow = _referenced_from_outside(owned)
+        quick = [table for table in owned if table not in slow]
+        names = ", ".join(connection.dialect.identifier_preparer.format_table(t) for t in quick)
+        connection.execute(text(f"TRUNCATE {names}"))
+        owned = [table for table in owned if table in slow]
+    for table in owned:
+        connection.execute(delete(table))
+    connection.execute(delete(DemoRun.__table__))
+
+
+def account_owned_tables() -> list[Table]:
+    """`accounts` and every table whose rows are deleted with an account (ON DELETE CASCADE,
+    directly or through another such table), children first."""
+    owned = {db.metadata.tables["accounts"]}
+    for table in db.metadata.sorted_tables:
+        if any(
+            fk.column.table in owned and (fk.ondelete or "").upper() == "CASCADE"
+            for fk in table.foreign_keys
+        ):
+            owned.add(table)
+    return [table for table in reversed(db.metadata.sorted_tables) if table in owned]
+
+
+def _referenced_from_outside(owned: list[Table]) -> set[Table]:
+    """Owned tables that TRUNCATE cannot empty: a table outside `owned` points at them, or a
+    table that must be emptied row by row does (PostgreSQL truncates only whole FK groups)."""
+    outside = [table for table in db.metadata.sorted_tables if table not in owned]
+    slow = {fk.column.table for table in outside for fk in table.foreign_keys}
+    for table in owned:  # children first, so a table's parents are visited after it
+        if table in slow:
+            slow |= {fk.column.table for fk in table.foreign_keys}
+    return slow & set(owned)
+
+
+def demo_csm_ids() -> list[int]:
+    """The demo's CSMs (created once, with unusable random passwords); their user ids."""
+    ids = []
+    for name in CSM_NAMES:
+        email = f"{slug(name).replace('-', '.')}@{CSM_EMAIL_DOMAIN}"
+        user = db.session.scalar(select(User).where(User.email == email))
+        if user is None:
+            user = create_user(email, name, "csm", secrets.token_urlsafe(24))
+        ids.append(user.id)
+    return ids
+
+
+def demo_survey_ids() -> dict[str, int]:
+    """One survey per kind: the oldest existing one, or a new one."""
+    ids = {}
+    for kind, name in SURVEY_NAMES.items():
+        survey = db.session.scalar(select(Survey).where(Survey.kind == kind).order_by(Survey.id))
+        if survey is None:
+            survey = Survey(name=name, kind=kind, product_name=PRODUCT_NAME)
+            db.session.add(survey)
+            db.session.flush()
+        ids[kind] = survey.id
+    return ids

@@ -1,0 +1,108 @@
+"""Prometheus metrics at /metrics, read from the database at scrape time.
+
+Counting from the tables rather than in process memory gives the same figures from every web
+worker, scheduler and outbox worker on every machine, with no multiprocess bookkeeping.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, abort, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Metric
+from sqlalchemy import func, select
+
+from cs_platform.extensions import db, limiter
+from cs_platform.models import utcnow
+from cs_platform.outbox import OutboxMessage
+from integrations.models import SyncRun
+from scoring.models import HealthScore
+
+bp = Blueprint("metrics", __name__)
+SYNC_COUNTS = ("fetched", "created", "updated", "unmatched", "failed")
+
+
+class DatabaseCollector:
+    """Outbox, sync and scoring figures, each from one grouped query."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from outbox_metrics()
+        yield from sync_metrics()
+        yield from scoring_metrics()
+
+
+def outbox_metrics() -> Iterator[Metric]:
+    messages = GaugeMetricFamily(
+        "cs_outbox_messages", "Outbox messages by kind and status.", labels=["kind", "status"]
+    )
+    rows = db.session.execute(
+        select(OutboxMessage.kind, OutboxMessage.status, func.count()).group_by(
+            OutboxMessage.kind, OutboxMessage.status
+        )
+    )
+    for kind, status, count in rows:
+        messages.add_metric([kind, status], count)
+    yield messages
+    oldest = GaugeMetricFamily(
+        "cs_outbox_oldest_pending_age_seconds",
+        "Age of the oldest message still waiting to be delivered.",
+        labels=["kind"],
+    )
+    now = utcnow()
+    pending = db.session.execute(
+        select(OutboxMessage.kind, func.min(OutboxMessage.created_at))
+        .where(OutboxMessage.status.in_(("pending", "sending")))
+        .group_by(OutboxMessage.kind)
+    )
+    for kind, created_at in pending:
+        oldest.add_metric([kind], (now - created_at).total_seconds())
+    yield oldest
+
+
+def sync_metrics() -> Iterator[Metric]:
+    runs = GaugeMetricFamily("cs_sync_runs", "Integration sync runs by status.", labels=["status"])
+    for status, count in db.session.execute(
+        select(SyncRun.status, func.count()).group_by(SyncRun.status)
+    ):
+        runs.add_metric([status], count)
+    yield runs
+    records = GaugeMetricFamily(
+        "cs_sync_records", "Records handled by all sync runs, by outcome.", labels=["outcome"]
+    )
+    sums = db.session.execute(
+        select(*(func.coalesce(func.sum(getattr(SyncRun, name)), 0) for name in SYNC_COUNTS))
+    ).one()
+    for name, total in zip(SYNC_COUNTS, sums, strict=True):
+        records.add_metric([name], float(total))
+    yield records
+
+
+def scoring_metrics() -> Iterator[Metric]:
+    latest = db.session.execute(
+        select(func.max(HealthScore.updated_at), func.count(func.distinct(HealthScore.account_id)))
+    ).one()
+    freshness = GaugeMetricFamily(
+        "cs_health_scores_age_seconds", "Seconds since a health score was last written."
+    )
+    if latest[0] is not None:
+        freshness.add_metric([], (utcnow() - latest[0]).total_seconds())
+    yield freshness
+    yield GaugeMetricFamily(
+        "cs_scored_accounts", "Accounts with at least one health score.", value=latest[1]
+    )
+
+
+@bp.route("/metrics")
+@limiter.exempt
+def metrics() -> Response:
+    """Prometheus exposition; needs `Authorization: Bearer $METRICS_TOKEN` when one is set."""
+    token = current_app.config["METRICS_TOKEN"]
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            abort(401)
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector())
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

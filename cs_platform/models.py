@@ -1,0 +1,244 @@
+"""Core models shared by every domain: accounts, contacts, users, API keys, tasks, timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cs_platform.extensions import db
+
+ROLES = ("admin", "csm", "viewer")
+SEGMENTS = ("smb", "mid_market", "enterprise")
+PLANS = ("starter", "growth", "enterprise")
+LIFECYCLE_STAGES = ("onboarding", "adopting", "mature", "renewing", "churned")
+CONTACT_ROLES = ("executive", "decision_maker", "champion", "admin", "user", "billing")
+TASK_KINDS = ("churn_risk", "detractor", "health_drop", "renewal", "manual")
+TASK_SEVERITIES = ("low", "medium", "high")
+TASK_STATUSES = ("open", "snoozed", "done")
+TASK_OUTCOMES = ("saved", "churned", "not_a_risk")
+TIMELINE_KINDS = ("note", "outreach", "sync", "score_change", "task", "survey", "override")
+
+
+def in_check(column: str, values: tuple[str, ...]) -> str:
+    """SQL for a check constraint limiting `column` to `values`."""
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+def utcnow() -> dt.datetime:
+    """Now as naive UTC: every stored timestamp is naive UTC, on SQLite and PostgreSQL."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(in_check("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16), default="csm")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login asks this before logging a user in
+        return self.active
+
+    @property
+    def can_edit(self) -> bool:
+        return self.role in ("admin", "csm")
+
+
+class Account(db.Model):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint(in_check("segment", SEGMENTS), name="segment"),
+        CheckConstraint(in_check("plan", PLANS), name="plan"),
+        CheckConstraint(in_check("lifecycle_stage", LIFECYCLE_STAGES), name="lifecycle_stage"),
+        CheckConstraint("arr >= 0", name="arr_not_negative"),
+        CheckConstraint("seats >= 0", name="seats_not_negative"),
+        Index("ix_accounts_owner_id", "owner_id"),
+        Index("ix_accounts_domain", "domain"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    domain: Mapped[str | None] = mapped_column(String(253))
+    segment: Mapped[str] = mapped_column(String(16))
+    plan: Mapped[str] = mapped_column(String(16))
+    arr: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=0)
+    seats: Mapped[int] = mapped_column(default=0)
+    contract_start: Mapped[dt.date | None]
+    renewal_date: Mapped[dt.date | None]
+    lifecycle_stage: Mapped[str] = mapped_column(String(16), default="onboarding")
+    churned_at: Mapped[dt.date | None]
+    churn_reason: Mapped[str | None] = mapped_column(String(200))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # True for rows made by the demo generator, so it never overwrites real customers.
+    is_demo: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    owner: Mapped[User | None] = relationship()
+    contacts: Mapped[list[Contact]] = relationship(
+        back_populates="account", order_by="Contact.name", passive_deletes=True
+    )
+    external_ids: Mapped[list[ExternalId]] = relationship(
+        back_populates="account", passive_deletes=True
+    )
+
+
+class ExternalId(db.Model):
+    """An account's id in an outside system (HubSpot company id, Zendesk organization id, ...)."""
+
+    __tablename__ = "external_ids"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+
+    account: Mapped[Account] = relationship(back_populates="external_ids")
+
+
+class Contact(db.Model):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("account_id", "email"),
+        CheckConstraint(in_check("role", CONTACT_ROLES), name="role"),
+        Index("ix_contacts_email", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    locale: Mapped[str] = mapped_column(String(8), default="en")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    unsubscribed_at: Mapped[dt.datetime | None]
+    bounced_at: Mapped[dt.datetime | None]
+    last_surveyed_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="contacts")
+
+
+class ApiKey(db.Model):
+    """An API key; only a SHA-256 hash of the secret is stored, the key is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # First characters of the key, shown in lists so people can tell keys apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Task(db.Model):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint(in_check("kind", TASK_KINDS), name="kind"),
+        CheckConstraint(in_check("severity", TASK_SEVERITIES), name="severity"),
+        CheckConstraint(in_check("status", TASK_STATUSES), name="status"),
+        CheckConstraint(f"outcome IS NULL OR {in_check('outcome', TASK_OUTCOMES)}", name="outcome"),
+        # At most one open (or snoozed) task per account, kind and reason.
+        Index(
+            "uq_tasks_one_open_per_reason",
+            "account_id",
+            "kind",
+            "reason",
+            unique=True,
+            sqlite_where=text("status != 'done'"),
+            postgresql_where=text("status != 'done'"),
+        ),
+        Index("ix_tasks_owner_status_due", "owner_id", "status", "due_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(8), default="medium")
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(200))
+    # Machine-readable reason used for de-duplication, e.g. "detractor" or "p_churn_90d".
+    reason: Mapped[str] = mapped_column(String(64))
+    details: Mapped[str] = mapped_column(Text, default="")
+    due_date: Mapped[dt.date | None]
+    status: Mapped[str] = mapped_column(String(8), default="open")
+    snoozed_until: Mapped[dt.date | None]
+    snooze_reason: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[dt.datetime | None]
+
+    account: Mapped[Account] = relationship()
+    owner: Mapped[User | None] = relationship()
+
+
+class TimelineEntry(db.Model):
+    """One line in an account's timeline: a note, an outreach, a sync, a score change, ..."""
+
+    __tablename__ = "timeline_entries"
+    __table_args__ = (
+        CheckConstraint(in_check("kind", TIMELINE_KINDS), name="kind"),
+        Index("ix_timeline_entries_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), default="note")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    account: Mapped[Account] = relationship()
+    author: Mapped[User | None] = relationship()
+
+
+class AuditEntry(db.Model):
+    """Who did what to the platform's settings and data (keys, scorecards, exports, users)."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # e.g. "api_key.created", "scorecard.updated", "risk_list.exported"
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    actor: Mapped[User | None] = relationship()

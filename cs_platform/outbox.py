@@ -1,0 +1,422 @@
+"""The one outbox of the product: every email and webhook leaves through this table.
+
+Interface::
+
+    enqueue(kind, payload, dedupe_key, not_before=None) -> OutboxMessage
+        Adds a row to db.session; the caller commits it in the same transaction as the change
+        that caused it, so nothing is sent for a rolled-back change and nothing is lost after a
+        committed one. `dedupe_key` is unique: enqueueing the same key twice is refused by the
+        database (use `enqueue_many` with set-wise inserts that skip existing keys).
+    register_handler(kind, handler, backoff_schedule=None)
+        `handler(message)` delivers one message. It raises TransientDeliveryError (retry
+        later, after the next step of the back-off schedule), PermanentDeliveryError (give up:
+        status "failed"), DeliveryDeferredError (not now, e.g. a paused campaign: retry later
+        without using an attempt) or DeliveryCancelledError (no longer wanted: "cancelled").
+        Changes the handler makes to db.session are committed with the message's new status.
+        Modules listed in HANDLER_MODULES register their handlers when imported.
+    claim_batch(worker_id, limit) -> list[OutboxMessage]
+        Leases due rows to one worker: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so any number of
+        workers on any number of machines never claim the same row; a plain select on SQLite,
+        where writes are serialised anyway. A lease expires after LEASE_SECONDS, so rows held by
+        a crashed worker are claimed again.
+    process_batch(worker_id, limit) -> BatchResult
+        Claims a batch and delivers it, committing after every message, so a message is marked
+        sent right after it left and a clean restart sends nothing twice.
+    CLI: flask --app wsgi outbox work [--once] [--batch N] [--worker-id ID]
+
+Statuses: pending -> sending -> sent | failed | cancelled, or pending again after a transient
+failure; "dead" once the back-off schedule is exhausted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import JSON, CheckConstraint, Index, String, Text, and_, or_, select, text, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cs_platform.extensions import db
+from cs_platform.models import in_check, utcnow
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("pending", "sending", "sent", "failed", "dead", "cancelled")
+LEASE_SECONDS = 300
+# Modules that call register_handler when imported (like scheduler.JOB_MODULES for jobs).
+HANDLER_MODULES: list[str] = ["surveys.mailer", "cs_platform.webhooks.delivery"]
+
+
+def exponential_backoff(base_seconds: int = 30, factor: int = 4, steps: int = 6) -> list[int]:
+    """Waits after the 1st, 2nd, ... failed attempt: 30 s, 2 min, 8 min, 32 min, ~2 h, ~8.5 h."""
+    return [base_seconds * factor**step for step in range(steps)]
+
+
+DEFAULT_BACKOFF = exponential_backoff()
+
+
+class OutboxMessage(db.Model):
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        CheckConstraint(in_check("status", STATUSES), name="status"),
+        Index("ix_outbox_messages_status_next_attempt", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "email", "webhook"
+    payload: Mapped[dict] = mapped_column(JSON)
+    # Unique per logical message, e.g. "invitation:42:invite": a re-run never queues it twice.
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[dt.datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+
+
+class DeliveryError(Exception):
+    """Base of the outcomes a handler reports by raising."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Try again later (connection refused, 4xx SMTP reply, HTTP 5xx or 429)."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Never try again (5xx SMTP reply to a recipient, HTTP 4xx)."""
+
+
+class DeliveryCancelledError(DeliveryError):
+    """The message is no longer wanted (the contact unsubscribed or already answered)."""
+
+
+class DeliveryDeferredError(DeliveryError):
+    """Not now (e.g. the campaign is paused): retry after `seconds` without using an attempt."""
+
+    def __init__(self, reason: str, seconds: int = 3600) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+
+
+Handler = Callable[[OutboxMessage], None]
+
+
+@dataclass(frozen=True)
+class Registration:
+    handler: Handler
+    backoff: Sequence[int]
+    # Loads what a batch of messages needs in a few queries, before the first is delivered;
+    # what it returns is held for the batch (the session's identity map only keeps weak refs).
+    prefetch: Callable[[list[OutboxMessage]], Any] | None = None
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, status: str) -> None:
+        self.outcomes[status] = self.outcomes.get(status, 0) + 1
+
+
+_handlers: dict[str, Registration] = {}
+
+
+def register_handler(
+    kind: str,
+    handler: Handler,
+    backoff_schedule: Sequence[int] | None = None,
+    prefetch: Callable[[list[OutboxMessage]], Any] | None = None,
+) -> None:
+    """Deliver messages of `kind` with `handler`, retrying after each wait of the schedule.
+
+    `prefetch(messages)`, if given, loads the rows a batch needs set-wise into the session.
+    """
+    _handlers[kind] = Registration(handler, tuple(backoff_schedule or DEFAULT_BACKOFF), prefetch)
+
+
+def load_handlers() -> dict[str, Registration]:
+    for name in HANDLER_MODULES:
+        importlib.import_module(name)
+    return _handlers
+
+
+def enqueue(
+    kind: str, payload: dict[str, Any], dedupe_key: str, not_before: dt.datetime | None = None
+) -> OutboxMessage:
+    """Queue one message in the current transaction (the caller commits)."""
+    message = OutboxMessage(
+        kind=kind,
+        payload=payload,
+        dedupe_key=dedupe_key,
+        status="pending",
+        next_attempt_at=not_before or utcnow(),
+    )
+    db.session.add(message)
+    return message
+
+
+def enqueue_many(rows: list[dict[str, Any]]) -> int:
+    """Queue many messages set-wise, skipping dedupe keys already queued; returns rows added.
+
+    Each row has kind, payload, dedupe_key and optionally next_attempt_at.
+    """
+    if not rows:
+        return 0
+    now = utcnow()
+    values = [
+        {
+            "kind": row["kind"],
+            "payload": row["payload"],
+            "dedupe_key": row["dedupe_key"],
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": row.get("next_attempt_at") or now,
+            "created_at": now,
+        }
+        for row in rows
+    ]
+    return len(insert_ignoring_conflicts(OutboxMessage.__table__, values, ["dedupe_key"]))
+
+
+def dialect_insert(table):
+    """An INSERT of the session's dialect (PostgreSQL or SQLite), with on_conflict_do_nothing."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def insert_ignoring_conflicts(
+    table, values: list[dict[str, Any]], conflict: list[str], returning: Sequence[str] = ("id",)
+) -> list[tuple]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING `returning` for the rows actually inserted.
+
+    PostgreSQL gets one statement over unnest()ed arrays (one parameter per column, however
+    many rows); SQLite gets an executemany. Every row must have the same keys.
+    """
+    if not values:
+        return []
+    if db.session.get_bind().dialect.name == "postgresql":
+        return _insert_unnest(table, values, conflict, returning)
+    statement = (
+        dialect_insert(table)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(*(table.c[name] for name in returning))
+    )
+    rows: list[tuple] = []
+    for start in range(0, len(values), 5000):
+        rows.extend(
+            tuple(row) for row in db.session.execute(statement, values[start : start + 5000])
+        )
+    return rows
+
+
+def _insert_unnest(table, values: list[dict[str, Any]], conflict: list[str], returning) -> list:
+    from sqlalchemy.dialects import postgresql
+
+    columns = list(values[0])
+    arrays, selects, params = [], [], {}
+    for position, name in enumerate(columns):
+        column = table.c[name]
+        is_json = isinstance(column.type, JSON)
+        sql_type = "TEXT" if is_json else column.type.compile(dialect=postgresql.dialect())
+        arrays.append(f"CAST(:p{position} AS {sql_type}[])")
+        selects.append(f"u.c{position}::json" if is_json else f"u.c{position}")
+        data = [row[name] for row in values]
+        params[f"p{position}"] = [json.dumps(item) for item in data] if is_json else data
+    aliases = ", ".join(f"c{position}" for position in range(len(columns)))
+    statement = text(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 - names from the model
+        f"SELECT {', '.join(selects)} FROM unnest({', '.join(arrays)}) AS u({aliases}) "
+        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {', '.join(returning)}"
+    )
+    return [tuple(row) for row in db.session.execute(statement, params)]
+
+
+def _due_clause(now: dt.datetime):
+    pending = and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+    expired = and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)
+    return or_(pending, expired)
+
+
+def claim_batch(worker_id: str, limit: int = 100) -> list[OutboxMessage]:
+    """Lease up to `limit` due messages to `worker_id` and commit the lease."""
+    now = utcnow()
+    query = (
+        select(OutboxMessage.id)
+        .where(_due_clause(now))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(db.session.scalars(query))
+    if not ids:
+        db.session.commit()
+        return []
+    lease_seconds = current_app.config.get("OUTBOX_LEASE_SECONDS", LEASE_SECONDS)
+    lease_until = now + dt.timedelta(seconds=lease_seconds)
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), _due_clause(now))
+        .values(
+            status="sending",
+            lease_until=lease_until,
+            leased_by=worker_id,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    claimed = select(OutboxMessage).where(
+        OutboxMessage.id.in_(ids),
+        OutboxMessage.leased_by == worker_id,
+        OutboxMessage.lease_until == lease_until,
+    )
+    return list(db.session.scalars(claimed.order_by(OutboxMessage.id)))
+
+
+def process_batch(
+    worker_id: str, limit: int = 100, stopping: Callable[[], bool] = lambda: False
+) -> BatchResult:
+    """Claim and deliver one batch; each message's outcome is committed on its own.
+
+    When `stopping()` turns true, the messages not yet started are released to other workers.
+    Rows loaded for the batch stay loaded across the per-message commits (no reload per
+    message): the batch is seconds old at most, and handlers re-check what must be fresh.
+    """
+    handlers = load_handlers()
+    result = BatchResult()
+    session = db.session()
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        claimed = claim_batch(worker_id, limit)
+        loaded = _prefetch(claimed, handlers)  # noqa: F841 - keeps the batch's rows in the session
+        for position, message in enumerate(claimed):
+            if stopping():
+                release(claimed[position:])
+                break
+            result.claimed += 1
+            result.count(deliver(message, handlers))
+    finally:
+        session.expire_on_commit = expire_on_commit
+    return result
+
+
+def _prefetch(messages: list[OutboxMessage], handlers: dict[str, Registration]) -> list[Any]:
+    by_kind: dict[str, list[OutboxMessage]] = {}
+    for message in messages:
+        by_kind.setdefault(message.kind, []).append(message)
+    loaded = []
+    for kind, group in by_kind.items():
+        registration = handlers.get(kind)
+        if registration is not None and registration.prefetch is not None:
+            loaded.append(registration.prefetch(group))
+    return loaded
+
+
+def release(messages: list[OutboxMessage]) -> None:
+    """Hand leased, unstarted messages back: due now, and the claim's attempt not counted."""
+    for message in messages:
+        message.status, message.attempts = "pending", message.attempts - 1
+        message.lease_until, message.leased_by = None, None
+    db.session.commit()
+
+
+def deliver(message: OutboxMessage, handlers: dict[str, Registration]) -> str:
+    """Run the handler of one leased message, record the outcome, commit; returns the status."""
+    registration = handlers.get(message.kind)
+    now = utcnow()
+    try:
+        if registration is None:
+            raise PermanentDeliveryError(f"no handler registered for kind {message.kind!r}")
+        registration.handler(message)
+    except DeliveryDeferredError as deferred:
+        message.status, message.attempts = "pending", message.attempts - 1
+        message.next_attempt_at = now + dt.timedelta(seconds=deferred.seconds)
+        message.last_error = str(deferred)
+    except DeliveryCancelledError as cancelled:
+        message.status, message.last_error = "cancelled", str(cancelled)
+    except PermanentDeliveryError as failure:
+        message.status, message.last_error = "failed", str(failure)
+    except TransientDeliveryError as failure:
+        _schedule_retry(message, registration.backoff, str(failure), now)  # type: ignore[union-attr]
+    except Exception as error:
+        db.session.rollback()  # drop the handler's half-done changes; the lease row reloads
+        log.exception("outbox handler crashed", extra={"message_id": message.id})
+        backoff = registration.backoff if registration else DEFAULT_BACKOFF
+        _schedule_retry(message, backoff, f"{type(error).__name__}: {error}", now)
+    else:
+        message.status, message.sent_at, message.last_error = "sent", now, None
+    message.lease_until, message.leased_by = None, None
+    status = message.status
+    db.session.commit()
+    return status
+
+
+def _schedule_retry(
+    message: OutboxMessage, backoff: Sequence[int], error: str, now: dt.datetime
+) -> None:
+    message.last_error = error[:2000]
+    if message.attempts > len(backoff):
+        message.status = "dead"
+        log.warning("outbox message dead", extra={"message_id": message.id, "error": error})
+        return
+    message.status = "pending"
+    percent = current_app.config.get("OUTBOX_BACKOFF_PERCENT", 100)
+    wait = backoff[message.attempts - 1] * percent / 100
+    message.next_attempt_at = now + dt.timedelta(seconds=wait)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def work(worker_id: str, batch: int, once: bool, idle_seconds: float = 1.0) -> int:
+    """Deliver until stopped; returns messages done.
+
+    SIGTERM/SIGINT finish the message being delivered and release the rest of the batch.
+    """
+    stopping: list[bool] = []
+    if not once:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stopping.append(True))
+    done = 0
+    while not stopping:
+        result = process_batch(worker_id, batch, stopping=lambda: bool(stopping))
+        done += result.claimed
+        if once:
+            break
+        if result.claimed == 0:
+            time.sleep(idle_seconds)
+    return done
+
+
+outbox_group = AppGroup("outbox", help="Deliver queued emails and webhooks.")
+
+
+@outbox_group.command("work")
+@click.option("--once", is_flag=True, help="Deliver one batch and exit.")
+@click.option("--batch", default=100, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--worker-id", default=None, help="Name in leases; defaults to host:pid.")
+def work_command(once: bool, batch: int, worker_id: str | None) -> None:
+    """Deliver due outbox messages; run as many workers as you like."""
+    done = work(worker_id or default_worker_id(), batch, once)
+    click.echo(f"delivered {done} message(s)")

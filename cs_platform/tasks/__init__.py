@@ -1,0 +1,1 @@
+"""Tasks for CSMs: snooze, complete with an outcome, assign, playbooks of steps."""

@@ -1,0 +1,211 @@
+"""Task pages and actions: my tasks, snooze, complete, assign, manual tasks, playbooks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
+
+from cs_platform.accounts.forms import choices
+from cs_platform.accounts.queries import owners
+from cs_platform.accounts.routes import first_error, render_account
+from cs_platform.accounts.services import editable_account_or_abort
+from cs_platform.auth.decorators import roles_required
+from cs_platform.auth.routes import safe_next_url
+from cs_platform.extensions import db
+from cs_platform.models import Task, User
+from cs_platform.tasks import services
+from cs_platform.tasks.forms import (
+    ApplyPlaybookForm,
+    AssignForm,
+    CompleteForm,
+    NewTaskForm,
+    PlaybookForm,
+    SnoozeForm,
+    TaskActionForm,
+)
+from cs_platform.tasks.models import Playbook, TaskStep
+
+bp = Blueprint("tasks", __name__)
+
+
+def editable_task_or_abort(task_id: int) -> Task:
+    task = db.get_or_404(Task, task_id)
+    if not services.can_edit_task(current_user, task):
+        abort(403, "Only the account's owner, the task's assignee or an admin can change it.")
+    return task
+
+
+def go_back(form: TaskActionForm, task: Task | None = None):
+    default = url_for("accounts.detail", account_id=task.account_id) + "#tasks" if task else None
+    return redirect(safe_next_url(form.next.data or default))
+
+
+def refused(form: TaskActionForm, what: str, task: Task):
+    """A readable refusal: the task's account page, status 400, with the first error on top."""
+    flash(f"{what}: {first_error(form)}", "error")
+    return render_account(task.account, status=400)
+
+
+@bp.route("/tasks")
+@login_required
+def my_tasks():
+    """Open and snoozed tasks, soonest due first: mine, or the team's."""
+    scope = "team" if request.args.get("scope") == "team" else "mine"
+    tasks = services.my_tasks(current_user, scope)
+    return render_template(
+        "tasks/list.html",
+        tasks=tasks,
+        scope=scope,
+        steps=services.steps_by_task([task.id for task in tasks]),
+        playbooks=services.playbooks(),
+        assignees=owners(),
+        snooze_form=SnoozeForm(formdata=None),
+        complete_form=CompleteForm(formdata=None),
+        back=request.full_path,
+        limit=services.TASK_PAGE_LIMIT,
+        today=dt.date.today(),
+        can_edit=lambda task: services.can_edit_task(current_user, task),
+    )
+
+
+@bp.route("/tasks/<int:task_id>/snooze", methods=["POST"])
+@roles_required("admin", "csm")
+def snooze(task_id: int):
+    """Snooze a task until a date, with a reason."""
+    task = editable_task_or_abort(task_id)
+    form = SnoozeForm()
+    if not form.validate_on_submit():
+        return refused(form, "The task was not snoozed", task)
+    try:
+        services.snooze(task, current_user, form.until.data, form.reason.data)
+    except services.TaskError as error:
+        flash(str(error), "error")
+        return go_back(form, task)
+    db.session.commit()
+    flash(f"Snoozed until {form.until.data}.", "info")
+    return go_back(form, task)
+
+
+@bp.route("/tasks/<int:task_id>/complete", methods=["POST"])
+@roles_required("admin", "csm")
+def complete(task_id: int):
+    """Close a task with its outcome."""
+    task = editable_task_or_abort(task_id)
+    form = CompleteForm()
+    if not form.validate_on_submit():
+        return refused(form, "The task was not closed", task)
+    try:
+        services.complete(task, current_user, form.outcome.data, form.note.data or "")
+    except services.TaskError as error:
+        flash(str(error), "error")
+        return go_back(form, task)
+    db.session.commit()
+    flash(f"Task closed: {services.OUTCOME_LABELS[form.outcome.data].lower()}.", "info")
+    return go_back(form, task)
+
+
+@bp.route("/tasks/<int:task_id>/assign", methods=["POST"])
+@roles_required("admin", "csm")
+def assign(task_id: int):
+    """Change a task's owner, due date and priority."""
+    task = editable_task_or_abort(task_id)
+    form = AssignForm()
+    form.owner.choices = choices([("", "Nobody")] + [(str(u.id), u.name) for u in owners()])
+    if not form.validate_on_submit():
+        return refused(form, "The task was not changed", task)
+    owner = db.session.get(User, int(form.owner.data)) if form.owner.data else None
+    services.assign(task, current_user, owner, form.due.data, form.severity.data)
+    db.session.commit()
+    flash("Task updated.", "info")
+    return go_back(form, task)
+
+
+@bp.route("/accounts/<int:account_id>/tasks", methods=["POST"])
+@roles_required("admin", "csm")
+def create(account_id: int):
+    """Add a manual task to an account."""
+    account = editable_account_or_abort(current_user, account_id)
+    form = NewTaskForm()
+    if not form.validate_on_submit():
+        flash(f"The task was not added: {first_error(form)}", "error")
+        return render_account(account, status=400, task_form=form)
+    services.create_manual(
+        account,
+        current_user,
+        title=form.title.data,
+        due=form.due.data,
+        severity=form.severity.data,
+        details=form.details.data or "",
+    )
+    db.session.commit()
+    flash("Task added.", "info")
+    return redirect(url_for("accounts.detail", account_id=account.id) + "#tasks")
+
+
+@bp.route("/tasks/<int:task_id>/playbook", methods=["POST"])
+@roles_required("admin", "csm")
+def apply_playbook(task_id: int):
+    """Add a playbook's checklist to a task."""
+    task = editable_task_or_abort(task_id)
+    form = ApplyPlaybookForm()
+    form.playbook.choices = choices((p.id, p.name) for p in services.playbooks())
+    if not form.validate_on_submit():
+        return refused(form, "The playbook was not applied", task)
+    playbook = db.session.get(Playbook, form.playbook.data)
+    try:
+        services.apply_playbook(task, playbook)
+    except services.TaskError as error:
+        flash(str(error), "error")
+        return go_back(form, task)
+    db.session.commit()
+    flash(f"Playbook “{playbook.name}” added to the task.", "info")
+    return go_back(form, task)
+
+
+@bp.route("/tasks/<int:task_id>/steps/<int:step_id>", methods=["POST"])
+@roles_required("admin", "csm")
+def toggle_step(task_id: int, step_id: int):
+    """Tick or untick one checklist step."""
+    task = editable_task_or_abort(task_id)
+    step = db.get_or_404(TaskStep, step_id)
+    if step.task_id != task.id:
+        abort(404)
+    form = TaskActionForm()
+    if not form.validate_on_submit():
+        return refused(form, "The step was not changed", task)
+    services.toggle_step(step, current_user)
+    db.session.commit()
+    return go_back(form, task)
+
+
+@bp.route("/playbooks", methods=["GET", "POST"])
+@login_required
+def playbooks():
+    """The playbooks; admins add new ones."""
+    form = PlaybookForm()
+    status = 200
+    if request.method == "POST":
+        if current_user.role != "admin":
+            abort(403, "Only admins can add playbooks.")
+        if form.validate_on_submit():
+            playbook = Playbook(
+                name=form.name.data.strip(),
+                description=form.description.data or "",
+                steps=form.step_list(),
+                task_kind=form.task_kind.data or None,
+            )
+            db.session.add(playbook)
+            try:
+                db.session.commit()
+            except IntegrityError:
+                db.session.rollback()
+                form.name.errors = [*form.name.errors, "A playbook with this name exists."]
+            else:
+                flash(f"Playbook “{playbook.name}” added.", "info")
+                return redirect(url_for("tasks.playbooks"))
+        status = 400
+    page = render_template("tasks/playbooks.html", playbooks=services.playbooks(), form=form)
+    return page, status

@@ -1,0 +1,17 @@
+"""Example gunicorn settings: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("WEB_THREADS", "2"))
+timeout = 30
+graceful_timeout = 30  # SIGTERM: finish in-flight requests for up to 30 s
+keepalive = 5
+max_requests = 2000  # recycle workers now and then
+max_requests_jitter = 200
+accesslog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The scheduler never runs inside web workers in production: it is its own process.
+raw_env = ["SCHEDULER_ENABLED=0"]

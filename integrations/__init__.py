@@ -1,0 +1,1 @@
+"""Connectors that pull CRM, helpdesk and usage data in, matched to accounts."""

@@ -1,0 +1,66 @@
+"""`flask --app wsgi sync <connection>` and `flask --app wsgi integrations ...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cs_platform.extensions import db
+from integrations.csv_import import import_usage_csv
+from integrations.services import save_connection
+from integrations.sync import SyncError, find_connection, run_sync
+from integrations.usage import hash_write_key, new_write_key, roll_up_all
+
+
+@click.command("sync")
+@click.argument("connection")
+def sync_command(connection: str) -> None:
+    """Sync one connection (by name or id) now and print what the run did."""
+    try:
+        target = find_connection(connection)
+    except SyncError as error:
+        raise click.ClickException(str(error)) from error
+    run = run_sync(target)
+    click.echo(
+        f"{target.name}: {run.status} in {run.duration_seconds}s; fetched {run.fetched}, "
+        f"created {run.created}, updated {run.updated}, unmatched {run.unmatched}, "
+        f"failed {run.failed}"
+    )
+    if run.status != "succeeded":
+        raise click.ClickException(run.error or "sync failed")
+
+
+@click.group("integrations")
+def integrations_group() -> None:
+    """Integrations: usage imports, roll-ups and event sources."""
+
+
+@integrations_group.command("import-usage")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_usage_command(path: Path) -> None:
+    """Import daily usage from a CSV (day, active_users, events[, features_used], and
+    domain or account_id); bad or unmatched rows are listed and skipped."""
+    report = import_usage_csv(path)
+    db.session.commit()
+    for line in report.problems:
+        click.echo(line, err=True)
+    click.echo(f"imported {report.imported} row(s), skipped {len(report.problems)}")
+
+
+@integrations_group.command("rollup")
+def rollup_command() -> None:
+    """Roll raw usage events up into daily usage now."""
+    click.echo(f"wrote {roll_up_all()} daily usage row(s)")
+
+
+@integrations_group.command("add-event-source")
+@click.argument("name")
+def add_event_source_command(name: str) -> None:
+    """Create a Segment-style event source and print its write key once."""
+    write_key = new_write_key()
+    connection = save_connection(None, name=name, kind="segment", credentials={})
+    connection.write_key_hash = hash_write_key(write_key)
+    db.session.commit()
+    click.echo(f"event source {name!r}; write key (shown once):")
+    click.echo(write_key)

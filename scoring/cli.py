@@ -1,0 +1,119 @@
+"""`flask --app wsgi scoring train|score|evaluate|backtest`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+
+from cs_platform.extensions import db
+
+# The model libraries (XGBoost, lifelines) load inside each command, so that registering the
+# group keeps every other `flask` command and the web app quick to start.
+
+AS_OF = click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Day to act as today (YYYY-MM-DD); default today.",
+)
+
+
+def _day(value: dt.datetime | None) -> dt.date:
+    return value.date() if value else dt.date.today()
+
+
+@click.group("scoring")
+def scoring_group() -> None:
+    """Health scores and churn risk: train, score, evaluate, backtest."""
+
+
+@scoring_group.command("train")
+@AS_OF
+@click.option("--months", type=click.IntRange(2, 60), default=None, help="Monthly snapshots.")
+@click.option("--rounds", type=click.IntRange(1, 5000), default=None, help="Boosting rounds.")
+def train_command(as_of: dt.datetime | None, months: int | None, rounds: int | None) -> None:
+    """Train the health and survival models; activate them if not worse than the active ones."""
+    from scoring.runs import train_and_commit
+    from scoring.training import NotEnoughHistoryError
+
+    try:
+        summary = train_and_commit(as_of=_day(as_of), months=months, rounds=rounds)
+    except NotEnoughHistoryError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(summary.describe())
+
+
+@scoring_group.command("score")
+@AS_OF
+def score_command(as_of: dt.datetime | None) -> None:
+    """Score every live account for a day (re-running a day replaces its rows)."""
+    from scoring.runs import score_accounts
+
+    summary = score_accounts(_day(as_of))
+    db.session.commit()
+    click.echo(summary.describe())
+
+
+@scoring_group.command("evaluate")
+@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--id-col", required=True, help="Column with the customer id.")
+@click.option("--duration-col", required=True, help="Column with the tenure (any unit).")
+@click.option("--event-col", required=True, help="Column saying churned (1/0, yes/no, true/false).")
+@click.option("--drop", "drop_cols", multiple=True, help="Column to leave out; repeat for several.")
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20))
+@click.option("--rounds", default=400, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def evaluate_command(
+    *,
+    csv_path: Path,
+    id_col: str,
+    duration_col: str,
+    event_col: str,
+    drop_cols: tuple[str, ...],
+    seed: int,
+    folds: int,
+    rounds: int,
+    as_json: bool,
+) -> None:
+    """Evaluate the models on a CSV of customer history (held-out split plus k-fold)."""
+    import pandas as pd
+
+    from scoring.evaluate import EvaluateError, evaluate, format_report
+
+    try:
+        frame = pd.read_csv(csv_path)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise click.ClickException(f"{csv_path} is not a readable CSV: {error}") from error
+    missing = [c for c in drop_cols if c not in frame.columns]
+    if missing:
+        raise click.ClickException(f"column {missing[0]!r} to drop not found")
+    try:
+        report = evaluate(
+            frame.drop(columns=list(drop_cols)),
+            id_col=id_col,
+            duration_col=duration_col,
+            event_col=event_col,
+            seed=seed,
+            folds=folds,
+            rounds=rounds,
+        )
+    except EvaluateError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
+@scoring_group.command("backtest")
+@AS_OF
+@click.option("--months", type=click.IntRange(1, 36), default=12, show_default=True)
+@click.option("--rounds", default=150, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def backtest_command(as_of: dt.datetime | None, months: int, rounds: int, as_json: bool) -> None:
+    """Replay the last months and compare the learned model with the scorecard."""
+    from scoring.backtest import backtest, format_backtest
+
+    report = backtest(_day(as_of), months=months, rounds=rounds)
+    click.echo(json.dumps(report, indent=2) if as_json else format_backtest(report))

@@ -1,0 +1,46 @@
+"""Scheduled work of the scoring package: nightly scoring, weekly retraining."""
+
+from __future__ import annotations
+
+import logging
+
+from cs_platform.extensions import db
+from cs_platform.scheduler import JobSpec
+from scoring.runs import score_accounts, train_and_commit
+from scoring.training import NotEnoughHistoryError
+
+log = logging.getLogger(__name__)
+
+
+def nightly_scoring() -> None:
+    """Score every live account for today and raise the risk tasks; one commit."""
+    score_accounts()
+    db.session.commit()
+
+
+def weekly_retraining() -> None:
+    """Train challengers; they replace the active models only if not worse on held-out data."""
+    try:
+        summary = train_and_commit()
+    except NotEnoughHistoryError as error:
+        log.info("retraining skipped", extra={"reason": str(error)})
+        return
+    log.info("models retrained", extra={"summary": summary.describe()})
+
+
+JOBS = [
+    JobSpec(
+        "scoring-nightly",
+        "scoring.jobs:nightly_scoring",
+        "cron",
+        {"hour": 2, "minute": 15},
+        misfire_grace_time=6 * 3600,
+    ),
+    JobSpec(
+        "scoring-weekly-retrain",
+        "scoring.jobs:weekly_retraining",
+        "cron",
+        {"day_of_week": "sun", "hour": 3, "minute": 30},
+        misfire_grace_time=24 * 3600,
+    ),
+]

@@ -1,0 +1,134 @@
+"""Scores written by the scoring runs: health and churn-risk history, and the model registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cs_platform.extensions import db
+from cs_platform.models import Account, in_check, utcnow
+
+BANDS = ("green", "yellow", "red")
+SCORING_METHODS = ("model", "scorecard")
+MODEL_KINDS = ("health", "survival")
+
+
+class ModelVersion(db.Model):
+    """A trained model in the registry; at most one active per kind (enforced by the trainer)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (CheckConstraint(in_check("kind", MODEL_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    trained_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    features: Mapped[list] = mapped_column(JSON, default=list)
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The serialised model (XGBoost UBJSON / pickled lifelines fitter), kept in the database so
+    # every process sees the same registry.
+    artifact: Mapped[bytes | None]
+    active: Mapped[bool] = mapped_column(default=False)
+
+
+class HealthScore(db.Model):
+    """An account's health on one day: 0-100 score, band, churn probability and top drivers."""
+
+    __tablename__ = "health_scores"
+    __table_args__ = (
+        UniqueConstraint("account_id", "scored_on"),
+        CheckConstraint("score >= 0 AND score <= 100", name="score_range"),
+        CheckConstraint(in_check("band", BANDS), name="band"),
+        CheckConstraint(in_check("method", SCORING_METHODS), name="method"),
+        CheckConstraint(
+            "churn_probability IS NULL OR (churn_probability >= 0 AND churn_probability <= 1)",
+            name="probability_range",
+        ),
+        Index("ix_health_scores_scored_on", "scored_on"),
+        Index("ix_health_scores_updated_at_id", "updated_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    scored_on: Mapped[dt.date]
+    score: Mapped[float]
+    band: Mapped[str] = mapped_column(String(8))
+    method: Mapped[str] = mapped_column(String(16), default="model")
+    churn_probability: Mapped[float | None]
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL")
+    )
+    # [{"feature": ..., "value": ..., "contribution": ..., "sentence": ...}, ...] strongest first
+    drivers: Mapped[list] = mapped_column(JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship()
+
+
+class ChurnRisk(db.Model):
+    """An account's survival-model risk on one day."""
+
+    __tablename__ = "churn_risks"
+    __table_args__ = (
+        UniqueConstraint("account_id", "scored_on"),
+        CheckConstraint(
+            "p_churn_before_renewal >= 0 AND p_churn_before_renewal <= 1", name="p_renewal_range"
+        ),
+        CheckConstraint("p_churn_90d >= 0 AND p_churn_90d <= 1", name="p_90d_range"),
+        Index("ix_churn_risks_scored_on", "scored_on"),
+        Index("ix_churn_risks_updated_at_id", "updated_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    scored_on: Mapped[dt.date]
+    p_churn_before_renewal: Mapped[float]
+    p_churn_90d: Mapped[float]
+    expected_remaining_months: Mapped[float | None]
+    # [[months_from_now, survival_probability], ...] for the account page's curve
+    survival_curve: Mapped[list] = mapped_column(JSON, default=list)
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL")
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship()
+
+
+class BandOverride(db.Model):
+    """A CSM's manual band for an account, with a reason, until it expires; the model's own score
+    is still computed and kept beside it."""
+
+    __tablename__ = "band_overrides"
+    __table_args__ = (
+        CheckConstraint(in_check("band", BANDS), name="band"),
+        Index("ix_band_overrides_account_expires", "account_id", "expires_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    band: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(500))
+    expires_on: Mapped[dt.date]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Set when a newer override replaces this one or a CSM clears it early.
+    ended_at: Mapped[dt.datetime | None]
+
+    account: Mapped[Account] = relationship()
+
+
+class ScorecardSettings(db.Model):
+    """The admin-edited scorecard and band thresholds; one row (id 1), defaults until saved."""
+
+    __tablename__ = "scorecard_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # [{"feature": ..., "weight": ..., "bad": ..., "good": ...}, ...] (scoring.scorecard.Measure)
+    measures: Mapped[list] = mapped_column(JSON, default=list)
+    green_at: Mapped[float] = mapped_column(default=70.0)
+    red_below: Mapped[float] = mapped_column(default=40.0)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,136 @@
+"""Risk flags: one open Task per account and reason when churn risk passes a threshold or health
+drops fast. An account with an open or snoozed task for the same reason gets no second one, so a
+snoozed task comes back only when its snooze ends (tasks.jobs wakes it up)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from flask import current_app
+from sqlalchemy import func, insert, select
+
+from cs_platform.extensions import db
+from cs_platform.models import Task, utcnow
+from cs_platform.webhooks.events import publish_risk_flags
+from scoring.models import HealthScore
+
+DROP_WINDOW_DAYS = 30
+DUE_IN_DAYS = 7
+
+
+@dataclass(frozen=True)
+class FlagThresholds:
+    p_before_renewal: float = 0.5
+    p_90d: float = 0.3
+    drop_points: float = 15.0
+
+    @classmethod
+    def from_config(cls) -> FlagThresholds:
+        config = current_app.config
+        return cls(
+            config["SCORING_FLAG_RENEWAL_PERCENT"] / 100,
+            config["SCORING_FLAG_90D_PERCENT"] / 100,
+            float(config["SCORING_FLAG_DROP_POINTS"]),
+        )
+
+
+def _peak_scores(day: dt.date) -> pd.Series:
+    """Each account's highest health score in the 30 days before `day`."""
+    query = (
+        select(HealthScore.account_id, func.max(HealthScore.score).label("peak"))
+        .where(
+            HealthScore.scored_on >= day - dt.timedelta(days=DROP_WINDOW_DAYS),
+            HealthScore.scored_on < day,
+        )
+        .group_by(HealthScore.account_id)
+    )
+    peaks = pd.read_sql(query, db.session.connection())
+    return peaks.set_index("account_id")["peak"]
+
+
+def candidate_flags(
+    frame: pd.DataFrame,
+    scores: pd.DataFrame,
+    risks: pd.DataFrame | None,
+    peaks: pd.Series,
+    thresholds: FlagThresholds,
+) -> pd.DataFrame:
+    """Rows (account_id, kind, reason, title, severity) for every threshold crossed. Pure."""
+    drivers = scores["drivers"].map(lambda items: "; ".join(d["sentence"] for d in items[:3]))
+    base = pd.DataFrame({"account_id": frame["account_id"], "drivers": drivers})
+    parts = []
+    if risks is not None:
+        for column, limit, words in (
+            ("p_churn_before_renewal", thresholds.p_before_renewal, "before renewal"),
+            ("p_churn_90d", thresholds.p_90d, "within 90 days"),
+        ):
+            hit = risks[column] >= limit
+            chosen = base[hit].assign(
+                kind="churn_risk",
+                reason=column,
+                title=[f"Churn risk {p:.0%} {words}" for p in risks.loc[hit, column]],
+                severity=["high" if p >= 0.7 else "medium" for p in risks.loc[hit, column]],
+            )
+            parts.append(chosen)
+    peak = peaks.reindex(frame["account_id"]).to_numpy(float)
+    drop = np.nan_to_num(peak - scores["score"].to_numpy(float), nan=0.0)  # no history: no drop
+    hit = pd.Series(drop >= thresholds.drop_points, index=frame.index)
+    parts.append(
+        base[hit].assign(
+            kind="health_drop",
+            reason="health_drop",
+            title=[f"Health down {d:.0f} points in 30 days" for d in drop[hit.to_numpy()]],
+            severity="medium",
+        )
+    )
+    return pd.concat(parts, ignore_index=True)
+
+
+def raise_risk_flags(
+    day: dt.date,
+    frame: pd.DataFrame,
+    scores: pd.DataFrame,
+    risks: pd.DataFrame | None,
+    thresholds: FlagThresholds,
+) -> int:
+    """Create the tasks for today's crossings that have no open or snoozed twin; flushes and
+    returns how many were created."""
+    flags = candidate_flags(frame, scores, risks, _peak_scores(day), thresholds)
+    if flags.empty:
+        return 0
+    existing = pd.read_sql(
+        select(Task.account_id, Task.kind, Task.reason).where(
+            Task.status != "done", Task.kind.in_(("churn_risk", "health_drop"))
+        ),
+        db.session.connection(),
+    ).assign(exists=True)
+    flags = flags.merge(existing, on=["account_id", "kind", "reason"], how="left")
+    flags = flags[flags["exists"].isna()]
+    owners = frame.set_index("account_id")["owner_id"]
+    now = utcnow()
+    rows = [
+        {
+            "account_id": int(row.account_id),
+            "kind": row.kind,
+            "reason": row.reason,
+            "title": row.title,
+            "severity": row.severity,
+            "details": row.drivers,
+            "owner_id": _owner(owners.get(row.account_id)),
+            "due_date": day + dt.timedelta(days=DUE_IN_DAYS),
+            "status": "open",
+            "created_at": now,
+        }
+        for row in flags.itertuples(index=False)
+    ]
+    if rows:
+        db.session.execute(insert(Task), rows)
+        publish_risk_flags(day, now)
+    return len(rows)
+
+
+def _owner(value: object) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)

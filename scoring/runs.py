@@ -1,0 +1,291 @@
+"""The scoring runs: nightly scoring into HealthScore/ChurnRisk history (idempotent per day) and
+training with champion/challenger. Callers (jobs, CLI) commit; these functions only flush, so a
+run that fails leaves the history and the active models as they were."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from flask import current_app
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from cs_platform.extensions import db
+from cs_platform.models import utcnow
+from cs_platform.webhooks.events import publish_health_score_changes
+from scoring.encoding import FeatureError
+from scoring.features import FEATURES, MONTH_DAYS, features_as_of, model_inputs
+from scoring.health_model import HealthModel
+from scoring.metrics import classifier_metrics
+from scoring.models import ChurnRisk, HealthScore, ModelVersion
+from scoring.registry import load_active, register
+from scoring.risk_flags import FlagThresholds, raise_risk_flags
+from scoring.scorecard import Scorecard
+from scoring.services import load_scorecard
+from scoring.survival import SurvivalModel
+from scoring.training import NotEnoughHistoryError, TrainingData, build_training_data, split_by_time
+
+log = logging.getLogger(__name__)
+WRITE_CHUNK = 5000
+
+
+@dataclass
+class ScoringSummary:
+    day: dt.date
+    accounts: int
+    method: str
+    health_version: int | None = None
+    survival_version: int | None = None
+    flags: int = 0
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        models = f"health model v{self.health_version}" if self.health_version else "scorecard"
+        risk = f", survival model v{self.survival_version}" if self.survival_version else ""
+        return (
+            f"scored {self.accounts} accounts for {self.day} with the {models}{risk}; "
+            f"{self.flags} new risk tasks ({self.seconds:.1f} s)"
+        )
+
+
+@dataclass
+class TrainingSummary:
+    versions: dict[str, ModelVersion] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        lines = []
+        for kind, version in self.versions.items():
+            state = "activated" if version.active else "kept the active model (not better)"
+            metrics = {k: v for k, v in version.metrics.items() if isinstance(v, float)}
+            lines.append(f"{kind} v{version.id}: {state}; {metrics}")
+        return "\n".join(lines)
+
+
+def health_scores(
+    inputs: pd.DataFrame, scorecard: Scorecard, model: HealthModel | None
+) -> tuple[pd.DataFrame, str]:
+    """Scores by the learned model when there is one, otherwise by the scorecard."""
+    if model is not None:
+        try:
+            scored = model.score(inputs, green_at=scorecard.green_at, red_below=scorecard.red_below)
+        except FeatureError as error:
+            log.error("health model cannot score; scorecard used", extra={"error": str(error)})
+        else:
+            return scored, "model"
+    return scorecard.score(inputs), "scorecard"
+
+
+def churn_risks(frame: pd.DataFrame, model: SurvivalModel) -> pd.DataFrame:
+    """The survival model's risks for each account of a feature frame."""
+    months_to_renewal = frame["days_to_renewal"].fillna(365.0) / MONTH_DAYS
+    return model.predict(model_inputs(frame), frame["tenure_months"], months_to_renewal)
+
+
+def score_accounts(day: dt.date | None = None) -> ScoringSummary:
+    """Score every live account as of `day` (today) and write that day's history; flushes."""
+    started = time.perf_counter()
+    day = day or dt.date.today()
+    frame = features_as_of(day)
+    health = load_active("health")
+    scores, method = health_scores(model_inputs(frame), load_scorecard(), health and health[0])
+    health_version = health[1].id if health and method == "model" else None
+    summary = ScoringSummary(day, len(frame), method, health_version)
+    write_rows(HealthScore, _health_rows(day, frame, scores, health_version))
+    publish_health_score_changes(day)
+    survival = load_active("survival")
+    risks = None
+    if survival is not None and len(frame):
+        risks = churn_risks(frame, survival[0])
+        summary.survival_version = survival[1].id
+        write_rows(ChurnRisk, _risk_rows(day, frame, risks, survival[1].id))
+    summary.flags = raise_risk_flags(day, frame, scores, risks, FlagThresholds.from_config())
+    summary.seconds = time.perf_counter() - started
+    log.info("accounts scored", extra={"summary": summary.describe()})
+    return summary
+
+
+def _health_rows(
+    day: dt.date, frame: pd.DataFrame, scores: pd.DataFrame, version: int | None
+) -> Iterator[dict]:
+    now = utcnow()
+    probability = scores["churn_probability"].astype(float).to_numpy()
+    for account_id, score, band, p, drivers in zip(
+        frame["account_id"].tolist(),
+        scores["score"].tolist(),
+        scores["band"].tolist(),
+        probability.tolist(),
+        scores["drivers"].tolist(),
+        strict=True,
+    ):
+        yield {
+            "account_id": account_id,
+            "scored_on": day,
+            "score": float(score),
+            "band": band,
+            "method": "model" if version else "scorecard",
+            "churn_probability": None if np.isnan(p) else p,
+            "model_version_id": version,
+            "drivers": drivers,
+            "updated_at": now,
+        }
+
+
+def _risk_rows(
+    day: dt.date, frame: pd.DataFrame, risks: pd.DataFrame, version: int
+) -> Iterator[dict]:
+    now = utcnow()
+    columns = [
+        "p_churn_before_renewal",
+        "p_churn_90d",
+        "expected_remaining_months",
+        "survival_curve",
+    ]
+    for account_id, *values in zip(
+        frame["account_id"].tolist(), *(risks[c].tolist() for c in columns), strict=True
+    ):
+        yield {
+            "account_id": account_id,
+            "scored_on": day,
+            **dict(zip(columns, values, strict=True)),
+            "model_version_id": version,
+            "updated_at": now,
+        }
+
+
+def write_rows(model: type[db.Model], rows: Iterator[dict]) -> None:
+    """Insert or replace each (account, day) row: running a day twice leaves one row each."""
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(model)
+    keys = ("id", "account_id", "scored_on")
+    statement = statement.on_conflict_do_update(
+        index_elements=["account_id", "scored_on"],
+        set_={
+            c.name: statement.excluded[c.name]
+            for c in model.__table__.columns
+            if c.name not in keys
+        },
+    )
+    chunk: list[dict] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == WRITE_CHUNK:
+            db.session.execute(statement, chunk)
+            chunk = []
+    if chunk:
+        db.session.execute(statement, chunk)
+
+
+def train_models(
+    as_of: dt.date | None = None,
+    *,
+    months: int | None = None,
+    rounds: int | None = None,
+    min_events: int | None = None,
+    seed: int = 7,
+) -> TrainingSummary:
+    """Train both models on monthly snapshots and register them (champion/challenger); flushes.
+    Raises NotEnoughHistoryError when there are too few churn events to learn from."""
+    config = current_app.config
+    as_of = as_of or dt.date.today()
+    months = months or config["SCORING_TRAINING_MONTHS"]
+    min_events = config["SCORING_MIN_CHURN_EVENTS"] if min_events is None else min_events
+    data = build_training_data(as_of, months)
+    if data.churn_events < max(min_events, 2):
+        raise NotEnoughHistoryError(
+            f"only {data.churn_events} accounts churned in the last {months} months; training "
+            f"needs at least {min_events} (SCORING_MIN_CHURN_EVENTS). "
+            "The rule-based scorecard keeps scoring."
+        )
+    rounds = rounds or config["SCORING_BOOST_ROUNDS"]
+    return TrainingSummary(
+        {"health": _train_health(data, rounds, seed), "survival": _train_survival(data)}
+    )
+
+
+def train_and_commit(**options: Any) -> TrainingSummary:
+    """`train_models` in its own transaction: committed when it succeeds, rolled back (the
+    active models untouched) when it fails."""
+    try:
+        summary = train_models(**options)
+    except Exception:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return summary
+
+
+def _held_out(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    train, test = split_by_time(frame)
+    if train[label].nunique() < 2 or test[label].nunique() < 2:
+        raise NotEnoughHistoryError(
+            "the training or the held-out months have no churn at all; wait for more history. "
+            "The rule-based scorecard keeps scoring."
+        )
+    return train, test
+
+
+def _train_health(data: TrainingData, rounds: int, seed: int) -> ModelVersion:
+    train, test = _held_out(data.health, "label")
+    started = time.perf_counter()
+    model = HealthModel.fit(model_inputs(train), train["label"], rounds=rounds, seed=seed)
+    seconds = round(time.perf_counter() - started, 2)
+    test_inputs = model_inputs(test)
+    metrics = classifier_metrics(test["label"], model.probability(test_inputs))
+    metrics |= {
+        "train_rows": len(train),
+        "train_seconds": seconds,
+        "churn_events": data.churn_events,
+    }
+    return register(
+        "health",
+        model.to_bytes(),
+        features=list(FEATURES),
+        parameters={"rounds": rounds, "seed": seed, "importance": model.importance()},
+        metrics=metrics,
+        champion_metric=_champion_metric("health", test_inputs, test),
+    )
+
+
+def _train_survival(data: TrainingData) -> ModelVersion:
+    train, test = _held_out(data.survival, "event")
+    started = time.perf_counter()
+    model = SurvivalModel.fit(model_inputs(train), train["stop"], train["event"], train["start"])
+    seconds = round(time.perf_counter() - started, 2)
+    test_inputs = model_inputs(test)
+    c_index = model.concordance(test_inputs, test["stop"] - test["start"], test["event"])
+    metrics = {
+        "c_index": round(c_index, 4),
+        "train_rows": len(train),
+        "train_seconds": seconds,
+        "churn_events": data.churn_events,
+    }
+    return register(
+        "survival",
+        model.to_bytes(),
+        features=list(FEATURES),
+        parameters=model.summary(),
+        metrics=metrics,
+        champion_metric=_champion_metric("survival", test_inputs, test),
+    )
+
+
+def _champion_metric(kind: str, inputs: pd.DataFrame, test: pd.DataFrame) -> float | None:
+    """The active model's score on the challenger's held-out rows (None if there is none or it
+    cannot read today's features)."""
+    champion = load_active(kind)
+    if champion is None:
+        return None
+    model = champion[0]
+    try:
+        if kind == "health":
+            return classifier_metrics(test["label"], model.probability(inputs))["auc"]
+        return model.concordance(inputs, test["stop"] - test["start"], test["event"])
+    except FeatureError:
+        return None

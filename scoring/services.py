@@ -1,0 +1,32 @@
+"""Scorecard settings as stored by the admin page (one row; defaults until first saved)."""
+
+from __future__ import annotations
+
+from cs_platform.extensions import db
+from cs_platform.models import User
+from scoring.models import ScorecardSettings
+from scoring.scorecard import Scorecard
+
+SETTINGS_ID = 1
+
+
+def load_scorecard() -> Scorecard:
+    """The saved scorecard, or the built-in default."""
+    row = db.session.get(ScorecardSettings, SETTINGS_ID)
+    if row is None:
+        return Scorecard()
+    return Scorecard.from_settings(
+        {"measures": row.measures, "green_at": row.green_at, "red_below": row.red_below}
+    )
+
+
+def save_scorecard(scorecard: Scorecard, author: User | None) -> None:
+    """Store `scorecard` (already validated by its constructor); flushes, the caller commits."""
+    row = db.session.get(ScorecardSettings, SETTINGS_ID) or ScorecardSettings(id=SETTINGS_ID)
+    settings = scorecard.to_settings()
+    row.measures = settings["measures"]
+    row.green_at = scorecard.green_at
+    row.red_below = scorecard.red_below
+    row.updated_by_id = author.id if author else None
+    db.session.add(row)
+    db.session.flush()

@@ -1,0 +1,205 @@
+"""Survey admin and results pages under /surveys: list, create and edit surveys and campaigns,
+preview the email, send a test to oneself, pause and resume, and see the results."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from cs_platform.auth.decorators import roles_required
+from cs_platform.extensions import db
+from cs_platform.outbox import enqueue
+from cs_platform.scheduler import running_scheduler
+from surveys.emails import build_email
+from surveys.forms import CampaignForm, SurveyForm
+from surveys.jobs import sync_campaign_jobs
+from surveys.models import Campaign, Invitation, Survey, SurveySkip
+from surveys.planning import AUDIENCE_FIELDS, CampaignError, validate_campaign
+from surveys.results import survey_results
+from surveys.texts import LOCALES
+
+bp = Blueprint("surveys", __name__, url_prefix="/surveys", template_folder="templates")
+ALL_ROLES = ("admin", "csm", "viewer")
+CAMPAIGN_FIELDS = (
+    "name", "survey_id", "trigger", "cron", "period_days", "delay_hours", "send_at",
+    "window_start_hour", "window_end_hour", "weekdays_only", "throttle_days", "daily_cap",
+    "reminders", "reminder_after_days", "expiry_days",
+)  # fmt: skip
+
+
+def get_or_404(model, object_id: int):
+    found = db.session.get(model, object_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+@bp.get("/")
+@roles_required(*ALL_ROLES)
+def index():
+    """Surveys and campaigns with their invitation counts."""
+    surveys = db.session.scalars(select(Survey).order_by(Survey.name)).all()
+    campaigns = db.session.scalars(select(Campaign).order_by(Campaign.name)).all()
+    invited = dict(
+        db.session.execute(
+            select(Invitation.campaign_id, func.count()).group_by(Invitation.campaign_id)
+        ).all()
+    )
+    skipped = dict(
+        db.session.execute(
+            select(SurveySkip.campaign_id, func.count()).group_by(SurveySkip.campaign_id)
+        ).all()
+    )
+    return render_template(
+        "surveys/admin/index.html",
+        surveys=surveys,
+        campaigns=campaigns,
+        invited=invited,
+        skipped=skipped,
+    )
+
+
+@bp.get("/<int:survey_id>")
+@roles_required(*ALL_ROLES)
+def results(survey_id: int):
+    """NPS/CSAT/CES with its interval, monthly trend, breakdowns and comments."""
+    survey = get_or_404(Survey, survey_id)
+    return render_template("surveys/admin/results.html", results=survey_results(survey))
+
+
+@bp.route("/new", methods=["GET", "POST"], defaults={"survey_id": None})
+@bp.route("/<int:survey_id>/edit", methods=["GET", "POST"])
+@roles_required("admin")
+def edit_survey(survey_id: int | None):
+    """Create or edit a survey: kind, texts per language, follow-ups per band, brand."""
+    survey = get_or_404(Survey, survey_id) if survey_id else Survey(texts={})
+    form = SurveyForm(obj=survey)
+    if request.method == "GET":
+        fill_survey_texts(form, survey)
+    if form.validate_on_submit():
+        for field in ("name", "kind", "default_locale", "product_name", "sender_name"):
+            setattr(survey, field, getattr(form, field).data)
+        survey.brand_colour = form.brand_colour.data.lower()
+        survey.texts = survey_texts(form, survey)
+        db.session.add(survey)
+        db.session.commit()
+        flash(f"Saved survey {survey.name}.", "info")
+        return redirect(url_for(".index"))
+    return render_template("surveys/admin/survey_form.html", form=form, survey=survey)
+
+
+def fill_survey_texts(form: SurveyForm, survey: Survey) -> None:
+    texts = survey.texts or {}
+    for locale in LOCALES:
+        getattr(form, f"question_{locale}").data = texts.get(locale, {}).get("question", "")
+    follow_up = texts.get(survey.default_locale or "en", {}).get("follow_up", {})
+    for band in ("detractor", "passive", "promoter"):
+        getattr(form, f"follow_up_{band}").data = follow_up.get(band, "")
+
+
+def survey_texts(form: SurveyForm, survey: Survey) -> dict:
+    """The texts JSON from the form; empty fields fall back to the built-in texts."""
+    texts = {locale: dict(value) for locale, value in (survey.texts or {}).items()}
+    for locale in LOCALES:
+        question = (getattr(form, f"question_{locale}").data or "").strip()
+        texts.setdefault(locale, {})["question"] = question
+    follow_up = {
+        band: (getattr(form, f"follow_up_{band}").data or "").strip()
+        for band in ("detractor", "passive", "promoter")
+    }
+    texts[form.default_locale.data]["follow_up"] = follow_up
+    return texts
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"], defaults={"campaign_id": None})
+@bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])
+@roles_required("admin")
+def edit_campaign(campaign_id: int | None):
+    """Create or edit a campaign; a bad cron rule or an empty audience is refused here."""
+    campaign = get_or_404(Campaign, campaign_id) if campaign_id else Campaign(audience={})
+    form = CampaignForm(obj=campaign, data=None if request.method == "POST" else campaign.audience)
+    form.survey_id.choices = [
+        (survey.id, survey.name)
+        for survey in db.session.scalars(select(Survey).order_by(Survey.name))
+    ]
+    if form.validate_on_submit():
+        for field in CAMPAIGN_FIELDS:
+            setattr(campaign, field, getattr(form, field).data)
+        campaign.event = form.event.data or None
+        campaign.cron = (form.cron.data or "").strip() or None
+        campaign.audience = {
+            key: getattr(form, key).data for key in AUDIENCE_FIELDS if getattr(form, key).data
+        }
+        campaign.status = campaign.status or "active"
+        try:
+            validate_campaign(campaign)
+        except CampaignError as error:
+            db.session.rollback()
+            flash(str(error), "error")
+            return render_template(
+                "surveys/admin/campaign_form.html", form=form, campaign=campaign
+            ), 400
+        db.session.add(campaign)
+        db.session.commit()
+        sync_campaign_jobs(running_scheduler())
+        flash(f"Saved campaign {campaign.name}.", "info")
+        return redirect(url_for(".index"))
+    return render_template("surveys/admin/campaign_form.html", form=form, campaign=campaign)
+
+
+@bp.get("/campaigns/<int:campaign_id>/preview")
+@roles_required("admin", "csm")
+def preview(campaign_id: int):
+    """The campaign's email as a contact in the chosen language would get it."""
+    campaign = get_or_404(Campaign, campaign_id)
+    locale = request.args.get("locale", campaign.survey.default_locale)
+    if locale not in LOCALES:
+        abort(400)
+    email = preview_email(campaign, locale)
+    if request.args.get("part") == "html":
+        return Response(email.get_body(("html",)).get_content(), mimetype="text/html")
+    return render_template(
+        "surveys/admin/preview.html",
+        campaign=campaign,
+        email=email,
+        text=email.get_body(("plain",)).get_content(),
+        locale=locale,
+        locales=LOCALES,
+    )
+
+
+def preview_email(campaign: Campaign, locale: str):
+    recipient = (current_user.name, current_user.email)
+    return build_email(campaign.survey, campaign, recipient, locale, "preview-link", test=True)
+
+
+@bp.post("/campaigns/<int:campaign_id>/test")
+@roles_required("admin", "csm")
+def send_test(campaign_id: int):
+    """Queue a test email of the campaign to the signed-in user."""
+    campaign = get_or_404(Campaign, campaign_id)
+    payload = {
+        "template": "test",
+        "campaign_id": campaign.id,
+        "to": current_user.email,
+        "name": current_user.name,
+    }
+    enqueue("email", payload, f"test:{campaign.id}:{current_user.id}:{secrets.token_hex(6)}")
+    db.session.commit()
+    flash(f"A test email is on its way to {current_user.email}.", "info")
+    return redirect(url_for(".preview", campaign_id=campaign.id))
+
+
+@bp.post("/campaigns/<int:campaign_id>/<any(pause, resume):action>")
+@roles_required("admin")
+def pause_or_resume(campaign_id: int, action: str):
+    """Pause (queued mail waits, no new runs) or resume a campaign."""
+    campaign = get_or_404(Campaign, campaign_id)
+    campaign.status = "paused" if action == "pause" else "active"
+    db.session.commit()
+    sync_campaign_jobs(running_scheduler())
+    flash(f"Campaign {campaign.name} is {campaign.status}.", "info")
+    return redirect(url_for(".index"))

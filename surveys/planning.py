@@ -1,0 +1,335 @@
+"""Campaign planning, set-wise: audience, fatigue and throttle, invitations and outbox rows.
+
+`plan_campaign` turns a campaign into invitations, each with an outbox email due at the contact's
+send window, in the caller's transaction (the job or request commits). Re-running it is safe: an
+invitation is unique per campaign, contact and period in the database, and so is a skip.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import Select, and_, func, or_, select, update
+
+from cs_platform.extensions import db
+from cs_platform.models import Account, Contact, utcnow
+from cs_platform.outbox import enqueue_many, insert_ignoring_conflicts
+from surveys.models import Campaign, Invitation, SurveySkip
+from surveys.schedule import (
+    ScheduleError,
+    Window,
+    drip_day,
+    period_key,
+    send_time,
+    validate_cron,
+)
+from surveys.tokens import derive_token, hash_token, new_salt
+
+log = logging.getLogger(__name__)
+
+AUDIENCE_FIELDS = {
+    "segments": Account.segment,
+    "lifecycle_stages": Account.lifecycle_stage,
+    "plans": Account.plan,
+    "roles": Contact.role,
+}
+
+
+class CampaignError(ValueError):
+    """A campaign that cannot be saved or run as it is; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One contact the audience holds for one period, not to be sent before `not_before`."""
+
+    contact_id: int
+    account_id: int
+    timezone: str
+    period_key: str
+    not_before: dt.datetime
+
+
+@dataclass
+class PlanResult:
+    invited: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def audience_query(audience: dict) -> Select:
+    """Contacts matching the audience rule; never churned accounts, unsubscribed or bouncing."""
+    query = (
+        select(Contact.id, Contact.account_id, Contact.timezone)
+        .join(Account, Account.id == Contact.account_id)
+        .where(
+            Contact.unsubscribed_at.is_(None),
+            Contact.bounced_at.is_(None),
+            Account.churned_at.is_(None),
+            Account.lifecycle_stage != "churned",
+        )
+    )
+    for key, column in AUDIENCE_FIELDS.items():
+        if audience.get(key):
+            query = query.where(column.in_(audience[key]))
+    return query.order_by(Contact.id)
+
+
+def audience_size(audience: dict) -> int:
+    return db.session.scalar(select(func.count()).select_from(audience_query(audience).subquery()))
+
+
+def validate_campaign(campaign: Campaign) -> None:
+    """Raise CampaignError for a rule that cannot work: bad cron, empty audience, bad window."""
+    if campaign.trigger == "recurring":
+        if not campaign.cron:
+            raise CampaignError("a recurring campaign needs a crontab rule, e.g. 0 6 * * mon")
+        try:
+            validate_cron(campaign.cron)
+        except ScheduleError as error:
+            raise CampaignError(str(error)) from error
+    if campaign.trigger == "one_off" and campaign.send_at is None:
+        raise CampaignError("a one-off campaign needs a send time")
+    if campaign.trigger == "event" and not campaign.event:
+        raise CampaignError("an event campaign needs an event, e.g. ticket_solved")
+    if not 0 <= campaign.window_start_hour < campaign.window_end_hour <= 24:
+        raise CampaignError("the send window must start before it ends, within 0-24 h")
+    unknown = set(campaign.audience or {}) - set(AUDIENCE_FIELDS)
+    if unknown:
+        raise CampaignError(f"unknown audience fields: {', '.join(sorted(unknown))}")
+    if audience_size(campaign.audience or {}) == 0:
+        raise CampaignError("the audience matches no contact: widen the rule")
+
+
+def plan_campaign(campaign: Campaign, now: dt.datetime | None = None) -> PlanResult:
+    """Invite the campaign's audience for the current run; flushes, the caller commits."""
+    now = now or utcnow()
+    if campaign.status != "active":
+        return PlanResult()
+    candidates = list(_candidates(campaign, now))
+    result = _invite(campaign, candidates, now)
+    campaign.last_planned_at = now
+    log.info(
+        "campaign planned",
+        extra={"campaign_id": campaign.id, "invited": result.invited, "skipped": result.skipped},
+    )
+    return result
+
+
+def _candidates(campaign: Campaign, now: dt.datetime) -> Iterable[Candidate]:
+    query = audience_query(campaign.audience or {})
+    if campaign.trigger == "event":
+        yield from _event_candidates(campaign, query, now)
+        return
+    key = "once" if campaign.trigger == "one_off" else period_key(now, campaign.period_days)
+    not_before = max(now, campaign.send_at or now)
+    for contact_id, account_id, timezone in db.session.execute(query):
+        yield Candidate(contact_id, account_id, timezone, key, not_before)
+
+
+def _event_candidates(campaign: Campaign, audience: Select, now: dt.datetime):
+    """Contacts of accounts whose tickets were solved since the last run, one period per ticket."""
+    from integrations.models import SupportTicket
+
+    since = campaign.last_planned_at or campaign.created_at
+    contacts = audience.subquery()
+    query = (
+        select(
+            contacts.c.id,
+            contacts.c.account_id,
+            contacts.c.timezone,
+            SupportTicket.id,
+            SupportTicket.solved_at,
+        )
+        .join(SupportTicket, SupportTicket.account_id == contacts.c.account_id)
+        .where(SupportTicket.solved_at > since, SupportTicket.solved_at <= now)
+        .order_by(SupportTicket.solved_at, contacts.c.id)
+    )
+    delay = dt.timedelta(hours=campaign.delay_hours)
+    for contact_id, account_id, timezone, ticket_id, solved_at in db.session.execute(query):
+        yield Candidate(contact_id, account_id, timezone, f"t{ticket_id}", solved_at + delay)
+
+
+def _invite(campaign: Campaign, candidates: list[Candidate], now: dt.datetime) -> PlanResult:
+    already = _already_planned(campaign, {c.period_key for c in candidates})
+    fresh = [c for c in candidates if (c.contact_id, c.period_key) not in already]
+    global_recent, campaign_recent = _recently_surveyed(campaign, now)
+    invite: list[Candidate] = []
+    skips: list[dict] = []
+    for candidate in fresh:
+        reason = _fatigue_reason(candidate.contact_id, global_recent, campaign_recent)
+        if reason:
+            skips.append(_skip_row(campaign, candidate, reason, now))
+            continue
+        invite.append(candidate)
+        global_recent.add(candidate.contact_id)
+    result = PlanResult(skipped=_count_reasons(skips))
+    insert_ignoring_conflicts(
+        SurveySkip.__table__, skips, ["campaign_id", "contact_id", "period_key"]
+    )
+    result.invited = _insert_invitations(campaign, invite, now)
+    return result
+
+
+def _already_planned(campaign: Campaign, keys: set[str]) -> set[tuple[int, str]]:
+    """(contact, period) pairs of this campaign that already hold an invitation or a skip."""
+    pairs: set[tuple[int, str]] = set()
+    key_list = sorted(keys)
+    for model in (Invitation, SurveySkip):
+        for start in range(0, len(key_list), 1000):
+            query = select(model.contact_id, model.period_key).where(
+                model.campaign_id == campaign.id,
+                model.period_key.in_(key_list[start : start + 1000]),
+            )
+            pairs.update(tuple(row) for row in db.session.execute(query))
+    return pairs
+
+
+def _recently_surveyed(campaign: Campaign, now: dt.datetime) -> tuple[set[int], set[int]]:
+    """Contacts inside the global fatigue window, and inside this campaign's throttle window."""
+    global_since = now - dt.timedelta(days=current_app.config["SURVEY_FATIGUE_DAYS"])
+    campaign_since = now - dt.timedelta(days=campaign.throttle_days)
+    live = Invitation.status.not_in(("cancelled", "failed"))
+    global_recent = set(
+        db.session.scalars(
+            select(Invitation.contact_id).where(live, Invitation.created_at >= global_since)
+        )
+    )
+    global_recent.update(
+        db.session.scalars(select(Contact.id).where(Contact.last_surveyed_at >= global_since))
+    )
+    campaign_recent = set(
+        db.session.scalars(
+            select(Invitation.contact_id).where(
+                live,
+                Invitation.campaign_id == campaign.id,
+                Invitation.created_at >= campaign_since,
+            )
+        )
+    )
+    return global_recent, campaign_recent
+
+
+def _fatigue_reason(contact_id: int, global_recent: set[int], campaign_recent: set[int]):
+    if contact_id in campaign_recent:
+        return "campaign_throttle"
+    if contact_id in global_recent:
+        return "global_fatigue"
+    return None
+
+
+def _skip_row(campaign: Campaign, candidate: Candidate, reason: str, now: dt.datetime) -> dict:
+    return {
+        "campaign_id": campaign.id,
+        "contact_id": candidate.contact_id,
+        "period_key": candidate.period_key,
+        "reason": reason,
+        "created_at": now,
+    }
+
+
+def _count_reasons(skips: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for skip in skips:
+        counts[skip["reason"]] = counts.get(skip["reason"], 0) + 1
+    return counts
+
+
+def _insert_invitations(campaign: Campaign, invite: list[Candidate], now: dt.datetime) -> int:
+    """Insert invitations (skipping any a concurrent run made) and their outbox emails."""
+    if not invite:
+        return 0
+    secret = current_app.config["SECRET_KEY"]
+    window = Window(campaign.window_start_hour, campaign.window_end_hour, campaign.weekdays_only)
+    rows = []
+    for position, candidate in enumerate(invite):
+        after = candidate.not_before + dt.timedelta(days=drip_day(position, campaign.daily_cap))
+        scheduled = send_time(after, candidate.timezone, window, candidate.contact_id)
+        salt = new_salt()
+        rows.append(
+            {
+                "campaign_id": campaign.id,
+                "contact_id": candidate.contact_id,
+                "account_id": candidate.account_id,
+                "period_key": candidate.period_key,
+                "token_salt": salt,
+                "token_hash": hash_token(derive_token(secret, salt)),
+                "status": "scheduled",
+                "scheduled_for": scheduled,
+                "expires_at": scheduled + dt.timedelta(days=campaign.expiry_days),
+                "reminders_sent": 0,
+                "created_at": now,
+            }
+        )
+    inserted = _insert_returning(rows)
+    enqueue_many(
+        [
+            {
+                "kind": "email",
+                "payload": {"template": "invitation", "invitation_id": invitation_id},
+                "dedupe_key": f"invitation:{invitation_id}:0",
+                "next_attempt_at": scheduled_for,
+            }
+            for invitation_id, scheduled_for in inserted
+        ]
+    )
+    return len(inserted)
+
+
+def _insert_returning(rows: list[dict]) -> list[tuple[int, dt.datetime]]:
+    return insert_ignoring_conflicts(
+        Invitation.__table__,
+        rows,
+        ["campaign_id", "contact_id", "period_key"],
+        returning=("id", "scheduled_for"),
+    )
+
+
+def plan_reminders(now: dt.datetime | None = None) -> int:
+    """Queue the next reminder of every unanswered, unexpired invitation that is due one."""
+    now = now or utcnow()
+    last_touch = func.coalesce(Invitation.last_reminded_at, Invitation.sent_at)
+    query = (
+        select(Invitation.id, Invitation.reminders_sent, last_touch, Campaign.reminder_after_days)
+        .join(Campaign, Campaign.id == Invitation.campaign_id)
+        .join(Contact, Contact.id == Invitation.contact_id)
+        .where(
+            Invitation.status == "sent",
+            Invitation.reminders_sent < Campaign.reminders,
+            Invitation.expires_at > now,
+            Campaign.status == "active",
+            and_(Contact.unsubscribed_at.is_(None), Contact.bounced_at.is_(None)),
+            or_(Invitation.last_reminded_at.is_(None), Invitation.last_reminded_at < now),
+        )
+    )
+    due = [
+        (invitation_id, sent + 1)
+        for invitation_id, sent, touched, after_days in db.session.execute(query)
+        if touched is not None and touched <= now - dt.timedelta(days=after_days)
+    ]
+    enqueue_many(
+        [
+            {
+                "kind": "email",
+                "payload": {
+                    "template": "reminder",
+                    "invitation_id": invitation_id,
+                    "number": number,
+                },
+                "dedupe_key": f"invitation:{invitation_id}:{number}",
+            }
+            for invitation_id, number in due
+        ]
+    )
+    ids = [invitation_id for invitation_id, _ in due]
+    for start in range(0, len(ids), 1000):
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.id.in_(ids[start : start + 1000]))
+            .values(reminders_sent=Invitation.reminders_sent + 1, last_reminded_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return len(due)

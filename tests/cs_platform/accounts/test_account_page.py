@@ -1,0 +1,234 @@
+"""One account's page: charts, drivers, usage, tickets, answers, timeline, and the edits on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from cs_platform.extensions import db
+from cs_platform.models import TimelineEntry
+from integrations.models import SupportTicket, UsageDaily
+from scoring.models import BandOverride
+from surveys.models import Survey, SurveyResponse
+from tests.cs_platform.accounts.workspace_data import scored_account
+from tests.factories import (
+    AccountFactory,
+    BandOverrideFactory,
+    ContactFactory,
+    TimelineEntryFactory,
+)
+
+
+@pytest.fixture
+def csm(make_user):
+    return make_user("csm", name="Olivia Owner")
+
+
+@pytest.fixture
+def owner_client(csm, login):
+    return login(csm)
+
+
+def test_the_account_page_shows_charts_drivers_and_risk(csm_client):
+    account = scored_account(
+        "Initech", score=35, p_churn=0.42, renewal_date=dt.date.today() + dt.timedelta(days=120)
+    )
+    page = csm_client.get(f"/accounts/{account.id}").text
+    assert "Health score history" in page
+    assert "Red &lt; 40" in page  # the band thresholds are labelled in the chart
+    assert "Survival curve" in page
+    assert "Renewal " in page  # the renewal date marker
+    assert "Initech d1" in page and "third" in page  # every driver is explained
+    assert "▲ raises risk" in page
+    assert "42%" in page
+
+
+def test_the_account_page_shows_contacts_tickets_usage_and_timeline(csm_client):
+    account = AccountFactory(name="Initech", seats=50)
+    ContactFactory(account=account, name="Peter Gibbons", role="champion")
+    today = dt.date.today()
+    db.session.add_all(
+        [
+            UsageDaily(
+                account_id=account.id,
+                day=today - dt.timedelta(days=d),
+                active_users=20 if d < 30 else 40,
+            )
+            for d in range(60)
+        ]
+        + [
+            SupportTicket(
+                account_id=account.id,
+                source="zendesk",
+                external_id="77",
+                subject="TPS reports fail",
+                status="open",
+                priority="urgent",
+                created_at=dt.datetime.now() - dt.timedelta(days=3),
+                updated_at=dt.datetime.now(),
+                satisfaction="bad",
+            )
+        ]
+    )
+    db.session.commit()
+    TimelineEntryFactory(account=account, body="Kick-off call done")
+    page = csm_client.get(f"/accounts/{account.id}").text
+    assert "Peter Gibbons" in page
+    assert "TPS reports fail" in page
+    assert "0% good" in page
+    assert "-50%" in page  # active users halved
+    assert "Seat utilisation: daily active users as % of 50 seats" in page
+    assert "Kick-off call done" in page
+
+
+def test_survey_comments_are_escaped_everywhere(csm_client):
+    account = AccountFactory(name="<b>Bold</b> Inc")
+    survey = Survey(name="NPS", kind="nps")
+    db.session.add(survey)
+    db.session.flush()
+    db.session.add(
+        SurveyResponse(
+            survey_id=survey.id,
+            account_id=account.id,
+            kind="nps",
+            score=2,
+            comment="<img src=x onerror=alert(1)>",
+        )
+    )
+    db.session.commit()
+    page = csm_client.get(f"/accounts/{account.id}").text
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<b>Bold</b>" not in page
+
+
+def test_a_missing_account_is_a_readable_404(csm_client):
+    response = csm_client.get("/accounts/999999")
+    assert response.status_code == 404
+    assert "Back to accounts" in response.text
+
+
+def test_the_owner_adds_a_note_to_the_timeline(owner_client, csm):
+    account = AccountFactory(owner=csm)
+    response = owner_client.post(f"/accounts/{account.id}/notes", data={"body": "Sent QBR deck"})
+    assert response.status_code == 302
+    note = db.session.scalar(select(TimelineEntry).where(TimelineEntry.account_id == account.id))
+    assert note.body == "Sent QBR deck"
+    assert note.author_id == csm.id
+
+
+def test_an_empty_note_is_refused_with_a_message(owner_client, csm):
+    account = AccountFactory(owner=csm)
+    response = owner_client.post(f"/accounts/{account.id}/notes", data={"body": ""})
+    assert response.status_code == 400
+    assert "A note needs some text." in response.text
+
+
+def test_the_owner_logs_an_outreach(owner_client, csm):
+    account = AccountFactory(owner=csm)
+    response = owner_client.post(
+        f"/accounts/{account.id}/outreach",
+        data={"channel": "call", "contact": "Peter", "summary": "Agreed a rollout plan"},
+    )
+    assert response.status_code == 302
+    entry = db.session.scalar(select(TimelineEntry).where(TimelineEntry.kind == "outreach"))
+    assert entry.body == "Call with Peter: Agreed a rollout plan"
+    bad = owner_client.post(f"/accounts/{account.id}/outreach", data={"channel": "fax"})
+    assert bad.status_code == 400
+    assert "Say briefly what was discussed." in bad.text
+
+
+def test_the_owner_overrides_the_band_and_the_model_band_stays_beside_it(owner_client, csm):
+    account = scored_account("Override Me", score=30, owner=csm)
+    until = dt.date.today() + dt.timedelta(days=14)
+    response = owner_client.post(
+        f"/accounts/{account.id}/override",
+        data={"band": "green", "reason": "Signed the renewal early", "expires_on": until},
+    )
+    assert response.status_code == 302
+    override = db.session.scalar(select(BandOverride))
+    assert (override.band, override.expires_on, override.created_by_id) == ("green", until, csm.id)
+    page = owner_client.get(f"/accounts/{account.id}").text
+    assert "Green (override)" in page and "model: Red" in page
+    assert "Signed the renewal early" in page
+
+
+def test_a_new_override_ends_the_previous_one_and_clearing_ends_it(owner_client, csm):
+    account = scored_account("Twice", owner=csm)
+    first = BandOverrideFactory(account=account, band="red")
+    until = (dt.date.today() + dt.timedelta(days=5)).isoformat()
+    data = {"band": "yellow", "reason": "Second thoughts", "expires_on": until}
+    owner_client.post(f"/accounts/{account.id}/override", data=data)
+    db.session.refresh(first)
+    assert first.ended_at is not None
+    owner_client.post(f"/accounts/{account.id}/override/clear")
+    live = db.session.scalars(select(BandOverride).where(BandOverride.ended_at.is_(None))).all()
+    assert live == []
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"band": "green", "reason": "", "expires_on": "2099-01-01"}, "Give a reason"),
+        ({"band": "green", "reason": "ok then", "expires_on": "2001-01-01"}, "after today"),
+        ({"band": "green", "reason": "ok then", "expires_on": "2999-01-01"}, "at most a year"),
+        ({"band": "green", "reason": "ok then", "expires_on": "soon"}, "Not a valid date"),
+        ({"band": "purple", "reason": "ok then", "expires_on": "2099-01-01"}, "Not a valid"),
+    ],
+)
+def test_a_bad_override_is_refused_with_a_readable_message(owner_client, csm, data, message):
+    account = AccountFactory(owner=csm)
+    response = owner_client.post(f"/accounts/{account.id}/override", data=data)
+    assert response.status_code == 400
+    assert message in response.text
+    assert db.session.scalar(select(BandOverride)) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("notes", {"body": "sneaky"}),
+        ("outreach", {"channel": "call", "summary": "sneaky"}),
+        ("override", {"band": "green", "reason": "sneaky", "expires_on": "2099-01-01"}),
+        ("override/clear", {}),
+        ("tasks", {"title": "sneaky", "severity": "high"}),
+    ],
+)
+def test_a_csm_cannot_change_another_owners_account_by_crafting_a_post(
+    make_user, login, path, data
+):
+    other = make_user("csm", name="Other Owner")
+    account = AccountFactory(owner=other)
+    client = login(make_user("csm", name="Nosy Csm"))
+    response = client.post(f"/accounts/{account.id}/{path}", data=data)
+    assert response.status_code == 403
+    assert db.session.scalar(select(TimelineEntry)) is None
+    assert db.session.scalar(select(BandOverride)) is None
+
+
+def test_a_csm_views_another_owners_account_without_the_edit_forms(make_user, login):
+    account = AccountFactory(owner=make_user("csm", name="Other Owner"))
+    page = login(make_user("csm")).get(f"/accounts/{account.id}").text
+    assert "only its owner or an admin can change it" in page
+    assert "Add a note" not in page and "Override the band" not in page
+
+
+def test_viewers_cannot_edit_and_admins_edit_every_account(make_user, login):
+    account = AccountFactory(owner=make_user("csm"))
+    viewer = login(make_user("viewer"))
+    assert viewer.post(f"/accounts/{account.id}/notes", data={"body": "hi"}).status_code == 403
+    assert "Add a note" not in viewer.get(f"/accounts/{account.id}").text
+    viewer.post("/logout")
+    admin = login(make_user("admin"))
+    assert admin.post(f"/accounts/{account.id}/notes", data={"body": "hi"}).status_code == 302
+
+
+def test_posting_to_an_unknown_account_is_a_404(owner_client):
+    assert owner_client.post("/accounts/424242/notes", data={"body": "x"}).status_code == 404
+
+
+def test_adding_a_note_needs_a_csrf_token(owner_client, csm, csrf_enabled):
+    account = AccountFactory(owner=csm)
+    response = owner_client.post(f"/accounts/{account.id}/notes", data={"body": "x"})
+    assert response.status_code == 400

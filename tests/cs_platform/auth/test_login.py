@@ -1,0 +1,92 @@
+"""Signing in and out of the CSM pages."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import PASSWORD
+
+
+def test_pages_need_a_login(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_a_user_signs_in_and_lands_on_the_page_they_asked_for(client, make_user):
+    user = make_user("csm")
+    response = client.post(
+        "/login?next=/accounts/1", data={"email": user.email.upper(), "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/accounts/1"
+
+
+def test_a_login_never_redirects_to_another_site(client, make_user):
+    user = make_user("csm")
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+        response = client.post(
+            f"/login?next={target}", data={"email": user.email, "password": PASSWORD}
+        )
+        assert response.headers["Location"] == "/"
+
+
+def test_a_wrong_password_shows_a_readable_error(client, make_user):
+    user = make_user("csm")
+    response = client.post("/login", data={"email": user.email, "password": "wrong password!"})
+    assert response.status_code == 401
+    assert "Wrong email or password." in response.text
+
+
+def test_an_unknown_email_gets_the_same_error_as_a_wrong_password(client):
+    response = client.post("/login", data={"email": "who@example.com", "password": "whatever12"})
+    assert response.status_code == 401
+    assert "Wrong email or password." in response.text
+
+
+def test_a_deactivated_user_cannot_sign_in(client, make_user):
+    from cs_platform.extensions import db
+
+    user = make_user("csm")
+    user.active = False
+    db.session.commit()
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 401
+
+
+def test_repeated_failed_logins_are_throttled(app, client):
+    app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    try:
+        codes = [
+            client.post(
+                "/login", data={"email": "x@example.com", "password": "nope nope nope"}
+            ).status_code
+            for _ in range(4)
+        ]
+    finally:
+        app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
+    assert codes == [401, 401, 401, 429]
+
+
+def test_the_login_form_is_protected_against_csrf(client, make_user, csrf_enabled):
+    user = make_user("csm")
+    forged = client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert forged.status_code == 400
+    page = client.get("/login").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    genuine = client.post(
+        "/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
+    )
+    assert genuine.status_code == 302
+
+
+def test_signing_out_ends_the_session(csm_client):
+    assert csm_client.get("/").status_code == 200
+    assert csm_client.post("/logout").status_code == 302
+    assert csm_client.get("/").status_code == 302
+
+
+def test_passwords_are_stored_hashed(make_user):
+    user = make_user("admin")
+    assert PASSWORD not in user.password_hash
+    assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))

@@ -1,0 +1,109 @@
+"""GDPR erasure: a contact's personal data goes, their answers stay as anonymous scores."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from cs_platform.extensions import db
+from cs_platform.models import AuditEntry, Contact
+from cs_platform.privacy import erase_contact
+from surveys.metrics import summarise
+from surveys.models import Invitation, SurveyResponse
+from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SurveyResponseFactory
+
+ANSWERED = dt.datetime(2026, 3, 10, 9, 30)
+
+
+def invited_answer(contact: Contact, score: int, comment: str) -> SurveyResponse:
+    """A response given through an invitation, as the public survey page stores it."""
+    campaign = CampaignFactory()
+    invitation = Invitation(
+        campaign=campaign,
+        contact=contact,
+        account=contact.account,
+        period_key="p1",
+        token_hash=f"{contact.id:064d}",
+        token_salt="salt",
+        status="answered",
+        scheduled_for=ANSWERED,
+        expires_at=ANSWERED + dt.timedelta(days=30),
+        answered_at=ANSWERED,
+    )
+    db.session.add(invitation)
+    db.session.commit()
+    return SurveyResponseFactory(
+        survey=campaign.survey,
+        account=contact.account,
+        contact=contact,
+        invitation=invitation,
+        score=score,
+        comment=comment,
+        responded_at=ANSWERED,
+    )
+
+
+def nps_of_all() -> float | None:
+    return summarise("nps", db.session.scalars(select(SurveyResponse.score))).value
+
+
+def test_erasing_a_contact_removes_their_data_and_keeps_their_score_in_the_metrics(app):
+    pat = ContactFactory(email="pat@acme.example", name="Pat Doe")
+    other = ContactFactory(account=pat.account)
+    answer = invited_answer(pat, 3, "Pat here: call me on +49 170 000000")
+    kept = invited_answer(other, 10, "Love it")
+    nps_before, account_id, other_id = nps_of_all(), pat.account_id, other.id
+
+    result = erase_contact("pat@acme.example")
+    db.session.commit()
+
+    assert (result.contacts, result.responses_anonymised) == (1, 1)
+    assert db.session.scalar(select(Contact).where(Contact.email == "pat@acme.example")) is None
+    assert db.session.scalars(select(Invitation.contact_id)).all() == [other_id]
+    anonymous = db.session.get(SurveyResponse, answer.id)
+    assert (anonymous.contact_id, anonymous.invitation_id, anonymous.comment) == (None, None, None)
+    assert (anonymous.score, anonymous.kind, anonymous.account_id) == (3, "nps", account_id)
+    assert anonymous.responded_at == ANSWERED
+    assert db.session.get(SurveyResponse, kept.id).comment == "Love it"
+    assert nps_before is not None and nps_of_all() == nps_before
+
+
+def test_erasure_finds_the_person_in_every_account_whatever_the_case_of_the_address(app):
+    ContactFactory(email="Sam@Example.com")
+    ContactFactory(email="sam@example.com", account=AccountFactory())
+    ContactFactory(email="someone.else@example.com")
+
+    assert erase_contact(" SAM@example.COM ").contacts == 2
+    db.session.commit()
+    assert db.session.scalars(select(Contact.email)).all() == ["someone.else@example.com"]
+
+
+def test_the_erase_contact_command_records_an_audit_entry_without_the_address(app, runner):
+    ContactFactory(email="kim@acme.example")
+
+    outcome = runner.invoke(args=["erase-contact", "--email", "kim@acme.example", "--yes"])
+
+    assert outcome.exit_code == 0, outcome.output
+    assert "erased 1 contact record(s)" in outcome.output
+    entry = db.session.scalar(select(AuditEntry))
+    assert entry.action == "contact.erased"
+    assert "kim" not in entry.target and "kim" not in str(entry.details)
+    assert entry.details["contacts"] == 1
+
+
+def test_the_erase_contact_command_says_when_nobody_has_the_address(app, runner):
+    outcome = runner.invoke(args=["erase-contact", "--email", "nobody@acme.example", "--yes"])
+
+    assert outcome.exit_code == 1
+    assert "no contact with email nobody@acme.example" in outcome.output
+    assert db.session.scalar(select(AuditEntry)) is None
+
+
+def test_the_erase_contact_command_asks_before_erasing(app, runner):
+    ContactFactory(email="lee@acme.example")
+
+    outcome = runner.invoke(args=["erase-contact", "--email", "lee@acme.example"], input="n\n")
+
+    assert outcome.exit_code == 1
+    assert db.session.scalar(select(Contact.email)) == "lee@acme.example"

@@ -1,0 +1,108 @@
+"""The shared HTTP client against a real local server: budget, waits, redaction, errors."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import pytest
+from werkzeug.wrappers import Request, Response
+
+from integrations.http import (
+    AuthFailedError,
+    BudgetExhaustedError,
+    HttpClient,
+    RateLimitedError,
+    VendorError,
+    redact_url,
+)
+from tests.integrations.fakes.server import FakeVendor, json_response
+
+
+class Echo(FakeVendor):
+    def handle(self, request: Request) -> Response:
+        if request.path == "/broken-json":
+            return Response("<html>oops</html>", 200)
+        return json_response({"ok": True})
+
+
+@pytest.fixture
+def echo():
+    fake = Echo()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+def client_for(fake, recorder, **options) -> HttpClient:
+    return HttpClient(fake.url, sleep=recorder, rng=lambda: 1.0, **options)
+
+
+def test_the_request_budget_stops_a_run(echo, no_sleep):
+    client = client_for(echo, no_sleep, budget=2)
+    client.get_json("/a")
+    client.get_json("/b")
+
+    with pytest.raises(BudgetExhaustedError):
+        client.get_json("/c")
+    assert len(echo.requests) == 2
+
+
+def test_retry_after_as_an_http_date_is_honoured(echo, no_sleep):
+    later = email.utils.formatdate(time.time() + 20, usegmt=True)
+    echo.inject(429, headers={"Retry-After": later})
+
+    assert client_for(echo, no_sleep).get_json("/x") == {"ok": True}
+    assert 17 <= no_sleep.waits[0] <= 21
+
+
+def test_a_retry_after_longer_than_a_run_should_wait_gives_up(echo, no_sleep):
+    echo.inject(429, headers={"Retry-After": "86400"})
+
+    with pytest.raises(RateLimitedError, match="86400"):
+        client_for(echo, no_sleep).get_json("/x")
+    assert no_sleep.waits == []
+
+
+def test_back_off_doubles_up_to_its_ceiling(echo, no_sleep):
+    echo.inject(502, times=4)
+
+    client_for(echo, no_sleep).get_json("/x")
+
+    assert no_sleep.waits == [1.0, 2.0, 4.0, 8.0]  # rng pinned to its maximum
+
+
+def test_client_errors_are_not_retried(echo, no_sleep):
+    echo.inject(404)
+
+    with pytest.raises(VendorError, match="404"):
+        client_for(echo, no_sleep).get_json("/x")
+    assert len(echo.requests) == 1
+
+
+def test_403_is_an_authentication_failure(echo, no_sleep):
+    echo.inject(403, body={"error": "forbidden"})
+
+    with pytest.raises(AuthFailedError):
+        client_for(echo, no_sleep).get_json("/x")
+
+
+def test_malformed_json_is_a_vendor_error(echo, no_sleep):
+    with pytest.raises(VendorError, match="malformed JSON"):
+        client_for(echo, no_sleep).get_json("/broken-json")
+
+
+def test_an_unreachable_vendor_fails_after_the_retries(no_sleep):
+    client = HttpClient("http://127.0.0.1:9", sleep=no_sleep, timeout=0.5)
+
+    with pytest.raises(VendorError, match="failed after 5 tries"):
+        client.get_json("/x")
+    assert len(no_sleep.waits) == 4
+
+
+def test_secret_query_values_and_userinfo_are_redacted():
+    url = "https://user:pw@api.example.com/v1/items?api_key=abc123&page=2&access_token=t0k"
+
+    safe = redact_url(url)
+
+    assert safe == "https://api.example.com/v1/items?api_key=***&page=2&access_token=***"

@@ -1,0 +1,139 @@
+"""Nightly scoring and training on a synthetic book, against the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from cs_platform.extensions import db
+from cs_platform.scheduler import declared_jobs
+from scoring.features import FEATURES, features_as_of
+from scoring.models import ChurnRisk, HealthScore, ModelVersion
+from scoring.registry import challenger_wins, register
+from scoring.runs import score_accounts, train_and_commit, train_models
+from scoring.training import NotEnoughHistoryError
+
+
+def test_features_as_of_a_past_day_ignore_what_happened_after_it(synthetic_book):
+    as_of = synthetic_book(accounts=40)
+    past = as_of - dt.timedelta(days=200)
+    frame = features_as_of(past)
+    assert set(FEATURES) <= set(frame.columns)
+    churned = frame["churned_at"].notna()
+    # accounts that churned later are still live at the past day, with usage known then
+    assert churned.any()
+    assert (frame.loc[churned, "active_users"] > 0).all()
+    assert (frame["tenure_months"] >= 0).all()
+    assert frame["days_to_renewal"].between(-1, 366).all()
+
+
+def test_training_activates_both_models_and_scoring_writes_one_row_per_account_and_day(
+    synthetic_book, app
+):
+    as_of = synthetic_book(accounts=160)
+    summary = train_models(as_of, months=6, rounds=30, min_events=5)
+    db.session.commit()
+    versions = db.session.scalars(select(ModelVersion).where(ModelVersion.active)).all()
+    assert {v.kind for v in versions} == {"health", "survival"}
+    health = summary.versions["health"]
+    assert health.metrics["auc"] > 0.7
+    first = score_accounts(as_of)
+    score_accounts(as_of)
+    db.session.commit()
+    assert first.method == "model"
+    rows = db.session.scalar(select(func.count()).select_from(HealthScore))
+    assert rows == first.accounts == db.session.scalar(select(func.count()).select_from(ChurnRisk))
+    risk = db.session.scalars(select(ChurnRisk)).first()
+    assert 0 <= risk.p_churn_90d <= 1
+    assert risk.survival_curve[0] == [0, 1.0]
+    score = db.session.scalars(select(HealthScore)).first()
+    assert score.model_version_id == health.id
+    assert len(score.drivers) == 3 and all(d["sentence"] for d in score.drivers)
+
+
+def test_too_little_history_says_so_and_the_scorecard_keeps_scoring(synthetic_book):
+    as_of = synthetic_book(accounts=30, churn_share=0.0)
+    with pytest.raises(NotEnoughHistoryError, match="scorecard keeps scoring"):
+        train_models(as_of, months=6, rounds=10, min_events=5)
+    db.session.rollback()
+    summary = score_accounts(as_of)
+    db.session.commit()
+    assert summary.method == "scorecard"
+    methods = set(db.session.scalars(select(HealthScore.method)))
+    assert methods == {"scorecard"}
+
+
+def active_ids() -> dict[str, int]:
+    rows = db.session.scalars(select(ModelVersion).where(ModelVersion.active)).all()
+    return {row.kind: row.id for row in rows}
+
+
+def test_a_failing_training_run_leaves_the_active_models_untouched(synthetic_book, monkeypatch):
+    as_of = synthetic_book(accounts=100)
+    train_models(as_of, months=3, rounds=10, min_events=5)
+    db.session.commit()
+    before = active_ids()
+
+    def broken_fit(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    # The health challenger is registered first; the survival fit then fails.
+    monkeypatch.setattr("scoring.runs.SurvivalModel.fit", broken_fit)
+    with pytest.raises(RuntimeError, match="disk full"):
+        train_and_commit(as_of=as_of, months=3, rounds=10, min_events=5)
+    assert active_ids() == before
+    assert db.session.scalar(select(func.count()).select_from(ModelVersion)) == 2
+
+
+def test_a_challenger_worse_than_the_champion_is_kept_but_not_activated(app):
+    champion = register(
+        "health", b"x", features=[], parameters={}, metrics={"auc": 0.8}, champion_metric=None
+    )
+    challenger = register(
+        "health", b"y", features=[], parameters={}, metrics={"auc": 0.7}, champion_metric=0.8
+    )
+    db.session.commit()
+    assert champion.active and not challenger.active
+    assert challenger.metrics["activated"] is False
+    assert challenger_wins(0.8, 0.8) and not challenger_wins(0.79, 0.8)
+
+
+def test_train_command_says_why_it_cannot_train_yet(synthetic_book, runner):
+    synthetic_book(accounts=20, churn_share=0.0)
+    result = runner.invoke(args=["scoring", "train", "--as-of", "2026-06-01", "--months", "6"])
+    assert result.exit_code == 1
+    assert "only 0 accounts churned" in result.output
+    assert "scorecard keeps scoring" in result.output
+
+
+def test_score_and_backtest_commands_report_what_they_did(synthetic_book, runner):
+    synthetic_book(accounts=80)
+    scored = runner.invoke(args=["scoring", "score", "--as-of", "2026-06-01"])
+    assert scored.exit_code == 0, scored.output
+    assert "with the scorecard" in scored.output
+    result = runner.invoke(
+        args=[
+            "scoring",
+            "backtest",
+            "--as-of",
+            "2026-06-01",
+            "--months",
+            "12",
+            "--rounds",
+            "10",
+            "--json",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["scorecard"]["days_scored"] == 12  # the oldest replays have no history
+    assert 0 <= report["scorecard"]["precision_top_decile"] <= 1
+    assert 0 < report["model"]["days_scored"] < 12
+
+
+def test_nightly_and_weekly_jobs_are_declared():
+    ids = {spec.id for spec in declared_jobs()}
+    assert {"scoring-nightly", "scoring-weekly-retrain"} <= ids

@@ -1,0 +1,147 @@
+"""Survey admin and results pages: create and edit, validation at save time, preview, test
+email, pause, results with interval, trend, breakdowns and escaped comments."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from cs_platform.extensions import db
+from cs_platform.outbox import OutboxMessage
+from surveys.models import Campaign, Survey
+from tests.factories import (
+    AccountFactory,
+    CampaignFactory,
+    ContactFactory,
+    SurveyFactory,
+    SurveyResponseFactory,
+)
+
+
+@pytest.fixture
+def admin_client(make_user, login):
+    return login(make_user("admin", email="admin@example.com", name="Ada Admin"))
+
+
+def campaign_form(survey_id: int, **overrides) -> dict:
+    form = {
+        "name": "Quarterly NPS",
+        "survey_id": str(survey_id),
+        "trigger": "recurring",
+        "cron": "0 6 * * mon",
+        "period_days": "90",
+        "event": "",
+        "delay_hours": "24",
+        "window_start_hour": "9",
+        "window_end_hour": "11",
+        "weekdays_only": "y",
+        "throttle_days": "90",
+        "reminders": "1",
+        "reminder_after_days": "5",
+        "expiry_days": "30",
+    }
+    form.update(overrides)
+    return form
+
+
+def test_an_admin_creates_a_survey_with_texts_per_language(admin_client):
+    page = admin_client.post(
+        "/surveys/new",
+        data={
+            "name": "Relationship NPS",
+            "kind": "nps",
+            "default_locale": "en",
+            "product_name": "Orbit",
+            "sender_name": "Orbit team",
+            "brand_colour": "#0F766E",
+            "question_de": "Würden Sie {product} empfehlen?",
+            "follow_up_detractor": "What went wrong?",
+        },
+    )
+    assert page.status_code == 302
+    survey = db.session.scalar(select(Survey))
+    assert survey.brand_colour == "#0f766e"
+    assert survey.texts["de"]["question"] == "Würden Sie {product} empfehlen?"
+    assert survey.texts["en"]["follow_up"]["detractor"] == "What went wrong?"
+
+
+def test_a_campaign_with_a_bad_cron_rule_is_refused_with_a_clear_error(admin_client):
+    ContactFactory()
+    survey = SurveyFactory()
+    page = admin_client.post(
+        "/surveys/campaigns/new", data=campaign_form(survey.id, cron="0 25 * * *")
+    )
+    assert page.status_code == 400
+    assert "not a valid crontab rule" in page.text
+    assert db.session.scalar(select(Campaign)) is None
+
+
+def test_a_campaign_whose_audience_is_empty_is_refused(admin_client):
+    ContactFactory(role="user")
+    survey = SurveyFactory()
+    page = admin_client.post(
+        "/surveys/campaigns/new", data=campaign_form(survey.id, roles=["billing"])
+    )
+    assert page.status_code == 400 and "matches no contact" in page.text
+
+
+def test_an_admin_creates_pauses_and_resumes_a_campaign(admin_client):
+    ContactFactory(role="champion")
+    survey = SurveyFactory()
+    created = admin_client.post(
+        "/surveys/campaigns/new", data=campaign_form(survey.id, roles=["champion"])
+    )
+    assert created.status_code == 302
+    campaign = db.session.scalar(select(Campaign))
+    assert campaign.audience == {"roles": ["champion"]} and campaign.cron == "0 6 * * mon"
+    admin_client.post(f"/surveys/campaigns/{campaign.id}/pause")
+    db.session.refresh(campaign)
+    assert campaign.status == "paused"
+    listing = admin_client.get("/surveys/")
+    assert "Resume" in listing.text
+    admin_client.post(f"/surveys/campaigns/{campaign.id}/resume")
+    db.session.refresh(campaign)
+    assert campaign.status == "active"
+
+
+def test_the_preview_shows_the_email_per_language_and_a_test_goes_to_oneself(admin_client):
+    campaign = CampaignFactory(survey=SurveyFactory(texts={}, product_name="Orbit"))
+    page = admin_client.get(f"/surveys/campaigns/{campaign.id}/preview?locale=fr")
+    assert "Une petite question sur Orbit" in page.text
+    html = admin_client.get(f"/surveys/campaigns/{campaign.id}/preview?locale=fr&part=html")
+    assert html.text.count("/s/preview-link/") == 12  # eleven scores and unsubscribe
+    sent = admin_client.post(f"/surveys/campaigns/{campaign.id}/test")
+    assert sent.status_code == 302
+    message = db.session.scalar(select(OutboxMessage))
+    assert message.payload["to"] == "admin@example.com"
+
+
+def test_a_csm_sees_results_but_cannot_edit(csm_client):
+    survey = SurveyFactory()
+    assert csm_client.get(f"/surveys/{survey.id}").status_code == 200
+    assert csm_client.get("/surveys/new").status_code == 403
+
+
+def test_the_results_page_shows_nps_with_interval_trend_breakdowns_and_escaped_comments(
+    admin_client, make_user
+):
+    owner = make_user("csm", name="Casey Owner")
+    survey = SurveyFactory()
+    enterprise = AccountFactory(segment="enterprise", owner_id=owner.id, name="Acme")
+    smb = AccountFactory(segment="smb")
+    march, april = dt.datetime(2026, 3, 10), dt.datetime(2026, 4, 10)
+    for score, account, when in [(10, enterprise, march), (9, enterprise, april), (2, smb, april)]:
+        SurveyResponseFactory(
+            survey=survey, account=account, score=score, responded_at=when, comment=None
+        )
+    SurveyResponseFactory(
+        survey=survey, account=smb, score=3, responded_at=april, comment="<b>slow</b>"
+    )
+    page = admin_client.get(f"/surveys/{survey.id}")
+    assert page.status_code == 200
+    assert "95 % interval" in page.text
+    assert "2026-03" in page.text and "2026-04" in page.text
+    assert "enterprise" in page.text and "Casey Owner" in page.text
+    assert "&lt;b&gt;slow&lt;/b&gt;" in page.text and "<b>slow</b>" not in page.text

@@ -1,0 +1,161 @@
+"""Survey emails: rendering, headers, locales, and real delivery over SMTP (aiosmtpd)."""
+
+from __future__ import annotations
+
+import re
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from cs_platform.extensions import db
+from cs_platform.models import utcnow
+from cs_platform.outbox import OutboxMessage, enqueue
+from surveys.emails import invitation_email
+from surveys.models import Invitation
+from tests.factories import CampaignFactory, ContactFactory, SurveyFactory
+from tests.surveys.helpers import deliver_all, invite, token_of
+
+
+def score_urls(email) -> list[str]:
+    html = email.get_body(("html",)).get_content()
+    return re.findall(r'href="(http[^"]+/s/[A-Za-z0-9_-]{22}/\d+)"', html)
+
+
+@pytest.mark.parametrize(("kind", "points"), [("nps", 11), ("csat", 5), ("ces", 7)])
+def test_the_email_shows_one_link_per_point_of_the_scale(app, kind, points):
+    ContactFactory()
+    [invitation] = invite(CampaignFactory(survey=SurveyFactory(kind=kind, texts={})))
+    email = invitation_email(invitation, 0)
+    urls = score_urls(email)
+    assert len(urls) == points
+    assert urls[0].endswith(f"/s/{token_of(invitation)}/{0 if kind == 'nps' else 1}")
+    text = email.get_body(("plain",)).get_content()
+    assert all(url in text for url in urls)
+
+
+def test_the_email_carries_one_click_unsubscribe_headers_and_a_stable_message_id(app):
+    ContactFactory(email="ana@example.com", name="Ana Lima")
+    [invitation] = invite(CampaignFactory())
+    first, again = invitation_email(invitation, 0), invitation_email(invitation, 0)
+    assert (
+        first["Message-ID"]
+        == again["Message-ID"]
+        == f"<survey-{invitation.id}-0@cs-platform.localhost>"
+    )
+    assert invitation_email(invitation, 1)["Message-ID"] != first["Message-ID"]
+    assert (
+        first["List-Unsubscribe"] == f"<http://127.0.0.1:5000/s/{token_of(invitation)}/unsubscribe>"
+    )
+    assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert first["To"] == "Ana Lima <ana@example.com>"
+    html = first.get_body(("html",)).get_content()
+    assert "<table" in html and "<img" not in html and "Hi Ana," in html
+
+
+def test_a_german_contact_gets_german_text_and_a_french_survey_text_overrides(app):
+    ContactFactory(locale="de")
+    ContactFactory(locale="fr-CA")
+    ContactFactory(locale="pt")
+    survey = SurveyFactory(
+        texts={"fr": {"question": "Recommanderiez-vous {product} ?"}}, product_name="Acme"
+    )
+    german, french, portuguese = invite(CampaignFactory(survey=survey))
+    assert "Wie wahrscheinlich" in invitation_email(german, 0).get_body(("plain",)).get_content()
+    assert invitation_email(german, 1)["Subject"] == "Erinnerung: ein Klick zu Acme"
+    assert (
+        "Recommanderiez-vous Acme ?"
+        in invitation_email(french, 0).get_body(("plain",)).get_content()
+    )
+    assert invitation_email(portuguese, 0)["Subject"] == "Quick question about Acme"
+
+
+def test_invitations_are_delivered_over_smtp_and_marked_sent(app, smtp_sink):
+    ContactFactory.create_batch(3)
+    invite(CampaignFactory())
+    assert deliver_all() == {"sent": 3}
+    assert len(smtp_sink.messages) == 3
+    ids = {m["Message-ID"] for m in smtp_sink.messages}
+    assert len(ids) == 3
+    statuses = set(db.session.scalars(select(Invitation.status)))
+    assert statuses == {"sent"}
+
+
+def test_smtp_down_keeps_messages_queued_until_it_is_back_and_sends_none_twice(app, smtp_server):
+    ContactFactory.create_batch(2)
+    invite(CampaignFactory())
+    smtp_server.stop()
+    assert deliver_all() == {"pending": 2}
+    errors = set(db.session.scalars(select(OutboxMessage.last_error)))
+    assert all("SMTP 127.0.0.1" in error for error in errors)
+    smtp_server.start()
+    assert deliver_all() == {"sent": 2}
+    assert deliver_all() == {}
+    assert len(smtp_server.sink.messages) == 2
+
+
+def test_a_temporary_refusal_is_retried_later(app, smtp_sink):
+    ContactFactory()
+    invite(CampaignFactory())
+    smtp_sink.refuse_all = 451
+    assert deliver_all() == {"pending": 1}
+    smtp_sink.refuse_all = None
+    assert deliver_all() == {"sent": 1}
+
+
+def test_a_550_at_rcpt_fails_the_message_and_marks_the_contact_as_bouncing(app, smtp_sink):
+    contact = ContactFactory(email="bounce@example.com")
+    invite(CampaignFactory())
+    assert deliver_all() == {"failed": 1}
+    db.session.refresh(contact)
+    assert contact.bounced_at is not None
+    assert db.session.scalar(select(Invitation.status)) == "bounced"
+
+
+def test_mail_to_an_unsubscribed_contact_is_cancelled_at_send_time(app, smtp_sink):
+    contact = ContactFactory()
+    invite(CampaignFactory())
+    contact.unsubscribed_at = utcnow()
+    db.session.commit()
+    assert deliver_all() == {"cancelled": 1}
+    assert smtp_sink.messages == []
+
+
+def test_a_paused_campaign_holds_its_mail_until_it_resumes(app, smtp_sink):
+    ContactFactory()
+    campaign = CampaignFactory()
+    invite(campaign)
+    campaign.status = "paused"
+    db.session.commit()
+    assert deliver_all() == {"pending": 1}
+    assert smtp_sink.messages == []
+    campaign.status = "active"
+    db.session.commit()
+    assert deliver_all() == {"sent": 1}
+
+
+def test_the_file_transport_writes_one_eml_per_message_id(app):
+    ContactFactory(email="eve@example.com")
+    [invitation] = invite(CampaignFactory())
+    assert deliver_all() == {"sent": 1}
+    path = Path(app.config["MAIL_DIR"]) / f"survey-{invitation.id}-0_cs-platform.localhost.eml"
+    email = message_from_bytes(path.read_bytes(), policy=policy.default)
+    [to] = email["To"].addresses
+    assert (to.display_name, to.addr_spec) == (invitation.contact.name, "eve@example.com")
+
+
+def test_a_test_email_goes_to_the_colleague_and_its_links_record_nothing(app, smtp_sink, client):
+    campaign = CampaignFactory()
+    enqueue(
+        "email",
+        {"template": "test", "campaign_id": campaign.id, "to": "me@example.com", "name": "Me"},
+        "test:1",
+    )
+    db.session.commit()
+    assert deliver_all() == {"sent": 1}
+    [email] = smtp_sink.messages
+    assert email["Subject"].startswith("[Test]")
+    html = email.get_body(("html",)).get_content()
+    link = re.search(r'href="http://127.0.0.1:5000(/s/[^"]+/9)"', html).group(1)
+    assert client.get(link).status_code == 404

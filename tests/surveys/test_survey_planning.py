@@ -1,0 +1,198 @@
+"""Campaign planning: audience, fatigue and throttle with recorded skips, unique invitations,
+send windows, drip, event triggers, validation and reminders."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from cs_platform.extensions import db
+from cs_platform.models import utcnow
+from cs_platform.outbox import OutboxMessage
+from integrations.models import SupportTicket
+from surveys.models import Invitation, SurveySkip
+from surveys.planning import CampaignError, plan_campaign, plan_reminders, validate_campaign
+from surveys.schedule import Window, drip_day, period_key, send_time
+from surveys.tokens import hash_token
+from tests.factories import AccountFactory, CampaignFactory, ContactFactory
+from tests.surveys.helpers import invite, token_of
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_planning_invites_the_audience_and_queues_one_email_each(app):
+    contacts = ContactFactory.create_batch(3)
+    campaign = CampaignFactory()
+    result = plan_campaign(campaign)
+    db.session.commit()
+    assert result.invited == 3
+    invitations = db.session.scalars(select(Invitation)).all()
+    assert {i.contact_id for i in invitations} == {c.id for c in contacts}
+    keys = set(db.session.scalars(select(OutboxMessage.dedupe_key)))
+    assert keys == {f"invitation:{i.id}:0" for i in invitations}
+
+
+def test_audience_leaves_out_churned_accounts_unsubscribed_and_filtered_contacts(app):
+    kept = ContactFactory(role="champion", account=AccountFactory(segment="enterprise"))
+    ContactFactory(role="billing", account=AccountFactory(segment="enterprise"))
+    ContactFactory(account=AccountFactory(segment="smb"))
+    ContactFactory(
+        account=AccountFactory(segment="enterprise", lifecycle_stage="churned", churned_at=None)
+    )
+    ContactFactory(account=AccountFactory(segment="enterprise"), unsubscribed_at=utcnow())
+    campaign = CampaignFactory(audience={"segments": ["enterprise"], "roles": ["champion"]})
+    invitations = invite(campaign)
+    assert [i.contact_id for i in invitations] == [kept.id]
+
+
+def test_running_a_campaign_twice_in_one_period_never_invites_twice(app):
+    ContactFactory.create_batch(2)
+    campaign = CampaignFactory()
+    invite(campaign)
+    second = plan_campaign(campaign)
+    db.session.commit()
+    assert second.invited == 0 and second.skipped == {}
+    assert count(Invitation) == 2 and count(OutboxMessage) == 2
+
+
+def test_the_database_refuses_a_second_invitation_for_campaign_contact_and_period(app):
+    ContactFactory()
+    [first] = invite(CampaignFactory())
+    duplicate = Invitation(
+        campaign_id=first.campaign_id,
+        contact_id=first.contact_id,
+        account_id=first.account_id,
+        period_key=first.period_key,
+        token_hash="x" * 64,
+        token_salt="s",
+        scheduled_for=utcnow(),
+        expires_at=utcnow(),
+    )
+    db.session.add(duplicate)
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_a_contact_surveyed_by_another_campaign_is_skipped_with_the_reason(app):
+    contact = ContactFactory()
+    invite(CampaignFactory())
+    other = CampaignFactory()
+    result = plan_campaign(other)
+    db.session.commit()
+    assert result.invited == 0 and result.skipped == {"global_fatigue": 1}
+    skip = db.session.scalar(select(SurveySkip))
+    assert (skip.contact_id, skip.reason) == (contact.id, "global_fatigue")
+    plan_campaign(other)  # a re-run records the skip once
+    db.session.commit()
+    assert count(SurveySkip) == 1
+
+
+def test_the_campaign_throttle_skips_a_new_period_inside_its_window(app):
+    ContactFactory()
+    campaign = CampaignFactory(period_days=7, throttle_days=30)
+    invite(campaign)
+    later = utcnow() + dt.timedelta(days=8)
+    result = plan_campaign(campaign, now=later)
+    assert result.skipped == {"campaign_throttle": 1}
+
+
+def test_the_link_token_is_128_bits_and_only_its_hash_is_stored(app):
+    ContactFactory()
+    [invitation] = invite(CampaignFactory())
+    token = token_of(invitation)
+    assert len(token) == 22  # 16 bytes, base64url
+    assert invitation.token_hash == hash_token(token)
+    stored = db.session.execute(select(Invitation.__table__)).mappings().one()
+    assert token not in {str(value) for value in stored.values()}
+
+
+def test_sends_fall_inside_the_contacts_own_window_on_a_weekday():
+    saturday_night = dt.datetime(2026, 3, 7, 23, 0)  # UTC
+    when = send_time(saturday_night, "America/New_York", Window(9, 11, True), spread_key=5)
+    local = when.replace(tzinfo=dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=-5)))
+    assert local.weekday() == 0 and 9 <= local.hour < 11
+    tokyo = send_time(saturday_night, "Asia/Tokyo", Window(9, 11, True), spread_key=5)
+    assert tokyo.date() == dt.date(2026, 3, 9) and 0 <= tokyo.hour < 2  # 9-11 JST = 0-2 UTC
+
+
+def test_an_unknown_time_zone_falls_back_to_utc():
+    when = send_time(dt.datetime(2026, 3, 9, 3), "Mars/Olympus", Window(9, 11, False), 0)
+    assert when == dt.datetime(2026, 3, 9, 9)
+
+
+def test_drip_spreads_the_audience_by_the_daily_cap(app):
+    assert [drip_day(i, 2) for i in range(5)] == [0, 0, 1, 1, 2]
+    ContactFactory.create_batch(5)
+    invitations = invite(CampaignFactory(daily_cap=2))
+    days = sorted((i.scheduled_for.date() - utcnow().date()).days for i in invitations)
+    assert days == [0, 0, 1, 1, 2]
+
+
+def test_periods_of_a_recurring_campaign_change_every_period_days():
+    monday = dt.datetime(2026, 3, 2)
+    assert period_key(monday, 90) == period_key(monday + dt.timedelta(days=1), 90)
+    keys = {period_key(monday + dt.timedelta(days=d), 1) for d in range(3)}
+    assert len(keys) == 3
+
+
+def test_a_solved_ticket_invites_after_the_delay_once_per_ticket(app):
+    contact = ContactFactory()
+    campaign = CampaignFactory(trigger="event", event="ticket_solved", cron=None, delay_hours=24)
+    campaign.created_at = utcnow() - dt.timedelta(days=1)
+    solved = utcnow() - dt.timedelta(hours=1)
+    ticket = SupportTicket(
+        account_id=contact.account_id,
+        source="zendesk",
+        external_id="T-1",
+        status="solved",
+        created_at=solved - dt.timedelta(hours=5),
+        updated_at=solved,
+        solved_at=solved,
+    )
+    db.session.add(ticket)
+    db.session.commit()
+    [invitation] = invite(campaign)
+    assert invitation.period_key == f"t{ticket.id}"
+    delay = invitation.scheduled_for - solved
+    assert dt.timedelta(hours=24) <= delay < dt.timedelta(hours=48)  # then spread in the window
+    assert plan_campaign(campaign).invited == 0  # the watermark moved past the ticket
+
+
+def test_a_bad_cron_rule_or_an_empty_audience_is_refused_at_save_time(app):
+    ContactFactory(role="champion")
+    with pytest.raises(CampaignError, match="crontab"):
+        validate_campaign(CampaignFactory.build(cron="every tuesday"))
+    with pytest.raises(CampaignError, match="not a valid crontab"):
+        validate_campaign(CampaignFactory.build(cron="99 * * * *"))
+    with pytest.raises(CampaignError, match="matches no contact"):
+        validate_campaign(CampaignFactory.build(audience={"roles": ["billing"]}))
+    validate_campaign(CampaignFactory.build(audience={"roles": ["champion"]}))
+
+
+def test_a_paused_campaign_plans_nothing(app):
+    ContactFactory()
+    assert plan_campaign(CampaignFactory(status="paused")).invited == 0
+
+
+def test_one_reminder_goes_to_those_who_did_not_answer_after_five_days(app):
+    quiet, answered = ContactFactory.create_batch(2)
+    first, second = invite(CampaignFactory(reminders=1, reminder_after_days=5))
+    five_days_ago = utcnow() - dt.timedelta(days=5, minutes=1)
+    for invitation in (first, second):
+        invitation.status, invitation.sent_at = "sent", five_days_ago
+    second.status = "answered"
+    db.session.commit()
+    assert plan_reminders() == 1
+    db.session.commit()
+    assert plan_reminders() == 0  # the limit of one reminder is reached
+    message = db.session.scalar(
+        select(OutboxMessage).where(OutboxMessage.payload["template"].as_string() == "reminder")
+    )
+    assert message.dedupe_key == f"invitation:{first.id}:1"
+    assert quiet.id == first.contact_id and answered.id == second.contact_id
