@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 21:24:32.107735
+Create Date: 2026-12-01 12:56:37.058222
 
 """
 from alembic import op
@@ -27,6 +27,28 @@ def upgrade():
     sa.Column('generated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_demo_runs'))
     )
+    op.create_table('integration_connections',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=80), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('base_url', sa.String(length=300), nullable=False),
+    sa.Column('credentials_encrypted', sa.Text(), nullable=False),
+    sa.Column('settings', sa.JSON(), nullable=False),
+    sa.Column('interval_minutes', sa.Integer(), nullable=False),
+    sa.Column('request_budget', sa.Integer(), nullable=False),
+    sa.Column('write_key_hash', sa.String(length=64), nullable=True),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('status', sa.String(length=8), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("kind IN ('zendesk', 'hubspot', 'salesforce', 'freshdesk', 'segment', 'sql')", name=op.f('ck_integration_connections_kind')),
+    sa.CheckConstraint("status IN ('new', 'ok', 'failing')", name=op.f('ck_integration_connections_status')),
+    sa.CheckConstraint('interval_minutes > 0', name=op.f('ck_integration_connections_interval')),
+    sa.CheckConstraint('request_budget > 0', name=op.f('ck_integration_connections_budget')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_integration_connections')),
+    sa.UniqueConstraint('name', name=op.f('uq_integration_connections_name')),
+    sa.UniqueConstraint('write_key_hash', name=op.f('uq_integration_connections_write_key_hash'))
+    )
     op.create_table('model_versions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
@@ -38,6 +60,36 @@ def upgrade():
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.CheckConstraint("kind IN ('health', 'survival')", name=op.f('ck_model_versions_kind')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_model_versions'))
+    )
+    op.create_table('outbox_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
+    sa.Column('lease_until', sa.DateTime(), nullable=True),
+    sa.Column('leased_by', sa.String(length=100), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'dead', 'cancelled')", name=op.f('ck_outbox_messages_status')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_messages')),
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_outbox_messages_dedupe_key'))
+    )
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_messages_status_next_attempt', ['status', 'next_attempt_at'], unique=False)
+
+    op.create_table('playbooks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('steps', sa.JSON(), nullable=False),
+    sa.Column('task_kind', sa.String(length=16), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_playbooks')),
+    sa.UniqueConstraint('name', name=op.f('uq_playbooks_name'))
     )
     op.create_table('scheduler_lease',
     sa.Column('name', sa.String(length=32), nullable=False),
@@ -51,6 +103,9 @@ def upgrade():
     sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('default_locale', sa.String(length=8), nullable=False),
     sa.Column('texts', sa.JSON(), nullable=False),
+    sa.Column('product_name', sa.String(length=120), nullable=False),
+    sa.Column('sender_name', sa.String(length=120), nullable=False),
+    sa.Column('brand_colour', sa.String(length=7), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("kind IN ('nps', 'csat', 'ces')", name=op.f('ck_surveys_kind')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_surveys'))
@@ -109,6 +164,128 @@ def upgrade():
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_api_keys_created_by_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),
     sa.UniqueConstraint('key_hash', name=op.f('uq_api_keys_key_hash'))
+    )
+    op.create_table('audit_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('action', sa.String(length=64), nullable=False),
+    sa.Column('target', sa.String(length=200), nullable=False),
+    sa.Column('details', sa.JSON(), nullable=False),
+    sa.Column('remote_addr', sa.String(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_audit_entries_actor_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_entries'))
+    )
+    with op.batch_alter_table('audit_entries', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_entries_created_at', ['created_at'], unique=False)
+
+    op.create_table('integration_sync_runs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('connection_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.Column('duration_seconds', sa.Double(), nullable=True),
+    sa.Column('fetched', sa.Integer(), nullable=False),
+    sa.Column('created', sa.Integer(), nullable=False),
+    sa.Column('updated', sa.Integer(), nullable=False),
+    sa.Column('unmatched', sa.Integer(), nullable=False),
+    sa.Column('failed', sa.Integer(), nullable=False),
+    sa.Column('requests', sa.Integer(), nullable=False),
+    sa.Column('waited_seconds', sa.Double(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.CheckConstraint("status IN ('running', 'succeeded', 'failed', 'abandoned')", name=op.f('ck_integration_sync_runs_status')),
+    sa.ForeignKeyConstraint(['connection_id'], ['integration_connections.id'], name=op.f('fk_integration_sync_runs_connection_id_integration_connections'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_integration_sync_runs'))
+    )
+    with op.batch_alter_table('integration_sync_runs', schema=None) as batch_op:
+        batch_op.create_index('ix_integration_sync_runs_connection_started', ['connection_id', 'started_at'], unique=False)
+
+    op.create_table('integration_sync_states',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('connection_id', sa.Integer(), nullable=False),
+    sa.Column('stream', sa.String(length=40), nullable=False),
+    sa.Column('cursor', sa.Text(), nullable=True),
+    sa.Column('last_success_at', sa.DateTime(), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['connection_id'], ['integration_connections.id'], name=op.f('fk_integration_sync_states_connection_id_integration_connections'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_integration_sync_states')),
+    sa.UniqueConstraint('connection_id', 'stream', name=op.f('uq_integration_sync_states_connection_id_stream'))
+    )
+    op.create_table('raw_usage_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('connection_id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.String(length=100), nullable=False),
+    sa.Column('type', sa.String(length=10), nullable=False),
+    sa.Column('event', sa.String(length=200), nullable=True),
+    sa.Column('user_id', sa.String(length=200), nullable=True),
+    sa.Column('group_id', sa.String(length=200), nullable=True),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('timestamp', sa.DateTime(), nullable=False),
+    sa.Column('received_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['connection_id'], ['integration_connections.id'], name=op.f('fk_raw_usage_events_connection_id_integration_connections'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_raw_usage_events')),
+    sa.UniqueConstraint('connection_id', 'message_id', name=op.f('uq_raw_usage_events_connection_id_message_id'))
+    )
+    with op.batch_alter_table('raw_usage_events', schema=None) as batch_op:
+        batch_op.create_index('ix_raw_usage_events_group_day', ['group_id', 'day'], unique=False)
+
+    op.create_table('scorecard_settings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('measures', sa.JSON(), nullable=False),
+    sa.Column('green_at', sa.Double(), nullable=False),
+    sa.Column('red_below', sa.Double(), nullable=False),
+    sa.Column('updated_by_id', sa.Integer(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['users.id'], name=op.f('fk_scorecard_settings_updated_by_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_scorecard_settings'))
+    )
+    op.create_table('survey_campaigns',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('survey_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=8), nullable=False),
+    sa.Column('audience', sa.JSON(), nullable=False),
+    sa.Column('trigger', sa.String(length=10), nullable=False),
+    sa.Column('cron', sa.String(length=64), nullable=True),
+    sa.Column('period_days', sa.Integer(), nullable=False),
+    sa.Column('event', sa.String(length=32), nullable=True),
+    sa.Column('delay_hours', sa.Integer(), nullable=False),
+    sa.Column('send_at', sa.DateTime(), nullable=True),
+    sa.Column('window_start_hour', sa.Integer(), nullable=False),
+    sa.Column('window_end_hour', sa.Integer(), nullable=False),
+    sa.Column('weekdays_only', sa.Boolean(), nullable=False),
+    sa.Column('throttle_days', sa.Integer(), nullable=False),
+    sa.Column('daily_cap', sa.Integer(), nullable=True),
+    sa.Column('reminders', sa.Integer(), nullable=False),
+    sa.Column('reminder_after_days', sa.Integer(), nullable=False),
+    sa.Column('expiry_days', sa.Integer(), nullable=False),
+    sa.Column('last_planned_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("status IN ('active', 'paused')", name=op.f('ck_survey_campaigns_status')),
+    sa.CheckConstraint("trigger IN ('recurring', 'event', 'one_off')", name=op.f('ck_survey_campaigns_trigger')),
+    sa.CheckConstraint('window_start_hour < window_end_hour', name=op.f('ck_survey_campaigns_window_order')),
+    sa.CheckConstraint('window_start_hour >= 0 AND window_end_hour <= 24', name=op.f('ck_survey_campaigns_window')),
+    sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], name=op.f('fk_survey_campaigns_survey_id_surveys'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_campaigns'))
+    )
+    op.create_table('webhook_endpoints',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('url', sa.String(length=2000), nullable=False),
+    sa.Column('description', sa.String(length=200), nullable=False),
+    sa.Column('event_types', sa.JSON(), nullable=False),
+    sa.Column('secret_encrypted', sa.Text(), nullable=False),
+    sa.Column('previous_secret_encrypted', sa.Text(), nullable=True),
+    sa.Column('previous_secret_expires_at', sa.DateTime(), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('allow_private', sa.Boolean(), nullable=False),
+    sa.Column('disabled_reason', sa.String(length=200), nullable=True),
+    sa.Column('consecutive_failures', sa.Integer(), nullable=False),
+    sa.Column('failing_since', sa.DateTime(), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_webhook_endpoints_created_by_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_endpoints'))
     )
     op.create_table('band_overrides',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -214,6 +391,26 @@ def upgrade():
         batch_op.create_index('ix_health_scores_scored_on', ['scored_on'], unique=False)
         batch_op.create_index('ix_health_scores_updated_at_id', ['updated_at', 'id'], unique=False)
 
+    op.create_table('integration_unmatched_records',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('connection_id', sa.Integer(), nullable=False),
+    sa.Column('stream', sa.String(length=40), nullable=False),
+    sa.Column('external_id', sa.String(length=128), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+    sa.Column('resolved_at', sa.DateTime(), nullable=True),
+    sa.Column('resolved_account_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['connection_id'], ['integration_connections.id'], name=op.f('fk_integration_unmatched_records_connection_id_integration_connections'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['resolved_account_id'], ['accounts.id'], name=op.f('fk_integration_unmatched_records_resolved_account_id_accounts'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_integration_unmatched_records')),
+    sa.UniqueConstraint('connection_id', 'stream', 'external_id', name=op.f('uq_integration_unmatched_records_connection_id_stream_external_id'))
+    )
+    with op.batch_alter_table('integration_unmatched_records', schema=None) as batch_op:
+        batch_op.create_index('ix_integration_unmatched_open', ['resolved_at', 'connection_id'], unique=False)
+
     op.create_table('support_tickets',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -295,21 +492,104 @@ def upgrade():
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_usage_daily_account_id_accounts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('account_id', 'day', name=op.f('pk_usage_daily'))
     )
+    op.create_table('webhook_deliveries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('endpoint_id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.String(length=80), nullable=False),
+    sa.Column('event_type', sa.String(length=40), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('response_status', sa.Integer(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('attempt_log', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('last_attempt_at', sa.DateTime(), nullable=True),
+    sa.Column('delivered_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name=op.f('ck_webhook_deliveries_status')),
+    sa.ForeignKeyConstraint(['endpoint_id'], ['webhook_endpoints.id'], name=op.f('fk_webhook_deliveries_endpoint_id_webhook_endpoints'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries')),
+    sa.UniqueConstraint('endpoint_id', 'message_id', name=op.f('uq_webhook_deliveries_endpoint_id_message_id'))
+    )
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_webhook_deliveries_endpoint_status', ['endpoint_id', 'status'], unique=False)
+
+    op.create_table('survey_invitations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('period_key', sa.String(length=32), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('token_salt', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('scheduled_for', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.Column('reminders_sent', sa.Integer(), nullable=False),
+    sa.Column('last_reminded_at', sa.DateTime(), nullable=True),
+    sa.Column('answered_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("status IN ('scheduled', 'sent', 'answered', 'cancelled', 'bounced', 'failed')", name=op.f('ck_survey_invitations_status')),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_survey_invitations_account_id_accounts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['campaign_id'], ['survey_campaigns.id'], name=op.f('fk_survey_invitations_campaign_id_survey_campaigns'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_survey_invitations_contact_id_contacts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_invitations')),
+    sa.UniqueConstraint('campaign_id', 'contact_id', 'period_key', name=op.f('uq_survey_invitations_campaign_id_contact_id_period_key')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_survey_invitations_token_hash'))
+    )
+    with op.batch_alter_table('survey_invitations', schema=None) as batch_op:
+        batch_op.create_index('ix_survey_invitations_contact_created', ['contact_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_survey_invitations_status_sent', ['status', 'sent_at'], unique=False)
+
+    op.create_table('survey_skips',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('period_key', sa.String(length=32), nullable=False),
+    sa.Column('reason', sa.String(length=20), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("reason IN ('global_fatigue', 'campaign_throttle', 'unsubscribed', 'bounced', 'paused')", name=op.f('ck_survey_skips_reason')),
+    sa.ForeignKeyConstraint(['campaign_id'], ['survey_campaigns.id'], name=op.f('fk_survey_skips_campaign_id_survey_campaigns'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_survey_skips_contact_id_contacts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_skips')),
+    sa.UniqueConstraint('campaign_id', 'contact_id', 'period_key', name=op.f('uq_survey_skips_campaign_id_contact_id_period_key'))
+    )
+    op.create_table('task_steps',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=False),
+    sa.Column('playbook_id', sa.Integer(), nullable=True),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('done_at', sa.DateTime(), nullable=True),
+    sa.Column('done_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['done_by_id'], ['users.id'], name=op.f('fk_task_steps_done_by_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['playbook_id'], ['playbooks.id'], name=op.f('fk_task_steps_playbook_id_playbooks'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_task_steps_task_id_tasks'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_task_steps'))
+    )
+    with op.batch_alter_table('task_steps', schema=None) as batch_op:
+        batch_op.create_index('ix_task_steps_task_position', ['task_id', 'position'], unique=False)
+
     op.create_table('survey_responses',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('survey_id', sa.Integer(), nullable=False),
+    sa.Column('invitation_id', sa.Integer(), nullable=True),
     sa.Column('account_id', sa.Integer(), nullable=False),
     sa.Column('contact_id', sa.Integer(), nullable=True),
     sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('score', sa.Integer(), nullable=False),
     sa.Column('comment', sa.Text(), nullable=True),
     sa.Column('responded_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
     sa.CheckConstraint("(kind = 'nps' AND score BETWEEN 0 AND 10) OR (kind = 'csat' AND score BETWEEN 1 AND 5) OR (kind = 'ces' AND score BETWEEN 1 AND 7)", name=op.f('ck_survey_responses_score_in_range')),
     sa.CheckConstraint("kind IN ('nps', 'csat', 'ces')", name=op.f('ck_survey_responses_kind')),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_survey_responses_account_id_accounts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_survey_responses_contact_id_contacts'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['invitation_id'], ['survey_invitations.id'], name=op.f('fk_survey_responses_invitation_id_survey_invitations'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], name=op.f('fk_survey_responses_survey_id_surveys'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_responses'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_responses')),
+    sa.UniqueConstraint('invitation_id', name=op.f('uq_survey_responses_invitation_id'))
     )
     with op.batch_alter_table('survey_responses', schema=None) as batch_op:
         batch_op.create_index('ix_survey_responses_account_responded', ['account_id', 'responded_at'], unique=False)
@@ -325,6 +605,20 @@ def downgrade():
         batch_op.drop_index('ix_survey_responses_account_responded')
 
     op.drop_table('survey_responses')
+    with op.batch_alter_table('task_steps', schema=None) as batch_op:
+        batch_op.drop_index('ix_task_steps_task_position')
+
+    op.drop_table('task_steps')
+    op.drop_table('survey_skips')
+    with op.batch_alter_table('survey_invitations', schema=None) as batch_op:
+        batch_op.drop_index('ix_survey_invitations_status_sent')
+        batch_op.drop_index('ix_survey_invitations_contact_created')
+
+    op.drop_table('survey_invitations')
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_deliveries_endpoint_status')
+
+    op.drop_table('webhook_deliveries')
     op.drop_table('usage_daily')
     with op.batch_alter_table('timeline_entries', schema=None) as batch_op:
         batch_op.drop_index('ix_timeline_entries_account_created')
@@ -339,6 +633,10 @@ def downgrade():
         batch_op.drop_index('ix_support_tickets_account_created')
 
     op.drop_table('support_tickets')
+    with op.batch_alter_table('integration_unmatched_records', schema=None) as batch_op:
+        batch_op.drop_index('ix_integration_unmatched_open')
+
+    op.drop_table('integration_unmatched_records')
     with op.batch_alter_table('health_scores', schema=None) as batch_op:
         batch_op.drop_index('ix_health_scores_updated_at_id')
         batch_op.drop_index('ix_health_scores_scored_on')
@@ -362,6 +660,22 @@ def downgrade():
         batch_op.drop_index('ix_band_overrides_account_expires')
 
     op.drop_table('band_overrides')
+    op.drop_table('webhook_endpoints')
+    op.drop_table('survey_campaigns')
+    op.drop_table('scorecard_settings')
+    with op.batch_alter_table('raw_usage_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_raw_usage_events_group_day')
+
+    op.drop_table('raw_usage_events')
+    op.drop_table('integration_sync_states')
+    with op.batch_alter_table('integration_sync_runs', schema=None) as batch_op:
+        batch_op.drop_index('ix_integration_sync_runs_connection_started')
+
+    op.drop_table('integration_sync_runs')
+    with op.batch_alter_table('audit_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_entries_created_at')
+
+    op.drop_table('audit_entries')
     op.drop_table('api_keys')
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.drop_index('ix_accounts_owner_id')
@@ -371,6 +685,12 @@ def downgrade():
     op.drop_table('users')
     op.drop_table('surveys')
     op.drop_table('scheduler_lease')
+    op.drop_table('playbooks')
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_messages_status_next_attempt')
+
+    op.drop_table('outbox_messages')
     op.drop_table('model_versions')
+    op.drop_table('integration_connections')
     op.drop_table('demo_runs')
     # ### end Alembic commands ###
