@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, abort, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 
@@ -21,8 +21,16 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+def refuse_nul_in_form_fields() -> None:
+    """No database column can hold a NUL character (PostgreSQL refuses it outright), so a form
+    that carries one is answered 400 before any view tries to store it."""
+    if request.form and any("\x00" in value for _, value in request.form.items(multi=True)):
+        abort(400, "Text fields must not contain NUL characters.")
+
+
 def register_error_handlers(app: Flask) -> None:
     """Render every HTTP error as JSON or as a page, never as a bare stack trace."""
+    app.before_request(refuse_nul_in_form_fields)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cs_platform.extensions import db
 
+# Ids and counts are 32-bit integer columns on PostgreSQL.
+MAX_INT = 2**31 - 1
 ROLES = ("admin", "csm", "viewer")
 SEGMENTS = ("smb", "mid_market", "enterprise")
 PLANS = ("starter", "growth", "enterprise")

@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from cs_platform.extensions import db
-from cs_platform.models import Account
+from cs_platform.models import MAX_INT, Account
 from integrations.matching import MatchKeys, match_accounts, normalise_domain
 from integrations.usage import SOURCE, write_usage
 
@@ -59,20 +59,26 @@ def check_values(frame: pd.DataFrame) -> pd.DataFrame:
     if "features_used" not in frame.columns:
         frame["features_used"] = "0"
     for column in COUNTS:
-        values = pd.to_numeric(frame[column], errors="coerce")
-        wrong = values.isna() | (values < 0) | (values % 1 != 0)
-        frame.loc[wrong & frame["problem"].eq(""), "problem"] = (
-            f"{column} is not a whole number >= 0"
+        values = whole_numbers(frame[column], minimum=0)
+        frame.loc[values.isna() & frame["problem"].eq(""), "problem"] = (
+            f"{column} is not a whole number between 0 and {MAX_INT}"
         )
         frame[column] = values.fillna(0).astype("int64")
     return frame
+
+
+def whole_numbers(texts: pd.Series, minimum: int) -> pd.Series:
+    """The cells that are whole numbers from `minimum` to MAX_INT (what an integer column
+    holds), as floats; NaN for every other cell, infinities and 1e20 included."""
+    values = pd.to_numeric(texts, errors="coerce").astype("float64")
+    return values.where(values.between(minimum, MAX_INT) & (values % 1 == 0))
 
 
 def account_ids(frame: pd.DataFrame) -> pd.Series:
     """Account id per row: the account_id column when it names an account, else the domain."""
     result = pd.Series(None, index=frame.index, dtype=object)
     if "account_id" in frame.columns:
-        ids = pd.to_numeric(frame["account_id"], errors="coerce")
+        ids = whole_numbers(frame["account_id"], minimum=1)
         wanted = [int(i) for i in ids.dropna().unique()]
         known = set(db.session.scalars(select(Account.id).where(Account.id.in_(wanted))))
         result = ids.where(ids.isin(known)).astype(object)

@@ -16,8 +16,8 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-# Primary keys are 32-bit integers on PostgreSQL.
-MAX_ID = 2**31 - 1
+from cs_platform.models import MAX_INT as MAX_ID
+
 NO_CONTROL_CHARACTERS = validate.Regexp(
     r"^[^\u0000-\u0008\u000b-\u001f\u007f]*$", error="must not contain control characters"
 )

@@ -10,18 +10,16 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy.exc import StatementError
 
 from integrations.csv_import import import_usage_csv
 from tests.factories import AccountFactory
 from tests.fuzz.conftest import FUZZ
 
 COLUMNS = ["day", "active_users", "events", "features_used", "domain", "account_id"]
-# Numbers stay finite and within 64 bits: see the xfail test below for the others.
 cells = st.one_of(
     st.dates().map(str),
-    st.integers(-(10**15), 10**15).map(str),
-    st.floats(-1e15, 1e15, allow_nan=False).map(str),
+    st.integers(-(10**25), 10**25).map(str),
+    st.floats().map(str),
     st.sampled_from(["", " ", "acme.example", "NaN", "null", "2026-02-30", "1e9", "=cmd()"]),
     st.text(max_size=20),
 )
@@ -62,16 +60,12 @@ def test_every_row_of_any_csv_is_imported_or_reported(acme, file):
         assert report.imported + len(report.problems) == rows
 
 
-@pytest.mark.xfail(
-    reason="integrations/csv_import.py raises on inf and numbers beyond 64 bits (reported)",
-    raises=(OverflowError, ValueError, StatementError),
-    strict=True,
-)
 @pytest.mark.parametrize(
     "row",
     ["2026-01-05,inf,3,acme.example,", "2026-01-05,1,1e20,acme.example,",
-     "2026-01-05,1,1,,100000000000000000000", "2026-01-05,1,1,,-inf"],
+     "2026-01-05,1,3000000000,acme.example,", "2026-01-05,1,1,,100000000000000000000",
+     "2026-01-05,1,1,,-inf", "2026-01-05,1,1,,1.5"],
 )  # fmt: skip
-def test_non_finite_or_huge_numbers_are_reported_not_raised(acme, row):
+def test_non_finite_huge_or_fractional_numbers_are_reported_not_imported(acme, row):
     report = import_text(f"day,active_users,events,domain,account_id\n{row}\n")
-    assert report.imported + len(report.problems) == 1
+    assert (report.imported, len(report.problems)) == (0, 1)
