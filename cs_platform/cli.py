@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from sqlalchemy import select
 
 from cs_platform.audit import record_audit
 from cs_platform.auth.services import API_SCOPES, AuthError, create_api_key, create_user
 from cs_platform.extensions import db
+from cs_platform.models import User
 from cs_platform.outbox import outbox_group
 from cs_platform.privacy import erase_contact_command
 from cs_platform.retention import retention_group
@@ -86,22 +89,45 @@ def create_api_key_command(name: str, scopes: tuple[str, ...]) -> None:
 @click.option("--accounts", default=300, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--seed", default=7, show_default=True, type=int)
 @click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The book's today (YYYY-MM-DD); default today. Same seed and day: same book.",
+)
+@click.option(
     "--force", is_flag=True, help="Replace existing data, even data that is not demo data."
 )
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has accounts.")
-def demo_command(accounts: int, seed: int, force: bool, if_empty: bool) -> None:
-    """Fill the database with a realistic demo book of business and a demo login."""
-    from cs_platform.demo.service import DemoRefused, database_is_empty, seed_demo
+@click.option(
+    "--no-scoring", is_flag=True, help="Load the book only: no playbooks, training or scores."
+)
+def demo_command(
+    *, accounts: int, seed: int, as_of: dt.datetime | None, force: bool, if_empty: bool,
+    no_scoring: bool,
+) -> None:  # fmt: skip
+    """Fill the database with a realistic demo book of business, scored, and a demo login."""
+    from cs_platform.demo.service import (
+        DemoRefused,
+        database_is_empty,
+        hand_accounts_to,
+        score_demo,
+        seed_demo,
+    )
 
     if if_empty and not database_is_empty():
         click.echo("database already has accounts; demo data left as it is")
         return
+    day = as_of.date() if as_of else dt.date.today()
     try:
-        summary = seed_demo(accounts=accounts, seed=seed, force=force)
+        summary = seed_demo(accounts=accounts, seed=seed, force=force, as_of=day)
     except DemoRefused as error:
         raise click.ClickException(str(error)) from error
     click.echo(summary.describe())
     password = ensure_demo_login()
+    moved = hand_accounts_to(demo_login_user())
+    click.echo(f"the demo login owns {moved} accounts")
+    if not no_scoring:
+        click.echo(score_demo(day).describe())
     click.echo(f"sign in as {DEMO_LOGIN_EMAIL} with password {password}")
 
 
@@ -109,14 +135,14 @@ def demo_login_file() -> Path:
     return Path(current_app.instance_path) / "demo_login.txt"
 
 
+def demo_login_user() -> User | None:
+    return db.session.scalar(select(User).where(User.email == DEMO_LOGIN_EMAIL))
+
+
 def ensure_demo_login() -> str:
     """Create the demo admin (random password kept in the instance folder, mode 0600) if missing."""
-    from sqlalchemy import select
-
-    from cs_platform.models import User
-
     login_file = demo_login_file()
-    user = db.session.scalar(select(User).where(User.email == DEMO_LOGIN_EMAIL))
+    user = demo_login_user()
     if user is not None and login_file.exists():
         return login_file.read_text().strip()
     if user is not None:

@@ -146,6 +146,11 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "SCORING_MIN_CHURN_EVENTS": env_int("SCORING_MIN_CHURN_EVENTS", 30),
         "SCORING_BOOST_ROUNDS": env_int("SCORING_BOOST_ROUNDS", 400),
         "SCORING_TRAINING_MONTHS": env_int("SCORING_TRAINING_MONTHS", 12),
+        # Bands of the learned model's score, 100 x (1 - P(churn within 90 days)): with a
+        # 90-day base rate of a few percent, green is P <= 5 % and red is P > 15 %. (The
+        # scorecard's own 0-100 scale has its thresholds on the scorecard page.)
+        "HEALTH_MODEL_GREEN_AT": env_int("HEALTH_MODEL_GREEN_AT", 95),
+        "HEALTH_MODEL_RED_BELOW": env_int("HEALTH_MODEL_RED_BELOW", 85),
         # Risk flags: percentages of P(churn) and points of health lost within 30 days.
         "SCORING_FLAG_RENEWAL_PERCENT": env_int("SCORING_FLAG_RENEWAL_PERCENT", 50),
         "SCORING_FLAG_90D_PERCENT": env_int("SCORING_FLAG_90D_PERCENT", 30),

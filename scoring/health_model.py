@@ -1,6 +1,6 @@
-"""The learned health model: XGBoost on point-in-time features, isotonic-calibrated on a held-out
-slice, explained per account by XGBoost's own TreeSHAP contributions. Pure: DataFrames in, scores
-out; no Flask, no database."""
+"""The learned health model: XGBoost on point-in-time features, calibrated on a held-out slice
+(isotonic when the slice is large, Platt scaling when it is small), explained per account by
+XGBoost's own TreeSHAP contributions. Pure: DataFrames in, scores out; no Flask, no database."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 from scoring.encoding import FeatureEncoder, FeatureError, as_numpy
@@ -30,6 +31,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 DEFAULT_ROUNDS = 400
 CALIBRATION_SHARE = 0.25
+# Isotonic regression needs many rows and events in the calibration slice; below these it
+# overfits into steps that pin many accounts at exactly 0 % (health 100), so Platt is used.
+ISOTONIC_MIN_ROWS = 1000
+ISOTONIC_MIN_EVENTS = 50
 # Bands: score >= green_at is green, score < red_below is red, yellow between.
 DEFAULT_BANDS = {"green_at": 70.0, "red_below": 40.0}
 
@@ -51,10 +56,37 @@ def labels_as_int(labels: pd.Series, name: str = "label") -> np.ndarray:
 
 
 @dataclass
+class PlattCalibrator:
+    """Platt scaling: a logistic curve over the booster's log-odds. Smooth and never exactly 0
+    or 1, which suits the small calibration slices of a young book of business."""
+
+    curve: LogisticRegression
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, labels: np.ndarray) -> PlattCalibrator:
+        return cls(LogisticRegression().fit(_log_odds(raw), labels))
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        return self.curve.predict_proba(_log_odds(raw))[:, 1]
+
+
+def _log_odds(probability: np.ndarray) -> np.ndarray:
+    clipped = np.clip(np.asarray(probability, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(clipped / (1 - clipped)).reshape(-1, 1)
+
+
+def fit_calibrator(raw: np.ndarray, labels: np.ndarray) -> IsotonicRegression | PlattCalibrator:
+    """Isotonic when the held-out slice is big enough to support it, Platt scaling otherwise."""
+    if len(labels) >= ISOTONIC_MIN_ROWS and labels.sum() >= ISOTONIC_MIN_EVENTS:
+        return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, labels)
+    return PlattCalibrator.fit(raw, labels)
+
+
+@dataclass
 class HealthModel:
     encoder: FeatureEncoder
     booster: xgb.Booster
-    calibrator: IsotonicRegression
+    calibrator: IsotonicRegression | PlattCalibrator
     rounds: int
 
     @classmethod
@@ -82,9 +114,7 @@ class HealthModel:
             num_boost_round=rounds,
         )
         raw = booster.predict(xgb.DMatrix(as_numpy(cal_x), feature_names=_safe(encoder.columns)))
-        calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        calibrator.fit(raw, cal_y)
-        return cls(encoder, booster, calibrator, rounds)
+        return cls(encoder, booster, fit_calibrator(raw, cal_y), rounds)
 
     def _matrix(self, features: pd.DataFrame) -> xgb.DMatrix:
         encoded = self.encoder.transform(features)

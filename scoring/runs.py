@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from flask import current_app
+from sqlalchemy import delete, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cs_platform.extensions import db
-from cs_platform.models import utcnow
-from cs_platform.webhooks.events import publish_health_score_changes
+from cs_platform.models import TimelineEntry, utcnow
+from cs_platform.webhooks.events import health_score_changes, publish_health_score_changes
 from scoring.encoding import FeatureError
 from scoring.features import FEATURES, MONTH_DAYS, features_as_of, model_inputs
 from scoring.health_model import HealthModel
@@ -74,12 +75,21 @@ def health_scores(
     """Scores by the learned model when there is one, otherwise by the scorecard."""
     if model is not None:
         try:
-            scored = model.score(inputs, green_at=scorecard.green_at, red_below=scorecard.red_below)
+            scored = model.score(inputs, **model_bands())
         except FeatureError as error:
             log.error("health model cannot score; scorecard used", extra={"error": str(error)})
         else:
             return scored, "model"
     return scorecard.score(inputs), "scorecard"
+
+
+def model_bands() -> dict[str, float]:
+    """The learned model's band thresholds (configuration, not the scorecard's)."""
+    config = current_app.config
+    return {
+        "green_at": float(config["HEALTH_MODEL_GREEN_AT"]),
+        "red_below": float(config["HEALTH_MODEL_RED_BELOW"]),
+    }
 
 
 def churn_risks(frame: pd.DataFrame, model: SurvivalModel) -> pd.DataFrame:
@@ -98,7 +108,9 @@ def score_accounts(day: dt.date | None = None) -> ScoringSummary:
     health_version = health[1].id if health and method == "model" else None
     summary = ScoringSummary(day, len(frame), method, health_version)
     write_rows(HealthScore, _health_rows(day, frame, scores, health_version))
-    publish_health_score_changes(day)
+    changes = health_score_changes(day)
+    publish_health_score_changes(changes)
+    log_score_changes(day, changes)
     survival = load_active("survival")
     risks = None
     if survival is not None and len(frame):
@@ -109,6 +121,37 @@ def score_accounts(day: dt.date | None = None) -> ScoringSummary:
     summary.seconds = time.perf_counter() - started
     log.info("accounts scored", extra={"summary": summary.describe()})
     return summary
+
+
+def log_score_changes(day: dt.date, changes: list[dict[str, Any]]) -> None:
+    """One `score_change` line per changed account in its timeline, dated the scoring day;
+    a re-run of the day replaces its lines instead of adding more."""
+    stamp = dt.datetime.combine(day, dt.time())
+    changed = [change["account_id"] for change in changes]
+    db.session.execute(
+        delete(TimelineEntry).where(
+            TimelineEntry.kind == "score_change",
+            TimelineEntry.created_at == stamp,
+            TimelineEntry.account_id.in_(changed),
+        )
+    )
+    if changed:
+        db.session.execute(
+            insert(TimelineEntry),
+            [
+                {"account_id": change["account_id"], "kind": "score_change",
+                 "created_at": stamp, "body": score_change_text(change)}
+                for change in changes
+            ],
+        )  # fmt: skip
+
+
+def score_change_text(change: dict[str, Any]) -> str:
+    """'Health 71 → 48 (green → red)', or without the bands when the band held."""
+    text = f"Health {change['previous_score']:.0f} → {change['score']:.0f}"
+    if change["previous_band"] != change["band"]:
+        text += f" ({change['previous_band']} → {change['band']})"
+    return text
 
 
 def _health_rows(

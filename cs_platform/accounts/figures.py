@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from flask import current_app
 from markupsafe import Markup
 
 from cs_platform.charts import Band, Marker, Series, line_chart
@@ -20,11 +21,16 @@ DEFAULT_GREEN_AT = 70.0
 DAYS_PER_MONTH = 30.4375
 
 
-def score_bands() -> list[Band]:
-    """The health bands as the scoring run applies them (admin-set thresholds, else defaults)."""
-    settings = db.session.get(ScorecardSettings, SETTINGS_ID)
-    red = settings.red_below if settings else DEFAULT_RED_BELOW
-    green = settings.green_at if settings else DEFAULT_GREEN_AT
+def score_bands(method: str) -> list[Band]:
+    """The health bands as the scoring run applies them to scores of `method`: the learned
+    model's configured thresholds, or the scorecard's (admin-set, else defaults)."""
+    if method == "model":
+        red = float(current_app.config["HEALTH_MODEL_RED_BELOW"])
+        green = float(current_app.config["HEALTH_MODEL_GREEN_AT"])
+    else:
+        settings = db.session.get(ScorecardSettings, SETTINGS_ID)
+        red = settings.red_below if settings else DEFAULT_RED_BELOW
+        green = settings.green_at if settings else DEFAULT_GREEN_AT
     return [
         Band(0, red, f"Red < {red:.0f}", "band-red"),
         Band(red, green, f"Yellow < {green:.0f}", "band-yellow"),
@@ -50,7 +56,7 @@ def health_chart(history: Sequence[HealthScore]) -> Markup:
         [Series("Health score", points)],
         title="Health score history with the red, yellow and green bands",
         ticks=ticks,
-        bands=score_bands(),
+        bands=score_bands(history[-1].method if history else "scorecard"),
         y_range=(0, 100),
     )
 

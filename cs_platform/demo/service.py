@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, delete, func, select, text
+from sqlalchemy import Connection, Table, delete, func, select, text, update
 
 from cs_platform.auth.services import create_user
 from cs_platform.demo.generator import generate_book, slug
@@ -20,6 +20,10 @@ from cs_platform.demo.models import DemoRun
 from cs_platform.demo.wordlists import CSM_NAMES
 from cs_platform.extensions import db
 from cs_platform.models import Account, User
+from cs_platform.tasks.models import Task
+from cs_platform.tasks.services import install_default_playbooks
+from scoring.runs import ScoringSummary, score_accounts, train_and_commit
+from scoring.training import NotEnoughHistoryError
 from surveys.models import Survey
 
 CSM_EMAIL_DOMAIN = "cs-platform.localhost"
@@ -84,6 +88,52 @@ def seed_demo(accounts: int, seed: int, force: bool, as_of: dt.date | None = Non
         raise
     churned = int(book.accounts["churned_at"].notna().sum())
     return DemoSummary(seed, accounts, churned, rows, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class DemoScoring:
+    playbooks: int
+    training: str  # what training said: the versions activated, or why it could not train
+    days_scored: int
+    last: ScoringSummary | None
+
+    def describe(self) -> str:
+        last = f"; latest run: {self.last.describe()}" if self.last else ""
+        return (
+            f"{self.playbooks} playbooks installed; models: {self.training}; "
+            f"scored {self.days_scored} days of history{last}"
+        )
+
+
+def score_demo(as_of: dt.date, history_days: int = 91, every_days: int = 7) -> DemoScoring:
+    """Bring a fresh demo to life as a live install would be after months of nightly runs:
+    default playbooks, trained models (or the scorecard when history is too short) and score
+    history every `every_days` days up to `as_of`, so the risk list, sparklines and account
+    charts have something to show. Commits after each step."""
+    installed = install_default_playbooks()
+    db.session.commit()
+    try:
+        training = train_and_commit(as_of=as_of).describe().replace("\n", "; ")
+    except NotEnoughHistoryError as error:
+        training = str(error)
+    days = [as_of - dt.timedelta(days=back) for back in range(history_days, -1, -every_days)]
+    last = None
+    for day in days:
+        last = score_accounts(day)
+        db.session.commit()
+    return DemoScoring(installed, training, len(days), last)
+
+
+def hand_accounts_to(user: User) -> int:
+    """Give `user` the live accounts of the first demo CSM, so that the demo login has a book
+    of its own ("my accounts", "my tasks"); returns how many accounts moved."""
+    first_csm = demo_csm_ids()[0]
+    moved = db.session.execute(
+        update(Account).where(Account.owner_id == first_csm).values(owner_id=user.id)
+    ).rowcount
+    db.session.execute(update(Task).where(Task.owner_id == first_csm).values(owner_id=user.id))
+    db.session.commit()
+    return moved
 
 
 def clear_book(connection: Connection) -> None:

@@ -126,9 +126,9 @@ def health_score_changed(before: ScorePoint | None, after: ScorePoint, points: f
     return before.band != after.band or abs(after.score - before.score) > points
 
 
-def publish_health_score_changes(scored_on: dt.date) -> int:
-    """Announce health_score.changed for every account whose score of `scored_on` differs from
-    its previous one (set-wise); idempotent, so a re-run of the same day queues nothing new."""
+def health_score_changes(scored_on: dt.date) -> list[dict[str, Any]]:
+    """The accounts whose score of `scored_on` moved enough from their previous one to tell
+    someone (band change, or more than HEALTH_CHANGE_POINTS), found set-wise."""
     from scoring.models import HealthScore
 
     previous = HealthScore.__table__.alias("previous")
@@ -151,28 +151,30 @@ def publish_health_score_changes(scored_on: dt.date) -> int:
         .order_by(current.c.account_id)
     ).all()
     points = current_app.config["HEALTH_CHANGE_POINTS"]
-    changed = [
-        row
+    return [
+        {
+            "account_id": row.account_id,
+            "scored_on": row.scored_on.isoformat(),
+            "score": row.score,
+            "band": row.band,
+            "previous_score": row.previous_score,
+            "previous_band": row.prev_band,
+            "churn_probability": row.churn_probability,
+        }
         for row in rows
         if health_score_changed(
             ScorePoint(row.previous_score, row.prev_band), ScorePoint(row.score, row.band), points
         )
     ]
+
+
+def publish_health_score_changes(changes: Sequence[dict[str, Any]]) -> int:
+    """Announce health_score.changed for `health_score_changes`; the event id is the account
+    and day, so a re-run of the same day queues nothing new."""
     return publish_events(
         "health_score.changed",
-        [
-            {
-                "account_id": row.account_id,
-                "scored_on": row.scored_on.isoformat(),
-                "score": row.score,
-                "band": row.band,
-                "previous_score": row.previous_score,
-                "previous_band": row.prev_band,
-                "churn_probability": row.churn_probability,
-            }
-            for row in changed
-        ],
-        [f"msg_health_{row.account_id}_{row.scored_on.isoformat()}" for row in changed],
+        changes,
+        [f"msg_health_{change['account_id']}_{change['scored_on']}" for change in changes],
     )
 
 

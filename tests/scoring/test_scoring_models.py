@@ -7,11 +7,12 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.isotonic import IsotonicRegression
 
 from scoring.encoding import FeatureEncoder, FeatureError
 from scoring.explain import sentence
 from scoring.features import days_to_next_renewal
-from scoring.health_model import HealthModel, band_for
+from scoring.health_model import HealthModel, PlattCalibrator, band_for
 from scoring.scorecard import Measure, Scorecard, ScorecardError
 from scoring.survival import CURVE_POINTS, SurvivalModel
 
@@ -55,6 +56,18 @@ def test_health_model_survives_a_round_trip_through_its_artifact():
     model = HealthModel.fit(frame, churned, rounds=10)
     again = HealthModel.from_bytes(model.to_bytes())
     assert np.allclose(again.probability(frame), model.probability(frame))
+
+
+def test_a_small_book_is_calibrated_smoothly_and_a_large_one_by_isotonic_regression():
+    small, _, small_churned = book(rows=400)
+    large, _, large_churned = book(rows=6000)
+    smooth = HealthModel.fit(small, small_churned, rounds=20)
+    stepped = HealthModel.fit(large, large_churned, rounds=20)
+    assert isinstance(smooth.calibrator, PlattCalibrator)
+    assert isinstance(stepped.calibrator, IsotonicRegression)
+    probability = smooth.probability(small)
+    assert ((probability > 0) & (probability < 1)).all()  # no account pinned at health 100 or 0
+    assert len(np.unique(probability.round(4))) > 50
 
 
 def test_health_model_refuses_labels_of_one_class():

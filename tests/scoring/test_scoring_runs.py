@@ -9,12 +9,15 @@ import pytest
 from sqlalchemy import func, select
 
 from cs_platform.extensions import db
+from cs_platform.models import TimelineEntry
 from cs_platform.scheduler import declared_jobs
+from cs_platform.webhooks.events import health_score_changes
 from scoring.features import FEATURES, features_as_of
 from scoring.models import ChurnRisk, HealthScore, ModelVersion
 from scoring.registry import challenger_wins, register
-from scoring.runs import score_accounts, train_and_commit, train_models
+from scoring.runs import log_score_changes, score_accounts, train_and_commit, train_models
 from scoring.training import NotEnoughHistoryError
+from tests.factories import AccountFactory, HealthScoreFactory
 
 
 def test_features_as_of_a_past_day_ignore_what_happened_after_it(synthetic_book):
@@ -137,3 +140,17 @@ def test_score_and_backtest_commands_report_what_they_did(synthetic_book, runner
 def test_nightly_and_weekly_jobs_are_declared():
     ids = {spec.id for spec in declared_jobs()}
     assert {"scoring-nightly", "scoring-weekly-retrain"} <= ids
+
+
+def test_a_score_change_is_written_once_to_the_account_timeline(app):
+    day = dt.date(2026, 11, 2)
+    falling, steady = AccountFactory(), AccountFactory()
+    for account, before, after in ((falling, 80, 35), (steady, 75, 73)):
+        HealthScoreFactory(account=account, scored_on=day - dt.timedelta(days=1), score=before)
+        HealthScoreFactory(account=account, scored_on=day, score=after)
+    for _rerun in range(2):
+        log_score_changes(day, health_score_changes(day))
+    entries = db.session.scalars(select(TimelineEntry)).all()
+    assert [(e.account_id, e.kind, e.body) for e in entries] == [
+        (falling.id, "score_change", "Health 80 → 35 (green → red)")
+    ]

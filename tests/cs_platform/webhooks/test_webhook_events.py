@@ -12,6 +12,7 @@ from cs_platform.models import Account
 from cs_platform.webhooks.events import (
     ScorePoint,
     health_score_changed,
+    health_score_changes,
     publish_health_score_changes,
     publish_risk_flags,
     publish_survey_response_created,
@@ -85,8 +86,10 @@ def test_only_accounts_whose_score_changed_enough_get_an_event(receiver, subscri
         HealthScoreFactory(account=account, scored_on=DAY - dt.timedelta(days=1), score=before)
         HealthScoreFactory(account=account, scored_on=DAY, score=after)
     HealthScoreFactory(account=first, scored_on=DAY, score=20)
-    assert publish_health_score_changes(DAY) == 1
-    assert publish_health_score_changes(DAY) == 0  # a re-run of the day queues nothing new
+    assert publish_health_score_changes(health_score_changes(DAY)) == 1
+    assert (
+        publish_health_score_changes(health_score_changes(DAY)) == 0
+    )  # a re-run of the day queues nothing new
     db.session.commit()
     run_outbox()
     [item] = receiver.verified
