@@ -35,8 +35,20 @@ def login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
+def submitted_email() -> str:
+    """The address being signed in to, so guesses spread over many client addresses are
+    throttled per account too."""
+    return "login:" + (request.form.get("email") or "").strip().lower()
+
+
+def sign_in_failed(response) -> bool:
+    """Only failed sign-ins count against the limits; people who type right are never held up."""
+    return response.status_code == 401
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"], deduct_when=sign_in_failed)
+@limiter.limit(login_limit, methods=["POST"], key_func=submitted_email, deduct_when=sign_in_failed)
 def login():
     """Show the login form and sign the user in."""
     if current_user.is_authenticated:

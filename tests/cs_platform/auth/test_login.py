@@ -68,6 +68,38 @@ def test_repeated_failed_logins_are_throttled(app, client):
     assert codes == [401, 401, 401, 429]
 
 
+def test_successful_sign_ins_do_not_use_up_the_limit(app, client, make_user):
+    user = make_user("csm")
+    app.config["LOGIN_RATE_LIMIT"] = "2 per minute"
+    try:
+        codes = []
+        for _ in range(3):
+            codes.append(
+                client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code
+            )
+            client.post("/logout")
+    finally:
+        app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
+    assert codes == [302, 302, 302]
+
+
+def test_guesses_at_one_account_from_many_addresses_are_throttled(app, client, make_user):
+    user = make_user("csm")
+    app.config["LOGIN_RATE_LIMIT"] = "2 per minute"
+    try:
+        codes = [
+            client.post(
+                "/login",
+                data={"email": user.email, "password": "wrong guess"},
+                environ_base={"REMOTE_ADDR": f"203.0.113.{n}"},
+            ).status_code
+            for n in range(3)
+        ]
+    finally:
+        app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
+    assert codes == [401, 401, 429]
+
+
 def test_the_login_form_is_protected_against_csrf(client, make_user, csrf_enabled):
     user = make_user("csm")
     forged = client.post("/login", data={"email": user.email, "password": PASSWORD})

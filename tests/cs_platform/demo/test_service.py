@@ -17,8 +17,10 @@ from cs_platform.demo.service import (
 )
 from cs_platform.extensions import db
 from cs_platform.models import Account, Contact, ExternalId, Task, TimelineEntry, User
+from cs_platform.tasks.models import Playbook
 from integrations.models import Connection, SupportTicket, UnmatchedRecord, UsageDaily
 from scoring.features import features_as_of
+from scoring.models import HealthScore
 from surveys.models import Survey, SurveyResponse
 from tests.factories import AccountFactory
 
@@ -133,11 +135,32 @@ def test_scoring_features_can_be_built_from_the_demo(app):
 
 
 def test_the_demo_command_seeds_the_book_and_prints_the_login(runner):
-    result = runner.invoke(args=["demo", "--accounts", "25", "--seed", "9"])
+    result = runner.invoke(args=["demo", "--accounts", "25", "--seed", "9", "--no-scoring"])
     assert result.exit_code == 0, result.output
     assert "demo book loaded (seed 9): 25 accounts" in result.output
     assert "sign in as demo@cs-platform.localhost with password" in result.output
     assert count(Account) == 25
+    assert count(HealthScore) == 0
+
+
+def test_the_demo_comes_up_scored_with_playbooks_and_a_book_for_the_demo_login(runner):
+    result = runner.invoke(args=["demo", "--accounts", "120", "--as-of", "2026-11-02"])
+    assert result.exit_code == 0, result.output
+    login = db.session.scalar(select(User).where(User.email == "demo@cs-platform.localhost"))
+    owned = db.session.scalar(select(func.count()).where(Account.owner_id == login.id))
+    assert owned > 0 and f"the demo login owns {owned} accounts" in result.output
+    days = db.session.scalars(select(HealthScore.scored_on).distinct()).all()
+    assert len(days) == 14 and max(days) == dt.date(2026, 11, 2)
+    assert count(Playbook) >= 3
+    assert "scored 14 days of history" in result.output
+
+
+def test_the_same_seed_and_day_give_the_same_book(app):
+    names = []
+    for _ in range(2):
+        seed_demo(accounts=15, seed=4, force=False, as_of=dt.date(2026, 6, 1))
+        names.append(db.session.scalars(select(Account.name).order_by(Account.name)).all())
+    assert names[0] == names[1]
 
 
 def test_the_demo_command_refuses_real_data_with_one_line(runner):
