@@ -5,13 +5,16 @@ to), and with it, through the database's cascades, their invitations and survey 
 their survey links stop working and queued emails to them are cancelled by the outbox handler).
 Their survey responses are kept without anything that points at them: the contact and
 invitation links and the free-text comment are removed; survey, kind, score, account and date
-stay, so NPS/CSAT/CES and the health scores computed from them do not change.
+stay, so NPS/CSAT/CES and the health scores computed from them do not change. Webhook deliveries
+of `survey_response.created` kept in the delivery log (for replays) lose the contact id and the
+comment the same way.
 `flask --app wsgi erase-contact --email X` runs it and records an audit entry.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 import click
@@ -20,18 +23,25 @@ from sqlalchemy import delete, func, or_, select, update
 from cs_platform.audit import record_audit
 from cs_platform.extensions import db
 from cs_platform.models import Contact
+from cs_platform.webhooks.events import COMPACT
+from cs_platform.webhooks.models import WebhookDelivery
 from surveys.models import Invitation, SurveyResponse
+
+PERSONAL_EVENT = "survey_response.created"
+PERSONAL_FIELDS = ("contact_id", "comment")
 
 
 @dataclass(frozen=True)
 class ErasureResult:
     contacts: int
     responses_anonymised: int
+    deliveries_scrubbed: int = 0
 
     def describe(self) -> str:
         return (
             f"erased {self.contacts} contact record(s); "
-            f"{self.responses_anonymised} response(s) kept anonymously"
+            f"{self.responses_anonymised} response(s) kept anonymously; "
+            f"{self.deliveries_scrubbed} webhook delivery log(s) scrubbed"
         )
 
 
@@ -50,14 +60,14 @@ def erase_contact(email: str) -> ErasureResult:
     if not contact_ids:
         return ErasureResult(0, 0)
     invitations = select(Invitation.id).where(Invitation.contact_id.in_(contact_ids))
+    theirs = or_(
+        SurveyResponse.contact_id.in_(contact_ids), SurveyResponse.invitation_id.in_(invitations)
+    )
+    response_ids = set(db.session.scalars(select(SurveyResponse.id).where(theirs)))
+    scrubbed = scrub_webhook_deliveries(response_ids)
     anonymised = db.session.execute(
         update(SurveyResponse)
-        .where(
-            or_(
-                SurveyResponse.contact_id.in_(contact_ids),
-                SurveyResponse.invitation_id.in_(invitations),
-            )
-        )
+        .where(SurveyResponse.id.in_(response_ids))
         .values(contact_id=None, invitation_id=None, comment=None)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -67,7 +77,28 @@ def erase_contact(email: str) -> ErasureResult:
         .execution_options(synchronize_session=False)
     )
     db.session.expire_all()
-    return ErasureResult(len(contact_ids), anonymised or 0)
+    return ErasureResult(len(contact_ids), anonymised or 0, scrubbed)
+
+
+def scrub_webhook_deliveries(response_ids: set[int]) -> int:
+    """Blank the personal fields in logged `survey_response.created` bodies of these responses
+    (a replay then sends the anonymous version); returns how many deliveries changed."""
+    if not response_ids:
+        return 0
+    rows = db.session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.body).where(
+            WebhookDelivery.event_type == PERSONAL_EVENT
+        )
+    ).all()
+    changed = []
+    for delivery_id, body in rows:
+        event = json.loads(body)
+        if event["data"].get("id") in response_ids:
+            event["data"].update(dict.fromkeys(PERSONAL_FIELDS))
+            changed.append({"id": delivery_id, "body": json.dumps(event, **COMPACT)})
+    if changed:
+        db.session.execute(update(WebhookDelivery), changed)  # bulk UPDATE by primary key
+    return len(changed)
 
 
 @click.command("erase-contact")

@@ -29,12 +29,14 @@ def new_message_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
+# How event bodies are written: compact JSON, anything not JSON-native as its text.
+COMPACT: dict[str, Any] = {"separators": (",", ":"), "default": str}
+
+
 def event_body(event_type: str, data: dict[str, Any], at: dt.datetime) -> str:
     """The signed body: {"type", "timestamp", "data"} as compact JSON."""
     stamp = at.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
-    return json.dumps(
-        {"type": event_type, "timestamp": stamp, "data": data}, separators=(",", ":"), default=str
-    )
+    return json.dumps({"type": event_type, "timestamp": stamp, "data": data}, **COMPACT)
 
 
 def subscribed_endpoint_ids(event_type: str) -> list[int]:

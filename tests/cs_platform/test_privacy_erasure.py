@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from sqlalchemy import select
 
 from cs_platform.extensions import db
 from cs_platform.models import AuditEntry, Contact
 from cs_platform.privacy import erase_contact
+from cs_platform.webhooks.events import publish_survey_response_created
+from cs_platform.webhooks.models import WebhookDelivery
+from cs_platform.webhooks.services import create_endpoint
 from surveys.metrics import summarise
 from surveys.models import Invitation, SurveyResponse
 from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SurveyResponseFactory
@@ -107,3 +111,30 @@ def test_the_erase_contact_command_asks_before_erasing(app, runner):
 
     assert outcome.exit_code == 1
     assert db.session.scalar(select(Contact.email)) == "lee@acme.example"
+
+
+def test_erasure_scrubs_the_contact_from_logged_webhook_deliveries(app):
+    create_endpoint("http://127.0.0.1:9/cs", ["survey_response.created"], allow_private=True)
+    pat = ContactFactory(email="pat@acme.example")
+    other = ContactFactory(account=pat.account)
+    answer = invited_answer(pat, 2, "Pat here, my phone is +49 170 000000")
+    kept = invited_answer(other, 9, "Great support")
+    for response in (answer, kept):
+        publish_survey_response_created(response)
+    db.session.commit()
+
+    result = erase_contact("pat@acme.example")
+    db.session.commit()
+
+    bodies = {
+        event["data"]["id"]: event["data"]
+        for event in map(json.loads, db.session.scalars(select(WebhookDelivery.body)))
+    }
+    assert result.deliveries_scrubbed == 1
+    assert (bodies[answer.id]["contact_id"], bodies[answer.id]["comment"]) == (None, None)
+    assert bodies[answer.id]["score"] == 2
+    assert "+49 170" not in json.dumps(bodies)
+    assert (bodies[kept.id]["contact_id"], bodies[kept.id]["comment"]) == (
+        other.id,
+        "Great support",
+    )
