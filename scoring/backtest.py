@@ -19,7 +19,7 @@ import pandas as pd
 from scoring.features import features_as_of, model_inputs, stack
 from scoring.health_model import HealthModel
 from scoring.metrics import top_decile_precision
-from scoring.scorecard import Scorecard
+from scoring.services import load_scorecard
 from scoring.training import HORIZON_DAYS, SNAPSHOT_STEP_DAYS, health_rows
 
 LOOKBACK_DAYS = 180
@@ -56,7 +56,7 @@ def flags_table(
     """One row per replayed day and live account: its risk by the model and by the scorecard,
     and whether it churned within 90 days."""
     snapshot = cache(features_as_of)
-    scorecard = Scorecard()
+    scorecard = load_scorecard()  # the admin's, as the nightly run would have used
     parts = []
     for day in replay_days(as_of, months):
         frame = snapshot(day)

@@ -98,6 +98,16 @@ def churn_risks(frame: pd.DataFrame, model: SurvivalModel) -> pd.DataFrame:
     return model.predict(model_inputs(frame), frame["tenure_months"], months_to_renewal)
 
 
+def survival_risks(frame: pd.DataFrame, model: SurvivalModel) -> pd.DataFrame | None:
+    """The survival model's risks, or None (logged) when the model cannot read today's
+    features: health scores still get written, and the next retraining fixes the model."""
+    try:
+        return churn_risks(frame, model)
+    except FeatureError as error:
+        log.error("survival model cannot score; no churn risk today", extra={"error": str(error)})
+        return None
+
+
 def score_accounts(day: dt.date | None = None) -> ScoringSummary:
     """Score every live account as of `day` (today) and write that day's history; flushes."""
     started = time.perf_counter()
@@ -114,7 +124,8 @@ def score_accounts(day: dt.date | None = None) -> ScoringSummary:
     survival = load_active("survival")
     risks = None
     if survival is not None and len(frame):
-        risks = churn_risks(frame, survival[0])
+        risks = survival_risks(frame, survival[0])
+    if risks is not None:
         summary.survival_version = survival[1].id
         write_rows(ChurnRisk, _risk_rows(day, frame, risks, survival[1].id))
     summary.flags = raise_risk_flags(day, frame, scores, risks, FlagThresholds.from_config())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
@@ -16,6 +18,7 @@ from scoring.features import FEATURES, features_as_of
 from scoring.models import ChurnRisk, HealthScore, ModelVersion
 from scoring.registry import challenger_wins, register
 from scoring.runs import log_score_changes, score_accounts, train_and_commit, train_models
+from scoring.survival import SurvivalModel
 from scoring.training import NotEnoughHistoryError
 from tests.factories import AccountFactory, HealthScoreFactory
 
@@ -154,3 +157,26 @@ def test_a_score_change_is_written_once_to_the_account_timeline(app):
     assert [(e.account_id, e.kind, e.body) for e in entries] == [
         (falling.id, "score_change", "Health 80 → 35 (green → red)")
     ]
+
+
+def test_a_survival_model_that_cannot_read_todays_features_still_lets_health_be_scored(
+    synthetic_book,
+):
+    as_of = synthetic_book(accounts=40)
+    rng = np.random.default_rng(3)
+    legacy = pd.DataFrame({"retired_metric": rng.normal(size=60)})
+    stale = SurvivalModel.fit(
+        legacy, pd.Series(rng.uniform(1, 30, 60)), pd.Series(rng.integers(0, 2, 60))
+    )
+    register(
+        "survival",
+        stale.to_bytes(),
+        features=["retired_metric"],
+        parameters={},
+        metrics={"c_index": 0.6},
+        champion_metric=None,
+    )
+    summary = score_accounts(as_of)
+    assert summary.accounts > 0 and summary.survival_version is None
+    assert db.session.scalar(select(func.count()).select_from(HealthScore)) == summary.accounts
+    assert db.session.scalar(select(func.count()).select_from(ChurnRisk)) == 0
