@@ -1,9 +1,10 @@
 """The one HTTP client of every connector.
 
 A `requests.Session` with a timeout on every call; retries with exponential back-off and full
-jitter on connection errors, timeouts and 5xx; 429s wait as long as the vendor asks (`Retry-After`,
-HubSpot's `X-HubSpot-RateLimit-*`, Salesforce's `REQUEST_LIMIT_EXCEEDED`); a request budget per
-run; and logs that carry the method, path and status but never a header, body or secret.
+jitter on connection errors, timeouts, 5xx and (for JSON calls) 2xx bodies that are not JSON;
+429s wait as long as the vendor asks (`Retry-After`, HubSpot's `X-HubSpot-RateLimit-*`,
+Salesforce's `REQUEST_LIMIT_EXCEEDED`); a request budget per run; and logs that carry the method,
+path and status but never a header, body or secret.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ class BudgetExhaustedError(IntegrationError):
 
 class VendorError(IntegrationError):
     """The vendor kept failing, answered an unexpected status, or sent malformed JSON."""
+
+
+class MalformedResponseError(VendorError):
+    """A 2xx whose body is not JSON, still so after the retries. Bad input, not a broken
+    connection: the run stops at its last committed page and the next run resumes there."""
 
 
 @dataclass
@@ -107,6 +113,23 @@ def oauth_error(response: requests.Response) -> str | None:
     return error if error in ("invalid_client", "invalid_grant", "unauthorized_client") else None
 
 
+MALFORMED = object()  # what json_body gives for a body that is not JSON
+
+
+def json_body(response: requests.Response) -> Any:
+    """The decoded JSON body, or MALFORMED (truncated, HTML from a proxy, empty)."""
+    try:
+        return response.json()
+    except ValueError:
+        return MALFORMED
+
+
+def malformed_message(url: str, status: int, attempt: int) -> str:
+    """The error of a body that stayed malformed, naming where it came from with secrets masked."""
+    tries = f" after {attempt} tries" if attempt > 1 else ""
+    return f"malformed JSON from {redact_url(url)} ({status}){tries}"
+
+
 @dataclass
 class HttpClient:
     """HTTP for one connection's run; `sleep` and `rng` are injectable for tests and benches."""
@@ -123,29 +146,43 @@ class HttpClient:
     session: requests.Session = field(default_factory=requests.Session)
     requests_made: int = 0
     waited_seconds: float = 0.0  # time spent waiting on the vendor's rate limits and back-off
+    _refreshing: bool = field(default=False, init=False, repr=False)
 
     def url(self, path: str) -> str:
         return urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
         """GET and decode JSON."""
-        return self.decode(self.request("GET", path, **kwargs))
+        return self.request_json("GET", path, **kwargs)[1]
 
     def post_json(self, path: str, body: Any, **kwargs: Any) -> Any:
         """POST a JSON body and decode the JSON answer."""
-        return self.decode(self.request("POST", path, json=body, **kwargs))
+        return self.request_json("POST", path, json=body, **kwargs)[1]
+
+    def request_json(self, method: str, path: str, **kwargs: Any) -> tuple[requests.Response, Any]:
+        """`request` whose answer must be JSON: the response (for its headers) and its body.
+
+        A 2xx body that is not JSON is retried with the back-off of a 5xx, because vendors send
+        truncated bodies under load; MalformedResponseError once the tries are used up."""
+        return self._exchange(method, path, True, kwargs)
 
     @staticmethod
     def decode(response: requests.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise VendorError(
-                f"malformed JSON from {redact_url(response.url)} ({response.status_code})"
-            ) from exc
+        """The JSON body of a response got from `request` (no retry: prefer `request_json`)."""
+        body = json_body(response)
+        if body is MALFORMED:
+            raise MalformedResponseError(malformed_message(response.url, response.status_code, 1))
+        return body
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One logical request, retried and rate-limit aware; returns a 2xx response."""
+        return self._exchange(method, path, False, kwargs)[0]
+
+    def _exchange(
+        self, method: str, path: str, as_json: bool, kwargs: dict[str, Any]
+    ) -> tuple[requests.Response, Any]:
+        """The retry loop behind `request` and `request_json`; a 2xx is final unless `as_json`
+        and its body is malformed."""
         url = path if path.startswith(("http://", "https://")) else self.url(path)
         refreshed = False
         attempt = 0
@@ -153,15 +190,17 @@ class HttpClient:
             attempt += 1
             response = self._send(method, url, attempt, **kwargs)
             if response is not None and response.ok:
-                self._respect_remaining(response)
-                return response
-            if (
+                body = json_body(response) if as_json else None
+                if body is not MALFORMED:
+                    self._respect_remaining(response)
+                    return response, body
+            elif (
                 response is not None
                 and response.status_code == 401
                 and self._can_refresh(refreshed)
             ):
                 refreshed = True
-                self.auth = self.reauthenticate()  # type: ignore[misc]
+                self._refresh()
                 continue
             self._raise_unless_retryable(response, url, attempt)
             self._wait(self._delay(response, attempt))
@@ -199,7 +238,16 @@ class HttpClient:
         return response
 
     def _can_refresh(self, refreshed: bool) -> bool:
-        return self.reauthenticate is not None and not refreshed
+        """Once per request, and never for a request made while refreshing: a token endpoint
+        that answers 401 would otherwise recurse instead of failing as refused credentials."""
+        return self.reauthenticate is not None and not refreshed and not self._refreshing
+
+    def _refresh(self) -> None:
+        self._refreshing = True
+        try:
+            self.auth = self.reauthenticate()  # type: ignore[misc]
+        finally:
+            self._refreshing = False
 
     def _raise_unless_retryable(
         self, response: requests.Response | None, url: str, attempt: int
@@ -207,6 +255,11 @@ class HttpClient:
         if response is None:
             return
         status = response.status_code
+        if response.ok:  # a 2xx gets here only with a malformed body
+            log.warning("malformed body", extra={"url": redact_url(url), "attempt": attempt})
+            if attempt >= self.retry.attempts:
+                raise MalformedResponseError(malformed_message(url, status, attempt))
+            return
         limit = salesforce_limit(response)
         if limit is not None and "concurrent" not in limit.lower():
             raise RateLimitedError(f"Salesforce API limit: {limit}")

@@ -24,6 +24,7 @@ from integrations.http import (
     AuthFailedError,
     BudgetExhaustedError,
     IntegrationError,
+    MalformedResponseError,
     RateLimitedError,
 )
 from integrations.models import Connection, SyncRun, SyncState, UnmatchedRecord
@@ -31,8 +32,9 @@ from integrations.records import Outcome, Page, Stream
 from integrations.usage import resolve_group
 
 log = logging.getLogger(__name__)
-# Errors after which the connection is fine and the next run simply goes on.
-TRANSIENT = (BudgetExhaustedError, RateLimitedError)
+# Errors after which the connection is fine and the next run simply goes on. A page that stayed
+# malformed is bad input from the source, not a broken connection: the next run asks for it again.
+TRANSIENT = (BudgetExhaustedError, MalformedResponseError, RateLimitedError)
 
 
 class SyncError(Exception):

@@ -159,16 +159,14 @@ class SalesforceConnector(Connector):
 def fetch_token(client: HttpClient, credentials: dict[str, Any]) -> BearerAuth:
     """A fresh access token (client-credentials grant); API calls then go to its instance_url."""
     client.auth = None
-    body = client.decode(
-        client.request(
-            "POST",
-            "/services/oauth2/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": credentials.get("client_id", ""),
-                "client_secret": credentials.get("client_secret", ""),
-            },
-        )
+    _, body = client.request_json(
+        "POST",
+        "/services/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": credentials.get("client_id", ""),
+            "client_secret": credentials.get("client_secret", ""),
+        },
     )
     if not isinstance(body, dict) or not body.get("access_token"):
         raise VendorError("Salesforce token answer without access_token")

@@ -12,6 +12,7 @@ from integrations.http import (
     AuthFailedError,
     BudgetExhaustedError,
     HttpClient,
+    MalformedResponseError,
     RateLimitedError,
     VendorError,
     redact_url,
@@ -20,9 +21,14 @@ from tests.integrations.fakes.server import FakeVendor, json_response
 
 
 class Echo(FakeVendor):
+    truncated = 0  # how many answers of /flaky-json come cut off before the good ones
+
     def handle(self, request: Request) -> Response:
         if request.path == "/broken-json":
             return Response("<html>oops</html>", 200)
+        if request.path == "/flaky-json" and self.truncated:
+            self.truncated -= 1
+            return Response('{"ok": tr', 200, mimetype="application/json")
         return json_response({"ok": True})
 
 
@@ -87,9 +93,36 @@ def test_403_is_an_authentication_failure(echo, no_sleep):
         client_for(echo, no_sleep).get_json("/x")
 
 
-def test_malformed_json_is_a_vendor_error(echo, no_sleep):
-    with pytest.raises(VendorError, match="malformed JSON"):
-        client_for(echo, no_sleep).get_json("/broken-json")
+def test_a_truncated_body_is_retried_and_the_next_good_answer_used(echo, no_sleep):
+    echo.truncated = 1
+
+    assert client_for(echo, no_sleep).get_json("/flaky-json") == {"ok": True}
+    assert no_sleep.waits == [1.0]  # the first back-off step of a 5xx
+
+
+def test_a_body_that_stays_malformed_fails_after_the_back_off_of_a_server_error(echo, no_sleep):
+    with pytest.raises(MalformedResponseError) as failure:
+        client_for(echo, no_sleep).get_json("/broken-json?api_key=k3y")
+
+    assert str(failure.value) == (
+        "malformed JSON from http://127.0.0.1/broken-json?api_key=*** (200) after 5 tries"
+    )
+    assert no_sleep.waits == [1.0, 2.0, 4.0, 8.0]
+    assert len(echo.requests) == 5
+
+
+def test_a_401_while_refreshing_credentials_fails_instead_of_refreshing_again(echo, no_sleep):
+    echo.inject(401, times=20, body={"error": "invalid_client"})
+    client = client_for(echo, no_sleep, budget=10)
+
+    def reauthenticate():
+        client.request("POST", "/token")  # answers 401 too
+
+    client.reauthenticate = reauthenticate
+
+    with pytest.raises(AuthFailedError, match="invalid_client"):
+        client.get_json("/x")
+    assert [r.path for r in echo.requests] == ["/x", "/token"]
 
 
 def test_an_unreachable_vendor_fails_after_the_retries(no_sleep):

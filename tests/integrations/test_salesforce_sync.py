@@ -62,17 +62,21 @@ def test_an_expired_token_is_refreshed_once_and_the_call_retried(
     salesforce, salesforce_connection, no_sleep
 ):
     salesforce.batch_size = 1
-    sf_account(salesforce, "001A", "Acme", "acme.example")
-    sf_account(salesforce, "001B", "Globex", "globex.example")
-    salesforce.tokens.add("stale")
-    salesforce.expire_tokens()
+    for record_id, name in (("001A", "Acme"), ("001B", "Globex"), ("001C", "Initech")):
+        sf_account(salesforce, record_id, name, f"{name.lower()}.example")
+    salesforce.expire_after_pages = 1  # the token the client holds dies after the first page
 
     run = run_sync(salesforce_connection, sleep=no_sleep)
 
     assert run.status == "succeeded", run.error
+    assert salesforce.sessions_refused == 1
     token_calls = [r for r in salesforce.requests if r.path == "/services/oauth2/token"]
-    assert len(token_calls) == 1
-    assert db.session.scalar(select(func.count()).select_from(Account)) == 2
+    assert len(token_calls) == 2
+    pages = [r.path.rsplit("-", 1)[-1] for r in salesforce.requests if "/query/" in r.path]
+    assert pages == ["1", "1", "2"]  # the refused second page is asked for again, then the third
+    assert (run.fetched, run.created) == (3, 3)
+    assert db.session.scalar(select(func.count()).select_from(Account)) == 3
+    assert no_sleep.waits == []  # a refresh, not a back-off
 
 
 def test_wrong_client_credentials_fail_fast(salesforce, make_connection, no_sleep):

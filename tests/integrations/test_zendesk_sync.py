@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 
 from sqlalchemy import func, select
 
 from cs_platform.extensions import db
 from cs_platform.logging_setup import JsonFormatter
+from cs_platform.models import utcnow
 from integrations.models import SupportTicket, SyncState, UnmatchedRecord
 from integrations.sync import resolve_unmatched, run_sync
 from tests.factories import AccountFactory, ContactFactory
-from tests.integrations.fakes.zendesk import make_metric_set, make_ticket
+from tests.integrations.fakes.zendesk import encode_cursor, make_metric_set, make_ticket
 
 
 def seed(zendesk, tickets: int = 5) -> None:
@@ -29,6 +31,10 @@ def ticket_rows() -> list[tuple]:
                SupportTicket.updated_at, SupportTicket.first_reply_minutes)
         .order_by(SupportTicket.external_id)
     ).all()  # fmt: skip
+
+
+def ticket_ids() -> list[str]:
+    return list(db.session.scalars(select(SupportTicket.external_id).order_by("external_id")))
 
 
 def test_sync_stores_tickets_of_the_organization_matched_by_domain(
@@ -49,6 +55,21 @@ def test_sync_stores_tickets_of_the_organization_matched_by_domain(
     assert ticket.solved_at is not None
     assert db.session.get(SupportTicket, 1).satisfaction == "bad"  # ticket 1: "bad"
     assert zendesk_connection.status == "ok"
+
+
+def test_tickets_keep_their_requesters_email_and_when_they_were_synced(
+    zendesk, zendesk_connection, no_sleep
+):
+    AccountFactory(domain="acme.example")
+    seed(zendesk, tickets=1)
+    zendesk.add_ticket(make_ticket(2, 900, 99, minutes=2))  # a requester Zendesk does not sideload
+    before = utcnow()
+
+    run_sync(zendesk_connection, sleep=no_sleep)
+
+    tickets = db.session.scalars(select(SupportTicket).order_by(SupportTicket.external_id)).all()
+    assert [t.requester_email for t in tickets] == ["pat@acme.example", None]
+    assert all(before <= t.synced_at <= utcnow() for t in tickets)
 
 
 def test_running_a_sync_twice_changes_nothing(zendesk, zendesk_connection, no_sleep):
@@ -197,6 +218,55 @@ def test_persistent_server_errors_fail_the_run_and_keep_the_cursor(
     assert "500" in run.error
     assert zendesk_connection.status == "failing"
     assert db.session.scalar(select(SyncState.cursor)) is None
+
+
+def test_a_truncated_ticket_page_is_fetched_again_and_the_run_completes(
+    zendesk, zendesk_connection, no_sleep
+):
+    AccountFactory(domain="acme.example")
+    seed(zendesk)
+    zendesk.truncate_ticket_pages(times=1)
+
+    run = run_sync(zendesk_connection, sleep=no_sleep)
+
+    assert run.status == "succeeded", run.error
+    assert run.created == 6
+    assert len(no_sleep.waits) == 1
+    assert 0 <= no_sleep.waits[0] <= 0.5 * 2  # the first back-off step of a 5xx
+    assert db.session.scalar(select(func.count()).select_from(SupportTicket)) == 5
+
+
+def test_a_ticket_page_that_stays_truncated_stops_the_run_and_the_next_run_resumes(
+    zendesk, make_connection, no_sleep
+):
+    AccountFactory(domain="acme.example")
+    seed(zendesk, tickets=6)
+    credentials = {"email": zendesk.email, "api_token": zendesk.api_token}
+    connection = make_connection("zendesk", zendesk.url, credentials, settings={"per_page": 2})
+    zendesk.truncate_ticket_pages(times=math.inf, after=1)
+
+    first = run_sync(connection, sleep=no_sleep)
+
+    assert first.status == "failed"
+    assert first.error == (
+        "malformed JSON from http://127.0.0.1/api/v2/incremental/tickets/cursor.json (200) after "
+        "5 tries (the next run resumes from the last committed page)"
+    )
+    assert connection.status != "failing"
+    state = db.session.scalar(select(SyncState).where(SyncState.stream == "tickets"))
+    assert state.cursor == encode_cursor(2)
+    assert state.last_error.startswith("malformed JSON from http://127.0.0.1/api/v2/incremental")
+    assert ticket_ids() == ["1", "2"]
+
+    zendesk.truncate_ticket_pages(times=0)
+    seen = len(zendesk.requests)
+    second = run_sync(connection, sleep=no_sleep)
+
+    assert second.status == "succeeded", second.error
+    resumed = next(r for r in zendesk.requests[seen:] if "tickets" in r.path)
+    assert resumed.args["cursor"] == encode_cursor(2)
+    assert second.created == 4
+    assert ticket_ids() == ["1", "2", "3", "4", "5", "6"]
 
 
 def test_a_stalled_response_times_out_and_is_retried(

@@ -38,6 +38,11 @@ class FakeSalesforce(FakeVendor):
     batch_size: int = 2000
     cursors: dict[str, list[dict]] = field(default_factory=dict)
     clock: int = 0
+    # Expire every token once this many query pages have been served (0: never), so a token the
+    # client holds dies between two pages of one sync, as Salesforce sessions do.
+    expire_after_pages: int = 0
+    pages_served: int = 0
+    sessions_refused: int = 0  # 401 INVALID_SESSION_ID answers given
 
     def add(self, sobject: str, record_id: str, **fields: Any) -> None:
         self.clock += 1
@@ -60,6 +65,7 @@ class FakeSalesforce(FakeVendor):
             return self.token(request)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme != "Bearer" or token not in self.tokens:
+            self.sessions_refused += 1
             return json_response(
                 [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}], 401
             )
@@ -118,6 +124,9 @@ class FakeSalesforce(FakeVendor):
             body["nextRecordsUrl"] = (
                 f"/services/data/{VERSION}/query/{query_id}-{start + len(page)}"
             )
+        self.pages_served += 1
+        if self.pages_served == self.expire_after_pages:
+            self.expire_tokens()
         return json_response(body)
 
     @staticmethod

@@ -8,6 +8,7 @@
   &per_page=, &exclude_deleted=true): tickets ordered by updated_at, after_cursor/after_url,
   before_cursor, end_of_stream; sideloads metric_sets and users.
 - 429: {"error": "APIRateLimitExceeded"} with Retry-After and X-Rate-Limit-* headers.
+- Fault: ticket pages whose JSON is cut off half-way (`truncate_ticket_pages`), as under load.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class FakeZendesk(FakeVendor):
     metric_sets: dict[int, dict] = field(default_factory=dict)
     users: dict[int, dict] = field(default_factory=dict)
     retry_after: int = 7
+    truncate_left: float = 0  # ticket pages still to cut off (math.inf: every one)
+    truncate_skip: int = 0  # good ticket pages to serve before cutting any off
 
     def add_organization(self, org_id: int, name: str, domains: list[str]) -> None:
         self.organizations.append(
@@ -94,6 +97,12 @@ class FakeZendesk(FakeVendor):
         self.tickets.append(ticket)
         if metric_set is not None:
             self.metric_sets[ticket["id"]] = metric_set
+
+    def truncate_ticket_pages(self, times: float = 1, after: int = 0) -> None:
+        """Cut the JSON of the next `times` ticket pages (math.inf: all of them, until called with
+        0) off half-way, after `after` good pages: a truncated 200 is what a vendor under load
+        sends."""
+        self.truncate_left, self.truncate_skip = times, after
 
     def rate_limited(self) -> Response:
         return json_response(
@@ -169,7 +178,17 @@ class FakeZendesk(FakeVendor):
         if "users" in include:
             ids = {t.get("requester_id") for t in page}
             body["users"] = [self.users[i] for i in ids if i in self.users]
-        return json_response(body)
+        return self.maybe_truncated(json_response(body))
+
+    def maybe_truncated(self, response: Response) -> Response:
+        if not self.truncate_left:
+            return response
+        if self.truncate_skip:
+            self.truncate_skip -= 1
+            return response
+        self.truncate_left -= 1
+        text = response.get_data(as_text=True)
+        return Response(text[: len(text) // 2], 200, mimetype="application/json")
 
     def ordered_tickets(self) -> list[dict]:
         return sorted(self.tickets, key=lambda t: (str(t.get("updated_at")), str(t.get("id"))))
