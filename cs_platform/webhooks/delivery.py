@@ -19,7 +19,7 @@ from cs_platform.models import utcnow
 from cs_platform.webhooks.events import OUTBOX_KIND
 from cs_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
 from cs_platform.webhooks.signing import cipher, signature_header
-from cs_platform.webhooks.ssrf import UnsafeTargetError, check_target
+from cs_platform.webhooks.ssrf import UnsafeTargetError, check_target, public_only_session
 
 # Waits after the 1st, 2nd, ... failed attempt (seconds).
 BACKOFF = (5, 300, 1800, 7200, 18000, 36000, 86400, 86400)
@@ -41,18 +41,20 @@ class Outcome:
         return self.status is not None and 200 <= self.status < 300
 
 
-def http_session() -> requests.Session:
-    """One keep-alive session per process (a worker delivers one message at a time)."""
-    if "session" not in _session:
-        _session["session"] = requests.Session()
-    return _session["session"]
+def http_session(allow_private: bool) -> requests.Session:
+    """Keep-alive sessions, one per process and kind of target (a worker delivers one message
+    at a time): endpoints an admin allowed on internal addresses, and all others, whose
+    connections are refused unless they reach a public address."""
+    key = "internal" if allow_private else "public"
+    if key not in _session:
+        _session[key] = requests.Session() if allow_private else public_only_session()
+    return _session[key]
 
 
 def close_http_session() -> None:
     """Drop the keep-alive connections (tests do this when their receivers stop)."""
-    session = _session.pop("session", None)
-    if session is not None:
-        session.close()
+    for key in list(_session):
+        _session.pop(key).close()
 
 
 def signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
@@ -84,7 +86,7 @@ def attempt(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> Outcome:
     started = time.monotonic()
     try:
         check_target(endpoint.url, endpoint.allow_private)
-        with http_session().post(
+        with http_session(endpoint.allow_private).post(
             endpoint.url,
             data=delivery.body.encode(),
             headers=signed_headers(endpoint, delivery),

@@ -1,10 +1,20 @@
-"""Refuse webhook targets on private, loopback and other internal addresses (SSRF)."""
+"""Refuse webhook targets on private, loopback and other internal addresses (SSRF).
+
+Two checks: `check_target` resolves the URL's host when an endpoint is saved and before each
+delivery, and `public_only_session` checks the address each connection actually reached, so a
+host whose DNS answer changes between the two (DNS rebinding) still cannot reach inside.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
 from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 
 class UnsafeTargetError(ValueError):
@@ -38,3 +48,51 @@ def check_target(url: str, allow_private: bool = False) -> None:
         raise UnsafeTargetError(
             f"{parts.hostname} resolves to a private or loopback address ({', '.join(internal)})"
         )
+
+
+def refuse_internal_peer(sock: socket.socket) -> None:
+    """Close and refuse a freshly opened connection whose peer is an internal address."""
+    address = sock.getpeername()[0]
+    if is_internal(address):
+        sock.close()
+        raise UnsafeTargetError(f"the target's address {address} is private or loopback")
+
+
+class PublicHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        refuse_internal_peer(sock)
+        return sock
+
+
+class PublicHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:  # checked before the TLS handshake starts
+        sock = super()._new_conn()
+        refuse_internal_peer(sock)
+        return sock
+
+
+class PublicHTTPPool(HTTPConnectionPool):
+    ConnectionCls = PublicHTTPConnection
+
+
+class PublicHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = PublicHTTPSConnection
+
+
+class PublicOnlyAdapter(HTTPAdapter):
+    """A requests adapter whose connections may only reach public addresses."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": PublicHTTPPool, "https": PublicHTTPSPool}
+
+
+def public_only_session() -> requests.Session:
+    """A session for receivers that are not allowed on internal addresses; it ignores proxy
+    settings from the environment, whose address would be checked instead of the target's."""
+    session = requests.Session()
+    session.trust_env = False
+    for scheme in ("http://", "https://"):
+        session.mount(scheme, PublicOnlyAdapter())
+    return session

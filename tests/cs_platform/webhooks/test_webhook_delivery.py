@@ -15,7 +15,7 @@ from cs_platform.webhooks import services
 from cs_platform.webhooks.delivery import BACKOFF
 from cs_platform.webhooks.events import publish_event
 from cs_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
-from cs_platform.webhooks.ssrf import UnsafeTargetError, check_target
+from cs_platform.webhooks.ssrf import UnsafeTargetError, check_target, public_only_session
 from tests.cs_platform.webhooks.conftest import run_outbox
 
 EVENT = "health_score.changed"
@@ -220,6 +220,14 @@ def test_an_endpoint_whose_private_permission_is_withdrawn_is_not_called(receive
     run_outbox()
     assert receiver.hits == 0
     assert "UnsafeTargetError" in deliveries()[0].error
+
+
+def test_a_host_that_resolves_inside_at_connection_time_is_refused_by_the_connection(receiver):
+    # check_target has passed (DNS said "public"); the answer changed before the connection
+    # (DNS rebinding): the session itself refuses to talk to the internal address it reached.
+    with pytest.raises(UnsafeTargetError, match=r"127\.0\.0\.1 is private or loopback"):
+        public_only_session().post(receiver.url, data=b"{}", timeout=5)
+    assert receiver.hits == 0
 
 
 def test_registering_a_private_target_without_permission_is_refused(app):
