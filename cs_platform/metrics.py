@@ -11,14 +11,19 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CollectorRegistry,
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+)
 from sqlalchemy import func, select
 
 from cs_platform.extensions import db, limiter
 from cs_platform.models import utcnow
 from cs_platform.outbox import OutboxMessage
 from integrations.models import SyncRun
-from scoring.models import HealthScore
+from scoring.models import HealthScore, ScoringRun
 
 bp = Blueprint("metrics", __name__)
 SYNC_COUNTS = ("fetched", "created", "updated", "unmatched", "failed")
@@ -92,6 +97,28 @@ def scoring_metrics() -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "cs_scored_accounts", "Accounts with at least one health score.", value=latest[1]
     )
+    yield from scoring_run_metrics()
+
+
+def scoring_run_metrics() -> Iterator[Metric]:
+    """The last scoring run's duration and the count of runs, from ScoringRun (see its docstring
+    for why runs are rows rather than an in-process Histogram)."""
+    runs, last = db.session.execute(
+        select(
+            select(func.count()).select_from(ScoringRun).scalar_subquery(),
+            select(ScoringRun.duration_seconds)
+            .order_by(ScoringRun.finished_at.desc(), ScoringRun.id.desc())
+            .limit(1)
+            .scalar_subquery(),
+        )
+    ).one()
+    yield CounterMetricFamily("cs_scoring_runs", "Completed scoring runs.", value=runs)
+    duration = GaugeMetricFamily(
+        "cs_scoring_last_run_duration_seconds", "How long the latest scoring run took."
+    )
+    if last is not None:
+        duration.add_metric([], last)
+    yield duration
 
 
 @bp.route("/metrics")

@@ -22,6 +22,20 @@ Interface::
     process_batch(worker_id, limit) -> BatchResult
         Claims a batch and delivers it, committing after every message, so a message is marked
         sent right after it left and a clean restart sends nothing twice.
+
+Leases of slow batches: a batch of webhooks to slow receivers (15 s timeouts) can outlive its
+lease, and another worker then claims the rest of it again. Two rules keep that safe:
+
+- Fenced writes. Every write a worker makes to a leased row (the outcome, a renewal, a release)
+  is `UPDATE ... WHERE id IN (...) AND leased_by = <worker>`; every way out of "sending" clears
+  leased_by and a re-claim sets the new holder's id, so a worker whose lease was taken over
+  changes nothing: its outcome is rolled back with the handler's changes and the new holder's
+  result stands. Worker ids must therefore be unique (the default host:pid is).
+- Renewal as it goes. Before each message, once half the lease has run out, the worker extends
+  the lease of the rest of its batch in one UPDATE and skips the messages it no longer holds.
+  A batch of any length is then claimed again only when its worker stalls for half a lease,
+  and a fast batch costs no extra write. This was chosen over smaller webhook batches, which
+  would still overrun with enough slow receivers and would need a claim per kind.
     CLI: flask --app wsgi outbox work [--once] [--batch N] [--worker-id ID]
 
 Statuses: pending -> sending -> sent | failed | cancelled, or pending again after a transient
@@ -55,6 +69,8 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("pending", "sending", "sent", "failed", "dead", "cancelled")
 LEASE_SECONDS = 300
+# The outcome of a message whose lease another worker took over: nothing of it was recorded.
+LEASE_LOST = "lease_lost"
 # Modules that call register_handler when imported (like scheduler.JOB_MODULES for jobs).
 HANDLER_MODULES: list[str] = ["surveys.mailer", "cs_platform.webhooks.delivery"]
 
@@ -256,6 +272,10 @@ def _due_clause(now: dt.datetime):
     return or_(pending, expired)
 
 
+def lease_seconds() -> int:
+    return current_app.config.get("OUTBOX_LEASE_SECONDS", LEASE_SECONDS)
+
+
 def claim_batch(worker_id: str, limit: int = 100) -> list[OutboxMessage]:
     """Lease up to `limit` due messages to `worker_id` and commit the lease."""
     now = utcnow()
@@ -271,8 +291,7 @@ def claim_batch(worker_id: str, limit: int = 100) -> list[OutboxMessage]:
     if not ids:
         db.session.commit()
         return []
-    lease_seconds = current_app.config.get("OUTBOX_LEASE_SECONDS", LEASE_SECONDS)
-    lease_until = now + dt.timedelta(seconds=lease_seconds)
+    lease_until = now + dt.timedelta(seconds=lease_seconds())
     db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(ids), _due_clause(now))
@@ -290,7 +309,56 @@ def claim_batch(worker_id: str, limit: int = 100) -> list[OutboxMessage]:
         OutboxMessage.leased_by == worker_id,
         OutboxMessage.lease_until == lease_until,
     )
-    return list(db.session.scalars(claimed.order_by(OutboxMessage.id)))
+    # populate_existing: rows already in the session must show this claim, not older values.
+    claimed = claimed.order_by(OutboxMessage.id).execution_options(populate_existing=True)
+    return list(db.session.scalars(claimed))
+
+
+def leased_to(worker_id: str, ids: Sequence[int]):
+    """The WHERE clause of a fenced write: only rows of `ids` that `worker_id` still holds."""
+    return and_(OutboxMessage.id.in_(ids), OutboxMessage.leased_by == worker_id)
+
+
+@dataclass
+class BatchLease:
+    """One worker's lease on the rest of its batch, renewed once half of it has run out."""
+
+    worker_id: str
+    until: dt.datetime
+    held: set[int]
+
+    @classmethod
+    def of(cls, worker_id: str, claimed: list[OutboxMessage]) -> BatchLease:
+        until = claimed[0].lease_until if claimed else utcnow()
+        return cls(worker_id, until, {message.id for message in claimed})  # type: ignore[arg-type]
+
+    def still_holds(self, message: OutboxMessage, remaining: list[OutboxMessage]) -> bool:
+        """Whether the worker still holds `message`, renewing the rest of the batch when due.
+
+        Nobody can take a message over before its lease ends, so until half of it has run out
+        the answer needs no query.
+        """
+        now = utcnow()
+        if self.until - now <= dt.timedelta(seconds=lease_seconds() / 2):
+            self.renew([m.id for m in remaining if m.id in self.held], now)
+        return message.id in self.held
+
+    def renew(self, ids: list[int], now: dt.datetime) -> None:
+        """Extend the lease of `ids` still held; forget those another worker took over."""
+        until = now + dt.timedelta(seconds=lease_seconds())
+        renewed = db.session.scalars(
+            update(OutboxMessage)
+            .where(leased_to(self.worker_id, ids))
+            .values(lease_until=until)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        self.held = set(renewed)
+        db.session.commit()
+        self.until = until
+        lost = len(ids) - len(self.held)
+        if lost:
+            log.warning("outbox lease lost", extra={"worker": self.worker_id, "messages": lost})
 
 
 def process_batch(
@@ -299,6 +367,7 @@ def process_batch(
     """Claim and deliver one batch; each message's outcome is committed on its own.
 
     When `stopping()` turns true, the messages not yet started are released to other workers.
+    Messages whose lease another worker took over are skipped (counted as LEASE_LOST).
     Rows loaded for the batch stay loaded across the per-message commits (no reload per
     message): the batch is seconds old at most, and handlers re-check what must be fresh.
     """
@@ -309,10 +378,14 @@ def process_batch(
     try:
         claimed = claim_batch(worker_id, limit)
         loaded = _prefetch(claimed, handlers)  # noqa: F841 - keeps the batch's rows in the session
+        lease = BatchLease.of(worker_id, claimed)
         for position, message in enumerate(claimed):
             if stopping():
-                release(claimed[position:])
+                release(worker_id, [m.id for m in claimed[position:]])
                 break
+            if not lease.still_holds(message, claimed[position:]):
+                result.count(LEASE_LOST)
+                continue
             result.claimed += 1
             result.count(deliver(message, handlers))
     finally:
@@ -332,57 +405,89 @@ def _prefetch(messages: list[OutboxMessage], handlers: dict[str, Registration]) 
     return loaded
 
 
-def release(messages: list[OutboxMessage]) -> None:
+def release(worker_id: str, ids: list[int]) -> None:
     """Hand leased, unstarted messages back: due now, and the claim's attempt not counted."""
-    for message in messages:
-        message.status, message.attempts = "pending", message.attempts - 1
-        message.lease_until, message.leased_by = None, None
+    db.session.execute(
+        update(OutboxMessage)
+        .where(leased_to(worker_id, ids))
+        .values(
+            status="pending",
+            attempts=OutboxMessage.attempts - 1,
+            lease_until=None,
+            leased_by=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
 
 
 def deliver(message: OutboxMessage, handlers: dict[str, Registration]) -> str:
-    """Run the handler of one leased message, record the outcome, commit; returns the status."""
+    """Run the handler of one leased message and commit its outcome, with the handler's changes,
+    only if this worker still holds the lease; returns the status (LEASE_LOST when it did not)."""
+    # This claim, read before the handler runs: a rollback would reload the row as it is now.
+    message_id, worker_id, attempts = message.id, message.leased_by, message.attempts
+    outcome = _run_handler(message, handlers, attempts)
+    outcome |= {"lease_until": None, "leased_by": None}
+    recorded = db.session.execute(
+        update(OutboxMessage)
+        .where(leased_to(worker_id, [message_id]))  # type: ignore[arg-type]
+        .values(**outcome)
+        .execution_options(synchronize_session="fetch")
+    )
+    if recorded.rowcount != 1:
+        db.session.rollback()
+        log.warning("outbox lease lost; outcome dropped", extra={"message_id": message_id})
+        return LEASE_LOST
+    db.session.commit()
+    return outcome["status"]
+
+
+def _run_handler(
+    message: OutboxMessage, handlers: dict[str, Registration], attempts: int
+) -> dict[str, Any]:
+    """Deliver one message; returns the columns of its outcome (attempts counts this claim)."""
     registration = handlers.get(message.kind)
-    now = utcnow()
+    message_id, now = message.id, utcnow()
     try:
         if registration is None:
             raise PermanentDeliveryError(f"no handler registered for kind {message.kind!r}")
         registration.handler(message)
     except DeliveryDeferredError as deferred:
-        message.status, message.attempts = "pending", message.attempts - 1
-        message.next_attempt_at = now + dt.timedelta(seconds=deferred.seconds)
-        message.last_error = str(deferred)
+        wait = dt.timedelta(seconds=deferred.seconds)
+        return {
+            "status": "pending",
+            "attempts": attempts - 1,
+            "next_attempt_at": now + wait,
+            "last_error": str(deferred),
+        }
     except DeliveryCancelledError as cancelled:
-        message.status, message.last_error = "cancelled", str(cancelled)
+        return {"status": "cancelled", "last_error": str(cancelled)}
     except PermanentDeliveryError as failure:
-        message.status, message.last_error = "failed", str(failure)
+        return {"status": "failed", "last_error": str(failure)}
     except TransientDeliveryError as failure:
-        _schedule_retry(message, registration.backoff, str(failure), now)  # type: ignore[union-attr]
+        return _retry(attempts, registration.backoff, str(failure), now, message_id)  # type: ignore[union-attr]
     except Exception as error:
-        db.session.rollback()  # drop the handler's half-done changes; the lease row reloads
-        log.exception("outbox handler crashed", extra={"message_id": message.id})
+        db.session.rollback()  # drop the handler's half-done changes
+        log.exception("outbox handler crashed", extra={"message_id": message_id})
         backoff = registration.backoff if registration else DEFAULT_BACKOFF
-        _schedule_retry(message, backoff, f"{type(error).__name__}: {error}", now)
-    else:
-        message.status, message.sent_at, message.last_error = "sent", now, None
-    message.lease_until, message.leased_by = None, None
-    status = message.status
-    db.session.commit()
-    return status
+        return _retry(attempts, backoff, f"{type(error).__name__}: {error}", now, message_id)
+    return {"status": "sent", "sent_at": now, "last_error": None}
 
 
-def _schedule_retry(
-    message: OutboxMessage, backoff: Sequence[int], error: str, now: dt.datetime
-) -> None:
-    message.last_error = error[:2000]
-    if message.attempts > len(backoff):
-        message.status = "dead"
-        log.warning("outbox message dead", extra={"message_id": message.id, "error": error})
-        return
-    message.status = "pending"
+def _retry(
+    attempts: int, backoff: Sequence[int], error: str, now: dt.datetime, message_id: int
+) -> dict[str, Any]:
+    """The outcome of a failed attempt: pending after the next wait, or dead when none is left."""
+    if attempts > len(backoff):
+        log.warning("outbox message dead", extra={"message_id": message_id, "error": error})
+        return {"status": "dead", "last_error": error[:2000]}
     percent = current_app.config.get("OUTBOX_BACKOFF_PERCENT", 100)
-    wait = backoff[message.attempts - 1] * percent / 100
-    message.next_attempt_at = now + dt.timedelta(seconds=wait)
+    wait = backoff[attempts - 1] * percent / 100
+    return {
+        "status": "pending",
+        "next_attempt_at": now + dt.timedelta(seconds=wait),
+        "last_error": error[:2000],
+    }
 
 
 def default_worker_id() -> str:

@@ -7,6 +7,7 @@ survive restarts; a run missed during downtime fires once (coalesce), never twic
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import logging
@@ -23,6 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy import String, create_engine, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import NullPool
 
@@ -44,6 +46,8 @@ JOB_TABLE = "apscheduler_jobs"
 # PostgreSQL advisory lock held by the one active scheduler process ("cs_sched" in ASCII).
 LEADER_LOCK_KEY = 0x63735F7363686564
 HEARTBEAT_SECONDS = 10
+# How often the leader checks that its lock's database session is still alive.
+LOCK_CHECK_SECONDS = 1.0
 LEASE_SECONDS = 60
 _state: dict[str, Any] = {}
 
@@ -167,36 +171,78 @@ def acquire_leadership(
 
     On PostgreSQL a session advisory lock guards the scheduler: a second scheduler process waits
     here and takes over as soon as the first one's connection dies. SQLite runs one process only.
+    While the database is unreachable (a restart) this keeps trying instead of exiting.
     """
     if engine.dialect.name != "postgresql":
         return None
     # A connection of its own, outside the pool: closing it must end the session and the lock.
     lock_engine = create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    connection = lock_engine.connect()
     query = text("SELECT pg_try_advisory_lock(:key)")
-    while not connection.execute(query, {"key": LEADER_LOCK_KEY}).scalar():
-        log.info("another scheduler is active; waiting", extra={"poll_seconds": poll_seconds})
-        if stop.wait(poll_seconds):
+    connection: Connection | None = None
+    while not stop.is_set():
+        try:
+            connection = connection or lock_engine.connect()
+            if connection.execute(query, {"key": LEADER_LOCK_KEY}).scalar():
+                return connection
+            log.info("another scheduler is active; waiting", extra={"poll_seconds": poll_seconds})
+        except DBAPIError as error:
+            log.warning(
+                "cannot reach the database for the scheduler lock", extra={"error": str(error)}
+            )
+            discard(connection)
+            connection = None
+        stop.wait(poll_seconds)
+    discard(connection)
+    return None
+
+
+def holds_lock(lock: Connection) -> bool:
+    """Whether the session holding the advisory lock is still alive (so the lock still held).
+
+    `lock.closed` only turns true after a local close: when the server ends the session (a
+    PostgreSQL restart, pg_terminate_backend, a dropped network), only a query notices.
+    """
+    if lock.closed:
+        return False
+    try:
+        lock.execute(text("SELECT 1"))
+    except DBAPIError as error:
+        log.error("scheduler lock lost; stepping down", extra={"error": str(error)})
+        return False
+    return True
+
+
+def discard(connection: Connection | None) -> None:
+    """Close a lock connection, dead or alive: closing a dead one may raise, and it no longer
+    matters."""
+    if connection is not None:
+        with contextlib.suppress(DBAPIError):
             connection.close()
-            return None
-    return connection
+
+
+def lead(app: Flask, lock: Connection | None, stop: threading.Event) -> None:
+    """Run the jobs until asked to stop or until the lock is lost, then shut the jobs down."""
+    scheduler = start_scheduler(app)
+    log.info("scheduler is the leader", extra={"holder": _state["holder"]})
+    while not stop.wait(LOCK_CHECK_SECONDS):
+        if lock is not None and not holds_lock(lock):
+            break
+    # Lets the running job finish before the lock is released; a job already running when the
+    # lock was lost may overlap the new leader's first jobs (they are idempotent per slot).
+    scheduler.shutdown(wait=True)
+    discard(lock)
 
 
 def run_scheduler_process(app: Flask, poll_seconds: float = 5.0) -> None:
-    """The dedicated scheduler process: become leader, run jobs, stop cleanly on SIGTERM/SIGINT."""
+    """The dedicated scheduler process: become leader, run jobs, step down and wait for the lock
+    again when it is lost, stop cleanly on SIGTERM/SIGINT."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with app.app_context():
-        lock = acquire_leadership(db.engine, poll_seconds, stop)
-    if stop.is_set():
-        return
-    scheduler = start_scheduler(app)
-    log.info("scheduler is the leader", extra={"holder": _state["holder"]})
-    while not stop.wait(1.0):
-        if lock is not None and lock.closed:
+    while not stop.is_set():
+        with app.app_context():
+            lock = acquire_leadership(db.engine, poll_seconds, stop)
+        if stop.is_set():
             break
-    scheduler.shutdown(wait=True)  # lets the running job finish before the lock is released
-    if lock is not None:
-        lock.close()
-    log.info("scheduler stopped", extra={"holder": _state["holder"]})
+        lead(app, lock, stop)
+    log.info("scheduler stopped", extra={"holder": _state.get("holder")})

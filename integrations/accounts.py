@@ -9,12 +9,14 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from cs_platform.extensions import db
-from cs_platform.models import Account, User
+from cs_platform.models import Account, TimelineEntry, User
 from integrations.matching import normalise_domain
+from integrations.models import KIND_LABELS
 from integrations.records import BadRecord, Parsed
 from integrations.writers import write_external_ids
 
 ACCOUNT_FIELDS = ("name", "domain", "arr", "renewal_date", "owner_email")
+FIELD_LABELS = {"name": "name", "domain": "domain", "arr": "ARR", "renewal_date": "renewal date"}
 
 
 def segment_for(arr: Decimal) -> str:
@@ -92,13 +94,14 @@ def write_accounts(
     owners = owner_ids({item.values.get("owner_email") for item, _ in rows} - {None})
     matched = {account_id: item for item, account_id in rows if account_id is not None}
     accounts = db.session.scalars(select(Account).where(Account.id.in_(matched))).all()
-    for account in accounts:
-        apply_values(account, matched[account.id].values, owners)
+    changes = {account.id: apply_values(account, matched[account.id].values, owners)
+               for account in accounts}  # fmt: skip
     fresh = [(item, new_account(item.values, default_plan)) for item, aid in rows if aid is None]
     for item, account in fresh:
         apply_values(account, item.values, owners)
     db.session.add_all(account for _, account in fresh)
     db.session.flush()
+    log_sync_changes(source, changes, [account.id for _, account in fresh])
     write_external_ids(
         source,
         [(item, account_id) for item, account_id in rows if account_id is not None]
@@ -116,14 +119,35 @@ def new_account(values: dict[str, Any], plan: str) -> Account:
     )
 
 
-def apply_values(account: Account, values: dict[str, Any], owners: dict[str, int]) -> None:
-    """Copy the fields the CRM sent; a blank field leaves what we have."""
+def apply_values(account: Account, values: dict[str, Any], owners: dict[str, int]) -> list[str]:
+    """Copy the fields the CRM sent (a blank field leaves what we have); returns what changed,
+    as "ARR 50000.00 → 62000.00"."""
+    changed = []
     for name in ("name", "domain", "arr", "renewal_date"):
-        if values.get(name) is not None:
-            setattr(account, name, values[name])
+        new = values.get(name)
+        if new is not None and new != getattr(account, name):
+            if account.id is not None:
+                changed.append(f"{FIELD_LABELS[name]} {getattr(account, name)} → {new}")
+            setattr(account, name, new)
     owner = values.get("owner_email")
-    if owner and owner in owners:
+    if owner and owner in owners and owners[owner] != account.owner_id:
         account.owner_id = owners[owner]
+        changed.append(f"owner → {owner}")
+    return changed
+
+
+def log_sync_changes(source: str, changes: dict[int, list[str]], created: list[int]) -> None:
+    """A `sync` line in the timeline of each account the sync created or changed."""
+    label = KIND_LABELS.get(source, source)
+    entries = [
+        TimelineEntry(account_id=account_id, kind="sync", body=f"{label} sync: {'; '.join(what)}")
+        for account_id, what in changes.items()
+        if what
+    ] + [
+        TimelineEntry(account_id=account_id, kind="sync", body=f"Created by the {label} sync")
+        for account_id in created
+    ]
+    db.session.add_all(entries)
 
 
 def owner_ids(emails: set[str]) -> dict[str, int]:

@@ -28,14 +28,6 @@ CREDENTIAL_LABELS = {
     "client_id": "Client ID", "client_secret": "Client secret", "api_key": "API key",
     "url": "Database URL (SQLAlchemy)",
 }  # fmt: skip
-KIND_LABELS = {
-    "zendesk": "Zendesk Support",
-    "hubspot": "HubSpot CRM",
-    "salesforce": "Salesforce",
-    "freshdesk": "Freshdesk",
-    "segment": "Product events (Segment-style)",
-    "sql": "SQL warehouse (daily usage)",
-}
 
 
 class ConnectionForm(FlaskForm):

@@ -166,14 +166,6 @@ class HttpClient:
         truncated bodies under load; MalformedResponseError once the tries are used up."""
         return self._exchange(method, path, True, kwargs)
 
-    @staticmethod
-    def decode(response: requests.Response) -> Any:
-        """The JSON body of a response got from `request` (no retry: prefer `request_json`)."""
-        body = json_body(response)
-        if body is MALFORMED:
-            raise MalformedResponseError(malformed_message(response.url, response.status_code, 1))
-        return body
-
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One logical request, retried and rate-limit aware; returns a 2xx response."""
         return self._exchange(method, path, False, kwargs)[0]

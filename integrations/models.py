@@ -36,6 +36,7 @@ class SupportTicket(db.Model):
         CheckConstraint("first_reply_minutes IS NULL OR first_reply_minutes >= 0", name="reply"),
         CheckConstraint("resolution_minutes IS NULL OR resolution_minutes >= 0", name="resolution"),
         Index("ix_support_tickets_account_created", "account_id", "created_at"),
+        Index("ix_support_tickets_synced", "synced_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,6 +52,12 @@ class SupportTicket(db.Model):
     first_reply_minutes: Mapped[int | None]
     resolution_minutes: Mapped[int | None]
     satisfaction: Mapped[str | None] = mapped_column(String(4))
+    # Who filed the ticket, as the helpdesk names them: CSAT after the ticket goes to them.
+    requester_email: Mapped[str | None] = mapped_column(String(254))
+    # When a sync last wrote the row, by our clock. Event campaigns read tickets by this, not by
+    # solved_at, so a ticket that reaches us after the planning run that "covered" its solve time
+    # is still surveyed. Null only for rows loaded in bulk (the demo book's history).
+    synced_at: Mapped[dt.datetime | None]  # set by integrations.writers on every write
 
     account: Mapped[Account] = relationship()
 
@@ -76,6 +83,14 @@ class UsageDaily(db.Model):
 
 
 CONNECTION_KINDS = ("zendesk", "hubspot", "salesforce", "freshdesk", "segment", "sql")
+KIND_LABELS = {
+    "zendesk": "Zendesk Support",
+    "hubspot": "HubSpot CRM",
+    "salesforce": "Salesforce",
+    "freshdesk": "Freshdesk",
+    "segment": "Product events (Segment-style)",
+    "sql": "SQL warehouse (daily usage)",
+}
 CONNECTION_STATUSES = ("new", "ok", "failing")
 RUN_STATUSES = ("running", "succeeded", "failed", "abandoned")
 

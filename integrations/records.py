@@ -197,6 +197,14 @@ def parse_minutes(value: Any, field_name: str) -> int | None:
     return int(value)
 
 
+def parse_email(value: Any) -> str | None:
+    """A trimmed email address, or None for anything that is not one (vendors send null, "",
+    or a phone-only requester): such a ticket is still stored, just without a requester."""
+    if not isinstance(value, str) or "@" not in value or len(value.strip()) > 254:
+        return None
+    return value.strip()
+
+
 def require(raw: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
     """raw[name], which must be present and of `kind`."""
     value = raw.get(name)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from cs_platform.auth.decorators import roles_required
 from cs_platform.extensions import db
 from integrations.connectors import CONNECTORS
-from integrations.forms import CREDENTIALS, KIND_LABELS, ResolveForm, connection_form
-from integrations.models import Connection, SyncRun, UnmatchedRecord
+from integrations.forms import CREDENTIALS, ResolveForm, connection_form
+from integrations.models import KIND_LABELS, Connection, SyncRun, UnmatchedRecord
 from integrations.services import connection_overview, find_account, save_connection
 from integrations.sync import SyncError, check_connection, resolve_unmatched, run_sync
 from integrations.usage import hash_write_key, new_write_key

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from cs_platform.models import ExternalId
+from cs_platform.models import ExternalId, utcnow
 from integrations.bulk import upsert
 from integrations.models import SupportTicket
 from integrations.records import Parsed
 
 TICKET_COLUMNS = (
     "account_id", "subject", "status", "priority", "created_at", "updated_at", "solved_at",
-    "first_reply_minutes", "resolution_minutes", "satisfaction",
+    "first_reply_minutes", "resolution_minutes", "satisfaction", "requester_email", "synced_at",
 )  # fmt: skip
 
 
 def write_tickets(source: str, rows: list[tuple[Parsed, int | None]]) -> tuple[int, int]:
-    """Upsert helpdesk tickets; returns (created, updated)."""
-    by_key = {item.key: {**item.values, "account_id": account_id} for item, account_id in rows}
+    """Upsert helpdesk tickets; returns (created, updated). Every written row is stamped with
+    the time of writing (`synced_at`), which event-triggered surveys read tickets by."""
+    now = utcnow()
+    by_key = {
+        item.key: {**item.values, "account_id": account_id, "synced_at": now}
+        for item, account_id in rows
+    }
     created = upsert(
         SupportTicket.__table__,
         [{"source": source, "external_id": key, **values} for key, values in by_key.items()],

@@ -33,6 +33,34 @@ class ModelVersion(db.Model):
     active: Mapped[bool] = mapped_column(default=False)
 
 
+class ScoringRun(db.Model):
+    """One completed scoring run (nightly job, CLI or demo backfill): its day, how it scored and
+    how long it took, so /metrics can show the last run's duration and the count of runs.
+
+    Why a row per run: /metrics is served by whichever web worker is scraped, while the run
+    happens in the scheduler (or a CLI) process, so an in-process prometheus Histogram would
+    only ever show the web worker's own zero. No existing table holds it: every HealthScore row
+    of a run carries the same `updated_at` (one timestamp per run, so no duration), ModelVersion
+    is about training, and the audit log is for people's actions. The row is added in the run's
+    own transaction, so it exists exactly when that day's scores were committed; a run that
+    fails or is killed leaves neither. One small row a day; nothing purges it.
+    """
+
+    __tablename__ = "scoring_runs"
+    __table_args__ = (
+        CheckConstraint(in_check("method", SCORING_METHODS), name="method"),
+        Index("ix_scoring_runs_finished_at", "finished_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scored_on: Mapped[dt.date]
+    method: Mapped[str] = mapped_column(String(16))
+    accounts: Mapped[int]
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    duration_seconds: Mapped[float]
+
+
 class HealthScore(db.Model):
     """An account's health on one day: 0-100 score, band, churn probability and top drivers."""
 

@@ -25,7 +25,7 @@ from scoring.encoding import FeatureError
 from scoring.features import FEATURES, MONTH_DAYS, features_as_of, model_inputs
 from scoring.health_model import HealthModel
 from scoring.metrics import classifier_metrics
-from scoring.models import ChurnRisk, HealthScore, ModelVersion
+from scoring.models import ChurnRisk, HealthScore, ModelVersion, ScoringRun
 from scoring.registry import load_active, register
 from scoring.risk_flags import FlagThresholds, raise_risk_flags
 from scoring.scorecard import Scorecard
@@ -109,8 +109,9 @@ def survival_risks(frame: pd.DataFrame, model: SurvivalModel) -> pd.DataFrame | 
 
 
 def score_accounts(day: dt.date | None = None) -> ScoringSummary:
-    """Score every live account as of `day` (today) and write that day's history; flushes."""
-    started = time.perf_counter()
+    """Score every live account as of `day` (today) and write that day's history, with a
+    ScoringRun row saying how long it took; flushes."""
+    started, started_at = time.perf_counter(), utcnow()
     day = day or dt.date.today()
     frame = features_as_of(day)
     health = load_active("health")
@@ -130,6 +131,16 @@ def score_accounts(day: dt.date | None = None) -> ScoringSummary:
         write_rows(ChurnRisk, _risk_rows(day, frame, risks, survival[1].id))
     summary.flags = raise_risk_flags(day, frame, scores, risks, FlagThresholds.from_config())
     summary.seconds = time.perf_counter() - started
+    db.session.add(
+        ScoringRun(
+            scored_on=day,
+            method=method,
+            accounts=summary.accounts,
+            started_at=started_at,
+            duration_seconds=summary.seconds,
+        )
+    )
+    db.session.flush()
     log.info("accounts scored", extra={"summary": summary.describe()})
     return summary
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cs_platform.audit import record_audit
 from cs_platform.extensions import db
 from cs_platform.models import User
 from scoring.models import ScorecardSettings
@@ -21,7 +22,10 @@ def load_scorecard() -> Scorecard:
 
 
 def save_scorecard(scorecard: Scorecard, author: User | None) -> None:
-    """Store `scorecard` (already validated by its constructor); flushes, the caller commits."""
+    """Store `scorecard` (already validated by its constructor) and audit the change, old and
+    new side by side, since it moves every account's score; flushes, the caller commits."""
+    details = {"old": summary(load_scorecard()), "new": summary(scorecard)}
+    record_audit("scorecard.updated", "scorecard", details, actor=author)
     row = db.session.get(ScorecardSettings, SETTINGS_ID) or ScorecardSettings(id=SETTINGS_ID)
     settings = scorecard.to_settings()
     row.measures = settings["measures"]
@@ -30,3 +34,13 @@ def save_scorecard(scorecard: Scorecard, author: User | None) -> None:
     row.updated_by_id = author.id if author else None
     db.session.add(row)
     db.session.flush()
+
+
+def summary(scorecard: Scorecard) -> dict:
+    """The weights and thresholds of a scorecard in a few lines, for the audit log."""
+    return {
+        "weights": {m.feature: m.weight for m in scorecard.measures},
+        "thresholds": {m.feature: [m.bad, m.good] for m in scorecard.measures},
+        "green_at": scorecard.green_at,
+        "red_below": scorecard.red_below,
+    }

@@ -43,7 +43,7 @@ def run_campaign(campaign_id: int) -> None:
 
 
 def run_event_campaigns() -> None:
-    """Plan every active event campaign (tickets solved since its last run)."""
+    """Plan every active event campaign (solved tickets synced since its last run)."""
     campaigns = db.session.scalars(
         select(Campaign).where(Campaign.trigger == "event", Campaign.status == "active")
     )

@@ -83,7 +83,8 @@ class Campaign(db.Model):
     reminders: Mapped[int] = mapped_column(default=1)
     reminder_after_days: Mapped[int] = mapped_column(default=5)
     expiry_days: Mapped[int] = mapped_column(default=30)
-    # Watermark of the last planning run (event campaigns read tickets solved after it).
+    # Watermark of the last planning run (event campaigns read tickets synced after it, less
+    # surveys.planning.SYNC_LAG).
     last_planned_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 
 from cs_platform.extensions import db
 from cs_platform.models import Account, Contact, utcnow
@@ -37,6 +37,10 @@ AUDIENCE_FIELDS = {
     "plans": Account.plan,
     "roles": Contact.role,
 }
+SOLVED_STATUSES = ("solved", "closed")  # a reopened ticket waits until it is solved again
+# A sync page's rows carry the time they were written but are visible only once the page
+# commits; reading this far back past the last run covers a sync still open at that run.
+SYNC_LAG = dt.timedelta(hours=1)
 
 
 class CampaignError(ValueError):
@@ -131,26 +135,53 @@ def _candidates(campaign: Campaign, now: dt.datetime) -> Iterable[Candidate]:
 
 
 def _event_candidates(campaign: Campaign, audience: Select, now: dt.datetime):
-    """Contacts of accounts whose tickets were solved since the last run, one period per ticket."""
+    """Whoever filed each ticket solved since the campaign began, once per ticket, not before
+    `delay_hours` after the solve (or now, when that has passed).
+
+    Tickets are read by when a sync stored them, not by when they were solved: the helpdesk
+    syncs hourly and planning runs every few minutes, so a ticket solved before the last run
+    often arrives after it. A ticket seen again (re-synced, or inside SYNC_LAG) that already
+    holds an invitation or a skip of this campaign is left alone.
+    """
     from integrations.models import SupportTicket
 
-    since = campaign.last_planned_at or campaign.created_at
-    contacts = audience.subquery()
+    since = (campaign.last_planned_at or campaign.created_at) - SYNC_LAG
+    contacts = audience.add_columns(Contact.email).subquery()
     query = (
         select(
             contacts.c.id,
             contacts.c.account_id,
             contacts.c.timezone,
-            SupportTicket.id,
+            SupportTicket.id.label("ticket_id"),
             SupportTicket.solved_at,
         )
         .join(SupportTicket, SupportTicket.account_id == contacts.c.account_id)
-        .where(SupportTicket.solved_at > since, SupportTicket.solved_at <= now)
+        .where(
+            SupportTicket.synced_at > since,
+            SupportTicket.solved_at > campaign.created_at,
+            SupportTicket.status.in_(SOLVED_STATUSES),
+            _is_requester(contacts.c.email, SupportTicket.requester_email),
+        )
         .order_by(SupportTicket.solved_at, contacts.c.id)
     )
+    rows = db.session.execute(query).all()
+    keys = {_ticket_key(row.ticket_id) for row in rows}
+    planned = {key for _, key in _already_planned(campaign, keys)}
     delay = dt.timedelta(hours=campaign.delay_hours)
-    for contact_id, account_id, timezone, ticket_id, solved_at in db.session.execute(query):
-        yield Candidate(contact_id, account_id, timezone, f"t{ticket_id}", solved_at + delay)
+    for contact_id, account_id, timezone, ticket_id, solved_at in rows:
+        if _ticket_key(ticket_id) not in planned:
+            not_before = max(now, solved_at + delay)
+            yield Candidate(contact_id, account_id, timezone, _ticket_key(ticket_id), not_before)
+
+
+def _ticket_key(ticket_id: int) -> str:
+    return f"t{ticket_id}"
+
+
+def _is_requester(contact_email: ColumnElement, requester_email: ColumnElement) -> ColumnElement:
+    """The contact filed the ticket (emails compared case-insensitively); a ticket whose
+    helpdesk names no requester goes to the whole audience of its account instead."""
+    return or_(requester_email.is_(None), func.lower(contact_email) == func.lower(requester_email))
 
 
 def _invite(campaign: Campaign, candidates: list[Candidate], now: dt.datetime) -> PlanResult:

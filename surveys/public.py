@@ -170,7 +170,13 @@ def thanks(token: str):
 
 @bp.route("/s/<token>/unsubscribe", methods=["GET", "POST"])
 def unsubscribe_page(token: str):
-    """GET asks; POST (the page's button, or an RFC 8058 one-click POST) unsubscribes."""
+    """GET asks; POST (the page's button, or an RFC 8058 one-click POST) unsubscribes.
+
+    The GET must stay a confirm page that changes nothing: mail security scanners (Safe Links,
+    Proofpoint and the like) fetch every link of an email, and some follow the links of the
+    pages they land on, which now carry this link too; a GET that unsubscribed would drop
+    contacts who never clicked.
+    """
     invitation = load(token)
     context = page_context(invitation)
     if request.method == "POST":

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -20,9 +20,15 @@ from cs_platform import create_app
 from cs_platform.auth.services import create_user
 from cs_platform.config import normalise_database_url
 from cs_platform.extensions import db, limiter
-from cs_platform.models import User
+from cs_platform.models import AuditEntry, User
 
 PASSWORD = "correct horse battery staple"
+
+
+def audit_trail() -> list[AuditEntry]:
+    """Every audit entry, oldest first (what the tests of audited actions look at)."""
+    db.session.expire_all()
+    return list(db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
 
 
 def postgres_server_url() -> str | None:

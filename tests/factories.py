@@ -9,8 +9,17 @@ import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
 from cs_platform.extensions import db
-from cs_platform.models import Account, Contact, ExternalId, Task, TimelineEntry
+from cs_platform.models import (
+    Account,
+    AuditEntry,
+    Contact,
+    ExternalId,
+    Task,
+    TimelineEntry,
+    utcnow,
+)
 from cs_platform.tasks.models import Playbook
+from integrations.models import SupportTicket
 from scoring.models import BandOverride, ChurnRisk, HealthScore
 from surveys.models import Campaign, Survey, SurveyResponse
 
@@ -189,3 +198,35 @@ class ExternalIdFactory(BaseFactory):
     account = factory.SubFactory(AccountFactory)
     source = "hubspot"
     external_id = factory.Sequence(lambda n: str(1000 + n))
+
+
+class SupportTicketFactory(BaseFactory):
+    """A helpdesk ticket as a sync stores it: solved an hour ago, synced just now."""
+
+    class Meta:
+        model = SupportTicket
+
+    account = factory.SubFactory(AccountFactory)
+    source = "zendesk"
+    external_id = factory.Sequence(lambda n: str(5000 + n))
+    subject = "Cannot export report"
+    status = "solved"
+    solved_at = factory.LazyFunction(lambda: utcnow() - dt.timedelta(hours=1))
+    created_at = factory.LazyAttribute(lambda row: row.solved_at - dt.timedelta(hours=5))
+    updated_at = factory.SelfAttribute("solved_at")
+    requester_email = None
+    synced_at = factory.LazyFunction(utcnow)
+
+
+# ---- audit log ----
+
+
+class AuditEntryFactory(BaseFactory):
+    """An admin's action as record_audit stores it (no actor: a CLI command)."""
+
+    class Meta:
+        model = AuditEntry
+
+    action = "api_key.created"
+    target = factory.Sequence(lambda n: f"csk_{n:08d}")
+    details = factory.LazyFunction(lambda: {"name": "Warehouse sync", "scopes": ["read:scores"]})

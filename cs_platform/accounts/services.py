@@ -10,6 +10,7 @@ import datetime as dt
 from flask import abort
 from sqlalchemy import select
 
+from cs_platform.audit import record_audit
 from cs_platform.extensions import db
 from cs_platform.models import Account, TimelineEntry, User, utcnow
 from scoring.models import BandOverride
@@ -79,8 +80,9 @@ def end_overrides(account: Account) -> int:
 def override_band(
     account: Account, author: User, band: str, reason: str, expires_on: dt.date
 ) -> BandOverride:
-    """Replace any open override with a new one and note it on the timeline."""
-    end_overrides(account)
+    """Replace any open override with a new one, note it on the timeline and audit it (it
+    changes the band every page, export and API answer shows)."""
+    ended = end_overrides(account)
     override = BandOverride(
         account_id=account.id,
         band=band,
@@ -97,6 +99,8 @@ def override_band(
             body=f"Band set to {band} until {expires_on.isoformat()}: {reason}",
         )
     )
+    details = {"band": band, "reason": reason, "expires_on": expires_on.isoformat()}
+    audit_override("band_override.set", account, author, replaced=ended, **details)
     db.session.flush()
     return override
 
@@ -105,6 +109,7 @@ def clear_override(account: Account, author: User) -> bool:
     """End the open override early; False when there was none."""
     if not end_overrides(account):
         return False
+    audit_override("band_override.cleared", account, author)
     db.session.add(
         TimelineEntry(
             account_id=account.id,
@@ -115,3 +120,8 @@ def clear_override(account: Account, author: User) -> bool:
     )
     db.session.flush()
     return True
+
+
+def audit_override(action: str, account: Account, author: User, **details: object) -> None:
+    """Audit an override by account id (stable) and name (readable at a glance)."""
+    record_audit(action, f"account:{account.id}", {"account": account.name, **details}, author)

@@ -1,10 +1,14 @@
-"""User management for admins: list users, add one, change a role, deactivate or reactivate."""
+"""Admin pages: user management (list users, add one, change a role, deactivate or
+reactivate) and the read-only audit log."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+import json
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from cs_platform.accounts.routes import first_error
 from cs_platform.admin.forms import ChangeUserForm, NewUserForm
@@ -12,9 +16,11 @@ from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.auth.services import AuthError, create_user
 from cs_platform.extensions import db
-from cs_platform.models import User
+from cs_platform.models import AuditEntry, User
+from cs_platform.paging import newest_first
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+AUDIT_PAGE = 50
 
 
 def render_users(form: NewUserForm, status: int = 200):
@@ -68,3 +74,22 @@ def change(user_id: int):
     db.session.commit()
     flash(f"{user.name}: {user.role}, {'active' if active else 'deactivated'}.", "info")
     return redirect(url_for("admin.users"))
+
+
+@bp.route("/audit")
+@roles_required("admin")
+def audit():
+    """The audit log, newest first, AUDIT_PAGE entries a page; read-only, nobody edits it."""
+    query = select(AuditEntry).options(selectinload(AuditEntry.actor))
+    before = request.args.get("before", type=int)
+    entries, older = newest_first(query, AuditEntry.id, before, AUDIT_PAGE)
+    return render_template(
+        "admin/audit.html", entries=entries, older=older, detail_text=detail_text
+    )
+
+
+def detail_text(value: object) -> str:
+    """An audit detail as plain text (JSON for lists and mappings); the template escapes it."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -7,6 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from cs_platform.api.forms import ApiKeyForm, ConfirmForm
+from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.auth.services import AuthError, create_api_key
 from cs_platform.extensions import db
@@ -25,6 +26,11 @@ def render_keys(form: ApiKeyForm, new_key: str | None = None, status: int = 200)
     return page, status
 
 
+def audit_key(action: str, key: ApiKey, **details: object) -> None:
+    """Audit a key by its shown prefix and name, as the CLI does; never the secret."""
+    record_audit(action, key.prefix, {"name": key.name, **details, "via": "admin page"})
+
+
 @bp.route("/", methods=["GET"])
 @roles_required("admin")
 def index():
@@ -40,10 +46,11 @@ def create():
     if not form.validate_on_submit():
         return render_keys(form, status=422)
     try:
-        _, plaintext = create_api_key(form.name.data.strip(), form.scopes.data, current_user)
+        key, plaintext = create_api_key(form.name.data.strip(), form.scopes.data, current_user)
     except AuthError as error:
         form.scopes.errors = [*form.scopes.errors, str(error)]
         return render_keys(form, status=422)
+    audit_key("api_key.created", key, scopes=key.scopes)
     db.session.commit()
     return render_keys(ApiKeyForm(formdata=None), new_key=plaintext)
 
@@ -58,6 +65,7 @@ def revoke(key_id: int):
     key = db.get_or_404(ApiKey, key_id)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        audit_key("api_key.revoked", key)
         db.session.commit()
     flash(f"Revoked the key {key.name}.", "info")
     return redirect(url_for(".index"))

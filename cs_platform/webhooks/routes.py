@@ -3,13 +3,17 @@ disable, the delivery log, and replay of one or all failed deliveries."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from cs_platform.api.forms import ConfirmForm
+from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.extensions import db
+from cs_platform.paging import newest_first
 from cs_platform.webhooks import services
 from cs_platform.webhooks.forms import EndpointForm
 from cs_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -40,19 +44,17 @@ def render_list(form: EndpointForm, status: int = 200):
 
 def render_endpoint(endpoint: WebhookEndpoint, secret: str | None = None):
     """The endpoint's page with its delivery log, newest first, LOG_PAGE rows before `before`."""
-    before = request.args.get("before", type=int)
     query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
-    if before:
-        query = query.where(WebhookDelivery.id < before)
     status = request.args.get("status")
     if status in ("pending", "succeeded", "failed"):
         query = query.where(WebhookDelivery.status == status)
-    rows = db.session.scalars(query.order_by(WebhookDelivery.id.desc()).limit(LOG_PAGE)).all()
+    before = request.args.get("before", type=int)
+    rows, older = newest_first(query, WebhookDelivery.id, before, LOG_PAGE)
     return render_template(
         "webhooks/detail.html",
         endpoint=endpoint,
         deliveries=rows,
-        older=rows[-1].id if len(rows) == LOG_PAGE else None,
+        older=older,
         status=status,
         secret=secret,
         confirm=ConfirmForm(),
@@ -65,6 +67,13 @@ def confirmed_endpoint(endpoint_id: int) -> WebhookEndpoint:
     if not ConfirmForm().validate_on_submit():
         abort(400, description="The form expired; go back and try again.")
     return db.get_or_404(WebhookEndpoint, endpoint_id)
+
+
+def audit_endpoint(action: str, endpoint: WebhookEndpoint, **details: object) -> None:
+    """Audit an endpoint by id and host only: receivers often put a token in the URL's path or
+    query, and the signing secret never goes in."""
+    host = urlsplit(endpoint.url).hostname or ""
+    record_audit(action, f"webhook_endpoint:{endpoint.id}", {"host": host, **details})
 
 
 @bp.route("/", methods=["GET"])
@@ -92,6 +101,12 @@ def create():
     except (UnsafeTargetError, services.WebhookError) as error:
         form.url.errors = [*form.url.errors, str(error)]
         return render_list(form, status=422)
+    audit_endpoint(
+        "webhook_endpoint.created",
+        endpoint,
+        event_types=endpoint.event_types,
+        allow_private=endpoint.allow_private,
+    )
     db.session.commit()
     return render_endpoint(endpoint, secret=secret)
 
@@ -120,6 +135,7 @@ def rotate(endpoint_id: int):
     """A new secret, shown once; the old one keeps signing during the overlap."""
     endpoint = confirmed_endpoint(endpoint_id)
     secret = services.rotate_secret(endpoint)
+    audit_endpoint("webhook_endpoint.secret_rotated", endpoint)
     db.session.commit()
     return render_endpoint(endpoint, secret=secret)
 
@@ -130,6 +146,8 @@ def toggle(endpoint_id: int):
     """Enable a disabled endpoint (clearing its failure streak) or disable an active one."""
     endpoint = confirmed_endpoint(endpoint_id)
     services.set_active(endpoint, not endpoint.active)
+    action = "enabled" if endpoint.active else "disabled"
+    audit_endpoint(f"webhook_endpoint.{action}", endpoint)
     db.session.commit()
     flash("Endpoint enabled." if endpoint.active else "Endpoint disabled.", "info")
     return redirect(url_for(".detail", endpoint_id=endpoint.id))
@@ -141,6 +159,7 @@ def replay_failed(endpoint_id: int):
     """Send every failed delivery of the endpoint again."""
     endpoint = confirmed_endpoint(endpoint_id)
     count = services.replay_failed(endpoint)
+    audit_endpoint("webhook_endpoint.replayed", endpoint, failed_deliveries=count)
     db.session.commit()
     flash(f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again.", "info")
     return redirect(url_for(".detail", endpoint_id=endpoint.id))
@@ -155,6 +174,7 @@ def replay(endpoint_id: int, delivery_id: int):
     if delivery.endpoint_id != endpoint.id:
         abort(404)
     services.replay(delivery)
+    audit_endpoint("webhook_endpoint.replayed", endpoint, delivery_id=delivery.id)
     db.session.commit()
     flash(f"Delivery {delivery.id} queued again.", "info")
     return redirect(url_for(".detail", endpoint_id=endpoint.id))

@@ -13,7 +13,7 @@ from requests.auth import HTTPBasicAuth
 from integrations.connectors.base import Connector
 from integrations.http import HttpClient, VendorError
 from integrations.matching import MatchKeys, normalise_domain
-from integrations.records import BadRecord, Page, Parsed, Stream, parse_time, require
+from integrations.records import BadRecord, Page, Parsed, Stream, parse_email, parse_time, require
 from integrations.writers import write_external_ids, write_tickets
 
 SOURCE = "freshdesk"
@@ -36,8 +36,8 @@ class CompanyStream(Stream):
     def pages(self, cursor: str | None) -> Iterator[Page]:
         url: str | None = f"/api/v2/companies?per_page={PER_PAGE}"
         while url:
-            response = self.client.request("GET", url)
-            yield Page(records_of(self.client.decode(response)), None)
+            response, body = self.client.request_json("GET", url)
+            yield Page(records_of(body), None)
             url = response.links.get("next", {}).get("url")
 
     def parse(self, raw: dict[str, Any]) -> Parsed:
@@ -57,11 +57,11 @@ class TicketStream(Stream):
         since = cursor or self.settings.get("updated_since", "2000-01-01T00:00:00Z")
         page = 1
         while True:
-            response = self.client.request("GET", "/api/v2/tickets", params={
+            response, body = self.client.request_json("GET", "/api/v2/tickets", params={
                 "updated_since": since, "order_by": "updated_at", "order_type": "asc",
                 "per_page": PER_PAGE, "page": page, "include": "stats,requester",
             })  # fmt: skip
-            records = records_of(self.client.decode(response))
+            records = records_of(body)
             stamps = [r["updated_at"] for r in records if isinstance(r.get("updated_at"), str)]
             latest = max([since, *stamps])
             if "next" not in response.links:
@@ -84,6 +84,7 @@ class TicketStream(Stream):
             raise BadRecord(f"priority {priority!r} is not a Freshdesk priority (1-4)")
         created = parse_time(raw.get("created_at"), "created_at")
         stats = raw.get("stats") if isinstance(raw.get("stats"), dict) else {}
+        requester = raw.get("requester") if isinstance(raw.get("requester"), dict) else {}
         replied = parse_time(stats.get("first_responded_at"), "first_responded_at", False)
         resolved = parse_time(stats.get("resolved_at"), "resolved_at", False)
         values = {
@@ -96,10 +97,10 @@ class TicketStream(Stream):
             "first_reply_minutes": minutes_between(created, replied),
             "resolution_minutes": minutes_between(created, resolved),
             "satisfaction": None,
+            "requester_email": parse_email(requester.get("email")),
         }
         company = raw.get("company_id")
-        requester = raw.get("requester") if isinstance(raw.get("requester"), dict) else {}
-        email = requester.get("email")
+        email = values["requester_email"]
         keys = MatchKeys(str(company) if company else None, emails=(email,) if email else ())
         return Parsed(str(ticket_id), keys, values)
 

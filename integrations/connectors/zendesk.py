@@ -17,6 +17,7 @@ from integrations.records import (
     Page,
     Parsed,
     Stream,
+    parse_email,
     parse_minutes,
     parse_time,
     require,
@@ -129,9 +130,10 @@ class TicketStream(Stream):
                 "full_resolution_time",
             ),
             "satisfaction": score if score in ("good", "bad") else None,
+            "requester_email": parse_email(raw.get("requester_email")),
         }
         org = raw.get("organization_id")
-        email = raw.get("requester_email")
+        email = values["requester_email"]
         keys = MatchKeys(str(org) if org else None, emails=(email,) if email else ())
         return Parsed(str(ticket_id), keys, values)
 

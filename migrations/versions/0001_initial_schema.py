@@ -97,6 +97,20 @@ def upgrade():
     sa.Column('heartbeat_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_scheduler_lease'))
     )
+    op.create_table('scoring_runs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('scored_on', sa.Date(), nullable=False),
+    sa.Column('method', sa.String(length=16), nullable=False),
+    sa.Column('accounts', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=False),
+    sa.Column('duration_seconds', sa.Double(), nullable=False),
+    sa.CheckConstraint("method IN ('model', 'scorecard')", name=op.f('ck_scoring_runs_method')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_scoring_runs'))
+    )
+    with op.batch_alter_table('scoring_runs', schema=None) as batch_op:
+        batch_op.create_index('ix_scoring_runs_finished_at', ['finished_at'], unique=False)
+
     op.create_table('surveys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
@@ -425,6 +439,8 @@ def upgrade():
     sa.Column('first_reply_minutes', sa.Integer(), nullable=True),
     sa.Column('resolution_minutes', sa.Integer(), nullable=True),
     sa.Column('satisfaction', sa.String(length=4), nullable=True),
+    sa.Column('requester_email', sa.String(length=254), nullable=True),
+    sa.Column('synced_at', sa.DateTime(), nullable=True),
     sa.CheckConstraint("priority IN ('low', 'normal', 'high', 'urgent')", name=op.f('ck_support_tickets_priority')),
     sa.CheckConstraint("satisfaction IS NULL OR satisfaction IN ('good', 'bad')", name=op.f('ck_support_tickets_satisfaction')),
     sa.CheckConstraint("status IN ('new', 'open', 'pending', 'hold', 'solved', 'closed')", name=op.f('ck_support_tickets_status')),
@@ -436,6 +452,7 @@ def upgrade():
     )
     with op.batch_alter_table('support_tickets', schema=None) as batch_op:
         batch_op.create_index('ix_support_tickets_account_created', ['account_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_support_tickets_synced', ['synced_at'], unique=False)
 
     op.create_table('tasks',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -630,6 +647,7 @@ def downgrade():
 
     op.drop_table('tasks')
     with op.batch_alter_table('support_tickets', schema=None) as batch_op:
+        batch_op.drop_index('ix_support_tickets_synced')
         batch_op.drop_index('ix_support_tickets_account_created')
 
     op.drop_table('support_tickets')
@@ -684,6 +702,10 @@ def downgrade():
     op.drop_table('accounts')
     op.drop_table('users')
     op.drop_table('surveys')
+    with op.batch_alter_table('scoring_runs', schema=None) as batch_op:
+        batch_op.drop_index('ix_scoring_runs_finished_at')
+
+    op.drop_table('scoring_runs')
     op.drop_table('scheduler_lease')
     op.drop_table('playbooks')
     with op.batch_alter_table('outbox_messages', schema=None) as batch_op:

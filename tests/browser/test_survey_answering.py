@@ -1,5 +1,5 @@
-"""A contact answers a survey from a received email in a real browser; a link scanner that
-fetches every link of the same email records nothing."""
+"""A contact answers a survey from a received email in a real browser, or unsubscribes from its
+page; a link scanner that fetches every link of the same email records nothing."""
 
 from __future__ import annotations
 
@@ -84,6 +84,21 @@ def test_a_person_in_a_normal_browser_has_the_score_posted_by_the_page(page: Pag
     )
     [response] = recorded()
     assert response.score == 3
+
+
+def test_a_contact_unsubscribes_from_the_survey_page_only_after_confirming(
+    page: Page, received_email
+):
+    page.goto(next(link for link in links_of(received_email) if link.endswith("/9")))
+    page.get_by_role("link", name="Unsubscribe from surveys").click()
+    expect(page.get_by_role("heading")).to_have_text("Unsubscribe from surveys")
+    assert db.session.scalar(select(Contact.unsubscribed_at)) is None  # the link only asks
+    page.get_by_role("button", name="Unsubscribe from surveys").click()
+    expect(page.get_by_role("heading")).to_have_text(
+        "You will not receive any more surveys from us."
+    )
+    db.session.expire_all()
+    assert db.session.scalar(select(Contact.unsubscribed_at)) is not None
 
 
 def test_a_link_scanner_fetching_every_link_records_nothing(received_email, live_server):

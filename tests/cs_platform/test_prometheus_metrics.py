@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from cs_platform.extensions import db
 from cs_platform.models import utcnow
 from cs_platform.outbox import OutboxMessage
+from scoring.runs import score_accounts
+from tests.scoring.conftest import write_book
 
 
 def add_message(kind: str, status: str, age_minutes: int, key: str) -> None:
@@ -38,3 +42,25 @@ def test_metrics_need_the_token_when_one_is_configured(app, client):
         assert ok.status_code == 200
     finally:
         app.config["METRICS_TOKEN"] = ""
+
+
+def metric(body: str, name: str) -> float | None:
+    """The value of the sample `name` (no labels), None when there is no sample."""
+    values = [line.split()[-1] for line in body.splitlines() if line.startswith(f"{name} ")]
+    return float(values[0]) if values else None
+
+
+def test_metrics_show_the_last_scoring_runs_duration_and_the_count_of_runs(client):
+    day = write_book(accounts=12)
+    before = client.get("/metrics").text
+    assert metric(before, "cs_scoring_runs_total") == 0
+    assert metric(before, "cs_scoring_last_run_duration_seconds") is None  # no run yet
+
+    score_accounts(day - dt.timedelta(days=1))
+    db.session.commit()
+    last = score_accounts(day)
+    db.session.commit()
+
+    body = client.get("/metrics").text
+    assert metric(body, "cs_scoring_runs_total") == 2
+    assert metric(body, "cs_scoring_last_run_duration_seconds") == pytest.approx(last.seconds)

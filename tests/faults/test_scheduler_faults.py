@@ -1,17 +1,20 @@
 """Scheduler processes on PostgreSQL: one leads, a second waits; kill -9 the leader and the
-second takes over; a scoring run killed half-way leaves no half-written day."""
+second takes over; the server ends the leader's lock session and it steps down; a scoring run
+killed half-way leaves no half-written day."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
 import socket
+import time
 
 import pytest
 from sqlalchemy import insert, text
 
 from cs_platform.extensions import db
 from cs_platform.models import Account
+from cs_platform.scheduler import LEADER_LOCK_KEY
 from tests.faults.conftest import FaultDatabase, Processes, wait_for
 from tests.faults.fault_jobs import TICK_TABLE_DDL
 
@@ -56,6 +59,55 @@ def test_two_schedulers_fire_each_job_once_and_the_survivor_takes_over(fault_db,
     assert min(gaps) > 0.5, "a 1-second job fired twice for one slot"
     assert set(ticks_by(fault_db)) == {leader.pid, survivor.pid}
     assert takeover > killed_at
+
+
+LOCK_BACKEND = (
+    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND ((classid::bigint << 32) | objid::bigint) = :key"
+)
+
+
+def lock_backend(fault_db: FaultDatabase) -> int | None:
+    """The server process of the session holding the scheduler lock, if any."""
+    return fault_db.scalar(LOCK_BACKEND, key=LEADER_LOCK_KEY)  # type: ignore[return-value]
+
+
+def firing_since(fault_db: FaultDatabase, since: dt.datetime) -> set[int]:
+    rows = fault_db.rows(
+        "SELECT DISTINCT pid FROM fault_ticks WHERE fired_at > :since", since=since
+    )
+    return {row[0] for row in rows}
+
+
+def test_a_leader_whose_lock_session_is_terminated_steps_down_so_one_scheduler_fires(
+    fault_db, processes
+):
+    db.session.execute(text(TICK_TABLE_DDL))
+    db.session.commit()
+    first = start_scheduler(processes, fault_db, "scheduler-1", "tick")
+    second = start_scheduler(processes, fault_db, "scheduler-2", "tick")
+    wait_for(lambda: sum(ticks_by(fault_db).values()) >= 3, 90, "three ticks")
+    [old_leader] = [p for p in (first, second) if p.pid in ticks_by(fault_db)]
+
+    terminated = lock_backend(fault_db)
+    assert fault_db.scalar("SELECT pg_terminate_backend(:pid)", pid=terminated)
+    wait_for(lambda: lock_backend(fault_db) not in (None, terminated), 30, "a new lock holder")
+    time.sleep(3)  # the old leader notices within a second and shuts its jobs down
+    settled = fault_db.scalar("SELECT clock_timestamp()")
+    time.sleep(5)
+
+    firing = firing_since(fault_db, settled)  # type: ignore[arg-type]
+    print(f"\nlock session terminated: firing afterwards {firing}, ticks {ticks_by(fault_db)}")
+    assert len(firing) == 1, f"both schedulers fire after the lock was lost: {firing}"
+    assert first.poll() is None and second.poll() is None
+    assert "scheduler lock lost" in processes.log_of(old_leader)
+
+    # The one that stepped down (or lost the race for the lock) waits and can lead again.
+    leader, waiting = (first, second) if first.pid in firing else (second, first)
+    processes.kill(leader)
+    killed_at = fault_db.scalar("SELECT clock_timestamp()")
+    wait_for(lambda: waiting.pid in firing_since(fault_db, killed_at), 60, "the other to lead")  # type: ignore[arg-type]
 
 
 def seed_accounts(count: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 
 from cs_platform.extensions import db
@@ -14,6 +16,11 @@ from tests.integrations.fakes.freshdesk import make_ticket
 
 def count_tickets() -> int:
     return db.session.scalar(select(func.count()).select_from(SupportTicket))
+
+
+def by_ticket(column) -> dict[str, Any]:
+    """{external id: the column's value} of every stored ticket."""
+    return dict(db.session.execute(select(SupportTicket.external_id, column)).all())
 
 
 def test_tickets_follow_the_link_header_and_carry_stats(freshdesk, freshdesk_connection, no_sleep):
@@ -48,6 +55,25 @@ def test_the_next_run_asks_only_for_tickets_updated_since_the_cursor(
     last = [r for r in freshdesk.requests if r.path == "/api/v2/tickets"][-1]
     assert last.args["updated_since"] == "2025-02-01T01:01:00Z"
     assert (second.created, count_tickets()) == (1, 2)
+
+
+def test_a_ticket_keeps_its_requesters_email_and_every_sync_stamps_it_again(
+    freshdesk, freshdesk_connection, no_sleep
+):
+    freshdesk.companies.append({"id": 77, "name": "Acme", "domains": ["acme.example"]})
+    AccountFactory(domain="acme.example")
+    freshdesk.requesters[501] = {"id": 501, "name": "Sam", "email": "Sam@Acme.example"}
+    freshdesk.requesters[502] = {"id": 502, "name": "Lee", "email": None, "phone": "+4930123"}
+    freshdesk.tickets += [make_ticket(1, 77, minutes=1), make_ticket(2, 77, minutes=2)]
+    run_sync(freshdesk_connection, sleep=no_sleep)
+    first = by_ticket(SupportTicket.synced_at)
+
+    run_sync(freshdesk_connection, sleep=no_sleep)  # fetches ticket 2 again (updated_since)
+
+    emails = by_ticket(SupportTicket.requester_email)
+    assert emails == {"1": "Sam@Acme.example", "2": None}  # ticket 2: a phone-only requester
+    second = by_ticket(SupportTicket.synced_at)
+    assert second["1"] == first["1"] and second["2"] > first["2"]
 
 
 def test_paging_re_anchors_before_freshdesks_page_limit(

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from cs_platform.extensions import db
-from cs_platform.models import Account, ExternalId
+from cs_platform.models import Account, ExternalId, TimelineEntry
 from integrations.connectors import hubspot as hubspot_module
 from integrations.models import UnmatchedRecord
 from integrations.sync import run_sync
@@ -64,6 +64,27 @@ def test_later_syncs_search_only_companies_modified_since_the_last_run(
     account = db.session.scalar(select(Account).where(Account.domain == "globex.example"))
     assert (account.name, account.arr) == ("Globex Corp", Decimal("3000.00"))
     assert db.session.scalar(select(func.count()).select_from(Account)) == 2
+
+
+def test_what_a_sync_changed_shows_in_the_account_timeline_once(
+    hubspot, hubspot_connection, no_sleep
+):
+    existing = AccountFactory(domain="acme.example", name="Acme", arr=Decimal("1000.00"))
+    company(hubspot, "1", "Acme", "acme.example", arr="1500")
+    company(hubspot, "2", "Globex", "globex.example", arr="2000")
+    run_sync(hubspot_connection, sleep=no_sleep)
+    run_sync(hubspot_connection, sleep=no_sleep)  # nothing new: no new lines
+
+    lines = db.session.execute(
+        select(TimelineEntry.account_id, TimelineEntry.body)
+        .where(TimelineEntry.kind == "sync")
+        .order_by(TimelineEntry.id)
+    ).all()
+    globex = db.session.scalar(select(Account.id).where(Account.domain == "globex.example"))
+    assert lines == [
+        (existing.id, "HubSpot CRM sync: ARR 1000.00 → 1500.00"),
+        (globex, "Created by the HubSpot CRM sync"),
+    ]
 
 
 def test_search_re_anchors_on_the_last_timestamp_before_the_result_cap(

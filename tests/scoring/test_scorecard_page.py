@@ -9,6 +9,7 @@ import pytest
 from cs_platform.extensions import db
 from scoring.models import ScorecardSettings
 from scoring.services import load_scorecard
+from tests.conftest import audit_trail
 
 
 @pytest.fixture
@@ -77,3 +78,15 @@ def test_scorecard_form_needs_its_csrf_token(admin_client, csrf_enabled):
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     saved = client.post("/admin/scoring/scorecard", data=form_data(csrf_token=token))
     assert saved.status_code == 302
+
+
+def test_saving_the_scorecard_leaves_an_audit_entry_with_the_old_and_new_weights(make_user, login):
+    admin = make_user("admin")
+    login(admin).post("/admin/scoring/scorecard", data=form_data())
+    [entry] = audit_trail()
+    assert (entry.action, entry.actor_id) == ("scorecard.updated", admin.id)
+    old, new = entry.details["old"], entry.details["new"]
+    assert old["weights"]["active_users_change_30d"] == 25 and old["green_at"] == 70
+    assert new["weights"] == {"seat_utilisation": 60, "nps_latest": 40}
+    assert new["thresholds"]["seat_utilisation"] == [0.1, 0.9]
+    assert (new["green_at"], new["red_below"]) == (75, 35)

@@ -1,5 +1,5 @@
 """Campaign planning: audience, fatigue and throttle with recorded skips, unique invitations,
-send windows, drip, event triggers, validation and reminders."""
+send windows, drip, ticket-solved triggers (late syncs, requesters), validation and reminders."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from cs_platform.extensions import db
 from cs_platform.models import utcnow
 from cs_platform.outbox import OutboxMessage
-from integrations.models import SupportTicket
-from surveys.models import Invitation, SurveySkip
+from surveys.models import Campaign, Invitation, SurveySkip
 from surveys.planning import CampaignError, plan_campaign, plan_reminders, validate_campaign
 from surveys.schedule import Window, drip_day, period_key, send_time
 from surveys.tokens import hash_token
-from tests.factories import AccountFactory, CampaignFactory, ContactFactory
+from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SupportTicketFactory
 from tests.surveys.helpers import invite, token_of
 
 
@@ -141,27 +140,98 @@ def test_periods_of_a_recurring_campaign_change_every_period_days():
     assert len(keys) == 3
 
 
+def ticket_campaign(**overrides) -> Campaign:
+    """A ticket-solved campaign that has existed for a week (tickets solved since count)."""
+    campaign = CampaignFactory(trigger="event", event="ticket_solved", cron=None, **overrides)
+    campaign.created_at = utcnow() - dt.timedelta(days=7)
+    db.session.commit()
+    return campaign
+
+
 def test_a_solved_ticket_invites_after_the_delay_once_per_ticket(app):
     contact = ContactFactory()
-    campaign = CampaignFactory(trigger="event", event="ticket_solved", cron=None, delay_hours=24)
-    campaign.created_at = utcnow() - dt.timedelta(days=1)
-    solved = utcnow() - dt.timedelta(hours=1)
-    ticket = SupportTicket(
-        account_id=contact.account_id,
-        source="zendesk",
-        external_id="T-1",
-        status="solved",
-        created_at=solved - dt.timedelta(hours=5),
-        updated_at=solved,
-        solved_at=solved,
-    )
-    db.session.add(ticket)
-    db.session.commit()
+    campaign = ticket_campaign(delay_hours=24)
+    ticket = SupportTicketFactory(account=contact.account)
     [invitation] = invite(campaign)
     assert invitation.period_key == f"t{ticket.id}"
-    delay = invitation.scheduled_for - solved
+    delay = invitation.scheduled_for - ticket.solved_at
     assert dt.timedelta(hours=24) <= delay < dt.timedelta(hours=48)  # then spread in the window
-    assert plan_campaign(campaign).invited == 0  # the watermark moved past the ticket
+    assert plan_campaign(campaign).invited == 0  # a re-run invites nobody twice
+
+
+def test_a_ticket_synced_after_the_run_that_passed_its_solve_time_is_still_surveyed(app):
+    contact = ContactFactory()
+    campaign = ticket_campaign(delay_hours=24)
+    now = utcnow()
+    plan_campaign(campaign, now=now - dt.timedelta(minutes=15))  # e.g. 10:45, nothing synced yet
+    db.session.commit()
+    ticket = SupportTicketFactory(
+        account=contact.account,
+        solved_at=now - dt.timedelta(hours=1),  # 10:00, before that run
+        synced_at=now - dt.timedelta(minutes=10),  # 10:50, the hourly helpdesk sync
+    )
+    [invitation] = invite(campaign)  # 11:00
+    assert invitation.period_key == f"t{ticket.id}"
+    assert invitation.scheduled_for >= ticket.solved_at + dt.timedelta(hours=24)
+
+
+def test_a_ticket_whose_delay_passed_before_it_arrived_is_invited_at_once(app):
+    contact = ContactFactory()
+    campaign = ticket_campaign(delay_hours=24)
+    SupportTicketFactory(account=contact.account, solved_at=utcnow() - dt.timedelta(days=3))
+    before = utcnow()
+    [invitation] = invite(campaign)
+    assert before <= invitation.scheduled_for < before + dt.timedelta(days=1)
+
+
+def test_a_re_synced_ticket_is_never_surveyed_twice_even_after_a_contact_joins(app):
+    account = AccountFactory()
+    ContactFactory(account=account)
+    campaign = ticket_campaign()
+    ticket = SupportTicketFactory(account=account)
+    invite(campaign)
+    ContactFactory(account=account)
+    ticket.satisfaction, ticket.synced_at = "good", utcnow()  # the next sync writes it again
+    db.session.commit()
+    assert plan_campaign(campaign).invited == 0
+    assert count(Invitation) == 1
+
+
+def test_csat_after_a_ticket_goes_to_the_contact_who_filed_it(app):
+    account = AccountFactory()
+    requester = ContactFactory(account=account, email="dana@acme.example")
+    ContactFactory(account=account)
+    campaign = ticket_campaign()
+    SupportTicketFactory(account=account, requester_email="Dana@ACME.example")
+    assert [i.contact_id for i in invite(campaign)] == [requester.id]
+
+
+def test_a_ticket_without_a_known_requester_goes_to_the_audience_of_its_account(app):
+    account = AccountFactory()
+    contacts = ContactFactory.create_batch(2, account=account)
+    ContactFactory()  # another account's contact
+    campaign = ticket_campaign()
+    SupportTicketFactory(account=account, requester_email=None)
+    assert {i.contact_id for i in invite(campaign)} == {c.id for c in contacts}
+
+
+def test_the_other_contacts_are_not_surveyed_in_place_of_an_unsubscribed_requester(app):
+    account = AccountFactory()
+    ContactFactory(account=account, email="dana@acme.example", unsubscribed_at=utcnow())
+    ContactFactory(account=account)
+    campaign = ticket_campaign()
+    SupportTicketFactory(account=account, requester_email="dana@acme.example")
+    assert invite(campaign) == []
+
+
+def test_a_reopened_ticket_is_surveyed_only_once_it_is_solved_again(app):
+    contact = ContactFactory()
+    campaign = ticket_campaign()
+    ticket = SupportTicketFactory(account=contact.account, status="open")
+    assert invite(campaign) == []
+    ticket.status, ticket.synced_at = "solved", utcnow()
+    db.session.commit()
+    assert [i.contact_id for i in invite(campaign)] == [contact.id]
 
 
 def test_a_bad_cron_rule_or_an_empty_audience_is_refused_at_save_time(app):

@@ -1,4 +1,5 @@
-"""Public response pages: scanner-proof links, comments, closed loop, bad input, unsubscribe."""
+"""Public response pages: scanner-proof links, comments, closed loop, bad input, unsubscribe
+(the link on every answer page, and the confirm page behind it)."""
 
 from __future__ import annotations
 
@@ -143,6 +144,23 @@ def test_one_click_unsubscribe_post_works_without_a_csrf_token(client, app, csrf
     assert done.status_code == 200
     db.session.refresh(contact)
     assert contact.unsubscribed_at is not None
+
+
+@pytest.mark.parametrize("page", ["/9", "/comment", "/thanks"])
+def test_every_answer_page_links_to_the_unsubscribe_confirm_page(client, invited, page):
+    client.post(f"/s/{invited}/answer", data={"score": "9"})  # the comment page needs a score
+    body = client.get(f"/s/{invited}{page}").text
+    assert f'<a href="/s/{invited}/unsubscribe" rel="nofollow">Unsubscribe from surveys</a>' in body
+
+
+def test_the_unsubscribe_link_speaks_the_contacts_language_and_escapes_custom_text(client, app):
+    ContactFactory(locale="de")
+    ContactFactory(locale="fr")
+    survey = SurveyFactory(texts={"fr": {"unsubscribe": "Ne plus <b>rien</b> recevoir"}})
+    german, french = invite(CampaignFactory(survey=survey))
+    assert "Keine Umfragen mehr erhalten</a>" in client.get(f"/s/{token_of(german)}/9").text
+    page = client.get(f"/s/{token_of(french)}/9").text
+    assert "Ne plus &lt;b&gt;rien&lt;/b&gt; recevoir</a>" in page and "<b>rien" not in page
 
 
 def test_the_public_pages_are_rate_limited(client, invited, app):

@@ -12,6 +12,7 @@ from cs_platform.models import TimelineEntry
 from integrations.models import SupportTicket, UsageDaily
 from scoring.models import BandOverride
 from surveys.models import Survey, SurveyResponse
+from tests.conftest import audit_trail
 from tests.cs_platform.accounts.workspace_data import scored_account
 from tests.factories import (
     AccountFactory,
@@ -37,7 +38,8 @@ def test_the_account_page_shows_charts_drivers_and_risk(csm_client):
     )
     page = csm_client.get(f"/accounts/{account.id}").text
     assert "Health score history" in page
-    assert "Red &lt; 40" in page  # the band thresholds are labelled in the chart
+    # the learned model's band thresholds (HEALTH_MODEL_*) are labelled in the chart
+    assert "Red &lt; 85" in page and "Green ≥ 95" in page
     assert "Survival curve" in page
     assert "Renewal " in page  # the renewal date marker
     assert "Initech d1" in page and "third" in page  # every driver is explained
@@ -165,6 +167,27 @@ def test_a_new_override_ends_the_previous_one_and_clearing_ends_it(owner_client,
     owner_client.post(f"/accounts/{account.id}/override/clear")
     live = db.session.scalars(select(BandOverride).where(BandOverride.ended_at.is_(None))).all()
     assert live == []
+
+
+def test_setting_and_clearing_an_override_each_leave_an_audit_entry(owner_client, csm):
+    account = scored_account("Audited", owner=csm)
+    until = dt.date.today() + dt.timedelta(days=5)
+    data = {"band": "green", "reason": "Exec sponsor re-engaged", "expires_on": until}
+    owner_client.post(f"/accounts/{account.id}/override", data=data)
+    owner_client.post(f"/accounts/{account.id}/override/clear")
+    owner_client.post(f"/accounts/{account.id}/override/clear")  # none left: nothing recorded
+    trail = audit_trail()
+    assert [(entry.action, entry.actor_id, entry.target) for entry in trail] == [
+        ("band_override.set", csm.id, f"account:{account.id}"),
+        ("band_override.cleared", csm.id, f"account:{account.id}"),
+    ]
+    assert trail[0].details == {
+        "account": "Audited",
+        "band": "green",
+        "reason": "Exec sponsor re-engaged",
+        "expires_on": until.isoformat(),
+        "replaced": 0,
+    }
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import re
 from cs_platform.extensions import db
 from integrations.models import SupportTicket  # noqa: F401 - registers the table for the app
 from surveys.models import Survey, SurveyResponse
+from tests.conftest import audit_trail
 from tests.cs_platform.accounts.workspace_data import scored_account
 from tests.factories import AccountFactory, BandOverrideFactory, TaskFactory
 
@@ -215,6 +216,19 @@ def test_the_csv_export_has_the_whole_filtered_view_with_formulas_neutralised(cs
     assert rows[0]["band"] == "red"
     assert rows[0]["driver_1"] == '\'=HYPERLINK("http://evil") d1'
     assert rows[1]["trend_30d"] == "0.0"
+
+
+def test_the_csv_export_leaves_an_audit_entry_with_who_which_filters_and_how_many_rows(
+    make_user, login
+):
+    scored_account("Red One", score=20)
+    scored_account("Red Two", score=25)
+    scored_account("Green", score=90)
+    csm = make_user("csm")
+    login(csm).get("/accounts.csv?band=red&sort=name&page=3")
+    [entry] = audit_trail()
+    assert (entry.action, entry.actor_id) == ("risk_list.exported", csm.id)
+    assert entry.details == {"filters": {"band": "red", "sort": "name"}, "rows": 2}
 
 
 def test_the_csv_export_needs_a_login(client):

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from cs_platform.extensions import db
 from cs_platform.models import ApiKey
 from cs_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
+from tests.conftest import audit_trail
 from tests.cs_platform.webhooks.conftest import run_outbox
 
 
@@ -101,3 +102,56 @@ def test_a_key_without_scopes_is_refused_with_the_form_again(make_user, login):
     response = client.post("/admin/api-keys/", data={"name": "No scopes"})
     assert response.status_code == 422
     assert "Choose at least one scope" in response.text
+
+
+def test_each_endpoint_change_leaves_an_audit_entry_without_the_secret_or_the_url(make_user, login):
+    admin = make_user("admin")
+    client = login(admin)
+    url = "http://127.0.0.1:9/hooks/T0PS3CRET?token=alsosecret"
+    created = client.post(
+        "/admin/webhooks/", data={"url": url, "event_types": ["task.created"], "allow_private": "y"}
+    )
+    endpoint = db.session.scalar(select(WebhookEndpoint))
+    base = f"/admin/webhooks/{endpoint.id}"
+    rotated = client.post(f"{base}/rotate")
+    client.post(f"{base}/active")  # disable
+    client.post(f"{base}/active")  # enable again
+    client.post(f"{base}/test")
+    delivery = db.session.scalar(select(WebhookDelivery))
+    client.post(f"{base}/deliveries/{delivery.id}/replay")
+    client.post(f"{base}/replay-failed")
+
+    trail = audit_trail()
+    assert [(entry.action, entry.actor_id) for entry in trail] == [
+        ("webhook_endpoint.created", admin.id),
+        ("webhook_endpoint.secret_rotated", admin.id),
+        ("webhook_endpoint.disabled", admin.id),
+        ("webhook_endpoint.enabled", admin.id),
+        ("webhook_endpoint.replayed", admin.id),
+        ("webhook_endpoint.replayed", admin.id),
+    ]
+    recorded = repr([(entry.target, entry.details) for entry in trail])
+    secrets = [page.text.split("whsec_")[1][:20] for page in (created, rotated)]
+    for secret in ("T0PS3CRET", "alsosecret", "whsec_", *secrets):
+        assert secret not in recorded
+    assert trail[0].details["host"] == "127.0.0.1"
+    assert trail[4].details["delivery_id"] == delivery.id
+
+
+def test_creating_and_revoking_an_api_key_leaves_audit_entries_without_the_key(make_user, login):
+    admin = make_user("admin")
+    client = login(admin)
+    response = client.post("/admin/api-keys/", data={"name": "Looker", "scopes": ["read:scores"]})
+    plaintext = response.text.split('<code class="secret">')[1].split("<")[0]
+    key = db.session.scalar(select(ApiKey))
+    client.post(f"/admin/api-keys/{key.id}/revoke")
+    client.post(f"/admin/api-keys/{key.id}/revoke")  # already revoked: nothing more to record
+
+    trail = audit_trail()
+    assert [(entry.action, entry.actor_id, entry.target) for entry in trail] == [
+        ("api_key.created", admin.id, key.prefix),
+        ("api_key.revoked", admin.id, key.prefix),
+    ]
+    assert trail[0].details == {"name": "Looker", "scopes": ["read:scores"], "via": "admin page"}
+    recorded = repr([entry.details for entry in trail])
+    assert plaintext not in recorded and key.key_hash not in recorded
