@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -121,6 +123,52 @@ class ExternalId(db.Model):
     external_id: Mapped[str] = mapped_column(String(128))
 
     account: Mapped[Account] = relationship(back_populates="external_ids")
+
+
+class AccountChange(db.Model):
+    """One change of a CRM field that features read, with its old and new value as text, so that
+    training snapshots and backtests of a past day see the value then in force, not today's."""
+
+    __tablename__ = "account_changes"
+    FIELDS = ("arr", "seats", "plan", "segment", "contract_start", "renewal_date")
+    __table_args__ = (
+        CheckConstraint(in_check("field", FIELDS), name="field"),
+        Index("ix_account_changes_changed_at", "changed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    field: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Who changed it: a connector ("hubspot", "salesforce") or "api".
+    source: Mapped[str] = mapped_column(String(32))
+
+    @classmethod
+    def rows(
+        cls, account_id: int, changes: Iterable[tuple[str, Any, Any]], source: str
+    ) -> list[AccountChange]:
+        """History rows for the (field, old, new) changes of one account that features read;
+        other fields and values that did not change leave no row."""
+        return [
+            cls(
+                account_id=account_id,
+                field=field,
+                old_value=_as_text(old),
+                new_value=_as_text(new),
+                source=source,
+            )
+            for field, old, new in changes
+            if field in cls.FIELDS and old != new
+        ]
+
+
+def _as_text(value: Any) -> str | None:
+    """Decimals, dates and ints as their plain text ("48000.00", "2027-03-01"); None stays."""
+    return None if value is None else str(value)
 
 
 class Contact(db.Model):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, update
 
 from cs_platform.extensions import db
-from cs_platform.models import Account, TimelineEntry, User
+from cs_platform.models import Account, AccountChange, TimelineEntry, User
 from integrations.matching import normalise_domain
 from integrations.models import KIND_LABELS
 from integrations.records import BadRecord, Parsed
@@ -17,6 +17,21 @@ from integrations.writers import write_external_ids
 
 ACCOUNT_FIELDS = ("name", "domain", "arr", "renewal_date", "owner_email")
 FIELD_LABELS = {"name": "name", "domain": "domain", "arr": "ARR", "renewal_date": "renewal date"}
+
+
+class FieldChange(NamedTuple):
+    """One field a sync changed: a line in the account's timeline and, for the fields features
+    read, a row of the account's history."""
+
+    field: str
+    old: Any
+    new: Any
+
+    def describe(self) -> str:
+        """As "ARR 50000.00 → 62000.00", or "owner → casey@ourco.example"."""
+        if self.field == "owner_email":
+            return f"owner → {self.new}"
+        return f"{FIELD_LABELS[self.field]} {self.old} → {self.new}"
 
 
 def segment_for(arr: Decimal) -> str:
@@ -76,11 +91,23 @@ def company_values(props: dict[str, Any], names: dict[str, str | None]) -> dict[
     }
 
 
-def write_renewal_dates(rows: list[tuple[Parsed, int | None]]) -> tuple[int, int]:
-    """Set accounts' renewal dates from open renewal deals; returns (0, accounts updated)."""
+def write_renewal_dates(
+    rows: list[tuple[Parsed, int | None]], source: str
+) -> tuple[int, int]:
+    """Set accounts' renewal dates from open renewal deals, keeping the dates they replace in
+    the account history; returns (0, accounts updated)."""
     dates = {aid: item.values["renewal_date"] for item, aid in rows}
     dates = {aid: day for aid, day in dates.items() if day is not None}
     if dates:
+        current = dict(
+            db.session.execute(
+                select(Account.id, Account.renewal_date).where(Account.id.in_(dates))
+            ).all()
+        )
+        history = {
+            aid: [FieldChange("renewal_date", current.get(aid), day)] for aid, day in dates.items()
+        }
+        db.session.add_all(history_rows(source, history))
         db.session.execute(
             update(Account), [{"id": aid, "renewal_date": day} for aid, day in dates.items()]
         )
@@ -102,6 +129,7 @@ def write_accounts(
     db.session.add_all(account for _, account in fresh)
     db.session.flush()
     log_sync_changes(source, changes, [account.id for _, account in fresh])
+    db.session.add_all(history_rows(source, changes))
     write_external_ids(
         source,
         [(item, account_id) for item, account_id in rows if account_id is not None]
@@ -119,28 +147,46 @@ def new_account(values: dict[str, Any], plan: str) -> Account:
     )
 
 
-def apply_values(account: Account, values: dict[str, Any], owners: dict[str, int]) -> list[str]:
-    """Copy the fields the CRM sent (a blank field leaves what we have); returns what changed,
-    as "ARR 50000.00 → 62000.00"."""
+def apply_values(
+    account: Account, values: dict[str, Any], owners: dict[str, int]
+) -> list[FieldChange]:
+    """Copy the fields the CRM sent (a blank field leaves what we have); returns what changed
+    on an account that already existed."""
     changed = []
     for name in ("name", "domain", "arr", "renewal_date"):
         new = values.get(name)
         if new is not None and new != getattr(account, name):
             if account.id is not None:
-                changed.append(f"{FIELD_LABELS[name]} {getattr(account, name)} → {new}")
+                changed.append(FieldChange(name, getattr(account, name), new))
             setattr(account, name, new)
     owner = values.get("owner_email")
     if owner and owner in owners and owners[owner] != account.owner_id:
         account.owner_id = owners[owner]
-        changed.append(f"owner → {owner}")
+        changed.append(FieldChange("owner_email", None, owner))
     return changed
 
 
-def log_sync_changes(source: str, changes: dict[int, list[str]], created: list[int]) -> None:
+def history_rows(source: str, changes: dict[int, list[FieldChange]]) -> list[AccountChange]:
+    """The account-history rows of a sync's changes (features read them to see the CRM fields
+    of a past day as they were then)."""
+    return [
+        row
+        for account_id, what in changes.items()
+        for row in AccountChange.rows(account_id, what, source)
+    ]
+
+
+def log_sync_changes(
+    source: str, changes: dict[int, list[FieldChange]], created: list[int]
+) -> None:
     """A `sync` line in the timeline of each account the sync created or changed."""
     label = KIND_LABELS.get(source, source)
     entries = [
-        TimelineEntry(account_id=account_id, kind="sync", body=f"{label} sync: {'; '.join(what)}")
+        TimelineEntry(
+            account_id=account_id,
+            kind="sync",
+            body=f"{label} sync: {'; '.join(change.describe() for change in what)}",
+        )
         for account_id, what in changes.items()
         if what
     ] + [

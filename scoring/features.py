@@ -3,8 +3,10 @@
 `features_as_of(day)` returns one row per account that was a customer on `day`, using only what
 was known before `day`: usage days before it, tickets created before it (open if not solved
 before it), survey answers given before it. A handful of aggregate queries per day, never one per
-account. Account attributes without history (ARR, seats, plan) are taken as they are now; the
-renewal date is rolled back along its yearly cycle.
+account. CRM fields (ARR, seats, plan, segment, contract start and renewal dates) are taken as
+they were at the end of `day`, from the account history that CRM syncs and the API write (an
+account without history rows has had today's values all along); the renewal date is then rolled
+back along its yearly cycle.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pandas as pd
 from sqlalchemy import Select, and_, case, func, or_, select
 
 from cs_platform.extensions import db
-from cs_platform.models import Account, Contact
+from cs_platform.models import Account, AccountChange, Contact
 from integrations.models import SupportTicket, UsageDaily
 from surveys.models import Invitation, SurveyResponse
 
@@ -59,9 +61,56 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time())
 
 
+def _numbers(values: pd.Series) -> pd.Series:
+    return pd.to_numeric(values).astype(float)
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values)
+
+
+def _as_is(values: pd.Series) -> pd.Series:
+    return values
+
+
+# How each CRM field with history is typed in the accounts frame, from its text in the history.
+HISTORY_TYPES = {
+    "arr": _numbers,
+    "seats": _numbers,
+    "contract_start": _dates,
+    "renewal_date": _dates,
+    "plan": _as_is,
+    "segment": _as_is,
+}
+
+
+def _first_changes_after(day: dt.date) -> pd.DataFrame:
+    """Per account and field, the first history row made after `day` (one query)."""
+    query = (
+        select(AccountChange.account_id, AccountChange.field, AccountChange.old_value)
+        .where(AccountChange.changed_at >= _midnight(day + dt.timedelta(days=1)))
+        .order_by(AccountChange.changed_at, AccountChange.id)
+    )
+    return _read(query).drop_duplicates(["account_id", "field"])
+
+
+def in_force(accounts: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """`accounts` with each CRM field as it was at the end of `day`: the old value of the
+    field's first change after `day`, else today's. Changes made on `day` itself count as known,
+    as the nightly run of that day sees them."""
+    typed = accounts.assign(
+        **{field: HISTORY_TYPES[field](accounts[field]) for field in AccountChange.FIELDS}
+    )
+    for field, changes in _first_changes_after(day).groupby("field"):
+        old = changes.set_index("account_id")["old_value"]
+        later = typed["account_id"].isin(old.index)
+        typed.loc[later, field] = HISTORY_TYPES[field](typed.loc[later, "account_id"].map(old))
+    return typed
+
+
 def live_accounts(day: dt.date) -> pd.DataFrame:
-    """Accounts that were customers on `day` (started before it, not churned by it)."""
-    started = func.coalesce(Account.contract_start, func.date(Account.created_at))
+    """Accounts that were customers on `day` (started before it, not churned by it), with their
+    CRM fields as they were then and the day they `started`."""
     query = select(
         Account.id.label("account_id"),
         Account.owner_id,
@@ -73,8 +122,11 @@ def live_accounts(day: dt.date) -> pd.DataFrame:
         Account.renewal_date,
         Account.churned_at,
         Account.created_at,
-    ).where(started <= day, or_(Account.churned_at.is_(None), Account.churned_at > day))
-    return _read(query)
+    ).where(or_(Account.churned_at.is_(None), Account.churned_at > day))
+    accounts = in_force(_read(query), day)
+    created = pd.to_datetime(accounts["created_at"]).dt.normalize()
+    accounts["started"] = accounts["contract_start"].fillna(created)
+    return accounts[accounts["started"] <= pd.Timestamp(day)].reset_index(drop=True)
 
 
 def _usage(day: dt.date) -> pd.DataFrame:
@@ -184,6 +236,13 @@ def _contacts(day: dt.date) -> pd.DataFrame:
     return _read(query)
 
 
+def _as_numbers(part: pd.DataFrame) -> pd.DataFrame:
+    """An aggregate with float columns: a query without rows (no tickets at all, say) reads as
+    object columns, which pandas would later downcast with a FutureWarning when filling them."""
+    types = dict.fromkeys(part.columns, float) | {"account_id": int}
+    return part.astype(types)
+
+
 def days_to_next_renewal(renewal: pd.Series, day: dt.date) -> pd.Series:
     """Days from `day` to the account's renewal, rolled back by whole years while the stored
     (latest) renewal date is more than a year after `day`."""
@@ -196,11 +255,10 @@ def days_to_next_renewal(renewal: pd.Series, day: dt.date) -> pd.Series:
 def features_as_of(day: dt.date) -> pd.DataFrame:
     """One row per live account on `day` with every feature in FEATURES (NaN where unknown)."""
     accounts = live_accounts(day)
-    frame = accounts.drop(columns=["renewal_date", "created_at"])
+    frame = accounts.drop(columns=["renewal_date", "created_at", "started"])
     for part in (_usage(day), _tickets(day), _responses(day), _invitations(day), _contacts(day)):
-        frame = frame.merge(part, on="account_id", how="left")
-    frame["arr"] = frame["arr"].astype(float)
-    seats = frame["seats"].astype(float).replace(0, np.nan)
+        frame = frame.merge(_as_numbers(part), on="account_id", how="left")
+    seats = frame["seats"].replace(0, np.nan)
     days = frame["days_recent"].replace(0, np.nan)
     frame["active_users"] = frame["users_recent"] / days
     frame["active_users_change_30d"] = (
@@ -214,9 +272,7 @@ def features_as_of(day: dt.date) -> pd.DataFrame:
     frame["survey_response_rate"] = frame["answered"] / frame["sent"]
     detractors = frame.get("detractor_contacts", pd.Series(0.0, index=frame.index))
     frame["detractor_share"] = detractors.fillna(0) / frame["contacts"]
-    created = pd.to_datetime(accounts["created_at"]).dt.normalize()
-    started = pd.to_datetime(frame["contract_start"]).fillna(created)
-    frame["tenure_months"] = (pd.Timestamp(day) - started).dt.days / MONTH_DAYS
+    frame["tenure_months"] = (pd.Timestamp(day) - accounts["started"]).dt.days / MONTH_DAYS
     frame["days_to_renewal"] = days_to_next_renewal(accounts["renewal_date"], day)
     frame["as_of"] = day
     for column in FEATURES:

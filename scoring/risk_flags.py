@@ -26,6 +26,9 @@ class FlagThresholds:
     p_before_renewal: float = 0.5
     p_90d: float = 0.3
     drop_points: float = 15.0
+    # Flag a 90-day risk this many times the book's average too (0: off). Absolute thresholds
+    # alone rarely fire in a book whose 90-day base rate is a few percent.
+    relative_90d: float = 3.0
 
     @classmethod
     def from_config(cls) -> FlagThresholds:
@@ -34,6 +37,7 @@ class FlagThresholds:
             config["SCORING_FLAG_RENEWAL_PERCENT"] / 100,
             config["SCORING_FLAG_90D_PERCENT"] / 100,
             float(config["SCORING_FLAG_DROP_POINTS"]),
+            float(config["SCORING_FLAG_RELATIVE_RISK"]),
         )
 
 
@@ -75,6 +79,7 @@ def candidate_flags(
                 severity=["high" if p >= 0.7 else "medium" for p in risks.loc[hit, column]],
             )
             parts.append(chosen)
+        parts.append(_relative_risk_flags(base, risks, thresholds))
     peak = peaks.reindex(frame["account_id"]).to_numpy(float)
     drop = np.nan_to_num(peak - scores["score"].to_numpy(float), nan=0.0)  # no history: no drop
     hit = pd.Series(drop >= thresholds.drop_points, index=frame.index)
@@ -87,6 +92,27 @@ def candidate_flags(
         )
     )
     return pd.concat(parts, ignore_index=True)
+
+
+def _relative_risk_flags(
+    base: pd.DataFrame, risks: pd.DataFrame, thresholds: FlagThresholds
+) -> pd.DataFrame:
+    """Accounts whose 90-day risk is `relative_90d` times the book's average or more (and
+    below the absolute threshold, which flags them already)."""
+    average = risks["p_churn_90d"].mean()
+    if thresholds.relative_90d <= 0 or not average > 0:
+        return base.iloc[0:0]
+    lift = risks["p_churn_90d"] / average
+    hit = (lift >= thresholds.relative_90d) & (risks["p_churn_90d"] < thresholds.p_90d)
+    return base[hit].assign(
+        kind="churn_risk",
+        reason="relative_90d",
+        title=[
+            f"Churn risk {p:.1%} within 90 days, {x:.1f}× the book's average"
+            for p, x in zip(risks.loc[hit, "p_churn_90d"], lift[hit], strict=True)
+        ],
+        severity=["high" if x >= 2 * thresholds.relative_90d else "medium" for x in lift[hit]],
+    )
 
 
 def raise_risk_flags(

@@ -63,7 +63,9 @@ class TrainingSummary:
     def describe(self) -> str:
         lines = []
         for kind, version in self.versions.items():
-            state = "activated" if version.active else "kept the active model (not better)"
+            compared = version.metrics.get("comparisons", {})
+            worse = ", ".join(name for name, row in compared.items() if not row["not_worse"])
+            state = "activated" if version.active else f"kept the active model (worse on {worse})"
             metrics = {k: v for k, v in version.metrics.items() if isinstance(v, float)}
             lines.append(f"{kind} v{version.id}: {state}; {metrics}")
         return "\n".join(lines)
@@ -302,7 +304,7 @@ def _train_health(data: TrainingData, rounds: int, seed: int) -> ModelVersion:
     model = HealthModel.fit(model_inputs(train), train["label"], rounds=rounds, seed=seed)
     seconds = round(time.perf_counter() - started, 2)
     test_inputs = model_inputs(test)
-    metrics = classifier_metrics(test["label"], model.probability(test_inputs))
+    metrics = held_out_metrics("health", model, test_inputs, test)
     metrics |= {
         "train_rows": len(train),
         "train_seconds": seconds,
@@ -314,7 +316,7 @@ def _train_health(data: TrainingData, rounds: int, seed: int) -> ModelVersion:
         features=list(FEATURES),
         parameters={"rounds": rounds, "seed": seed, "importance": model.importance()},
         metrics=metrics,
-        champion_metric=_champion_metric("health", test_inputs, test),
+        champion=_champion_metrics("health", test_inputs, test),
     )
 
 
@@ -324,9 +326,8 @@ def _train_survival(data: TrainingData) -> ModelVersion:
     model = SurvivalModel.fit(model_inputs(train), train["stop"], train["event"], train["start"])
     seconds = round(time.perf_counter() - started, 2)
     test_inputs = model_inputs(test)
-    c_index = model.concordance(test_inputs, test["stop"] - test["start"], test["event"])
-    metrics = {
-        "c_index": round(c_index, 4),
+    metrics = held_out_metrics("survival", model, test_inputs, test)
+    metrics |= {
         "train_rows": len(train),
         "train_seconds": seconds,
         "churn_events": data.churn_events,
@@ -337,20 +338,28 @@ def _train_survival(data: TrainingData) -> ModelVersion:
         features=list(FEATURES),
         parameters=model.summary(),
         metrics=metrics,
-        champion_metric=_champion_metric("survival", test_inputs, test),
+        champion=_champion_metrics("survival", test_inputs, test),
     )
 
 
-def _champion_metric(kind: str, inputs: pd.DataFrame, test: pd.DataFrame) -> float | None:
-    """The active model's score on the challenger's held-out rows (None if there is none or it
-    cannot read today's features)."""
+def held_out_metrics(
+    kind: str, model: HealthModel | SurvivalModel, inputs: pd.DataFrame, test: pd.DataFrame
+) -> dict[str, Any]:
+    """What champion/challenger compares, of `model` on held-out rows: AUC and Brier score
+    (health), C-index (survival). One function for both sides, so they are measured alike."""
+    if kind == "health":
+        return classifier_metrics(test["label"], model.probability(inputs))
+    c_index = model.concordance(inputs, test["stop"] - test["start"], test["event"])
+    return {"c_index": round(c_index, 4)}
+
+
+def _champion_metrics(kind: str, inputs: pd.DataFrame, test: pd.DataFrame) -> dict | None:
+    """The active model's metrics on the challenger's held-out rows (None if there is none or
+    it cannot read today's features)."""
     champion = load_active(kind)
     if champion is None:
         return None
-    model = champion[0]
     try:
-        if kind == "health":
-            return classifier_metrics(test["label"], model.probability(inputs))["auc"]
-        return model.concordance(inputs, test["stop"] - test["start"], test["event"])
+        return held_out_metrics(kind, champion[0], inputs, test)
     except FeatureError:
         return None

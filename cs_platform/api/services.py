@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from cs_platform.api.fields import MAX_ID
 from cs_platform.extensions import db
-from cs_platform.models import Account, ExternalId, User
+from cs_platform.models import Account, AccountChange, ExternalId, User
 from scoring.models import BandOverride, ChurnRisk, HealthScore
 from surveys.metrics import PERIODS, breakdown
 from surveys.models import SurveyResponse
@@ -61,7 +61,8 @@ def accounts_statement(args: dict[str, Any]) -> Select:
 
 
 def apply_account_fields(account: Account, changes: dict[str, Any]) -> None:
-    """Set the CRM fields in `changes`; owner_email names the owning user."""
+    """Set the CRM fields in `changes`; owner_email names the owning user. An existing
+    account's history keeps the values replaced, so features of a past day see them."""
     changes = dict(changes)
     if "owner_email" in changes:
         email = changes.pop("owner_email")
@@ -72,6 +73,9 @@ def apply_account_fields(account: Account, changes: dict[str, Any]) -> None:
             if owner_id is None:
                 invalid("json", "owner_email", "no user has this email")
         account.owner_id = owner_id
+    if account.id is not None:
+        replaced = [(name, getattr(account, name), value) for name, value in changes.items()]
+        db.session.add_all(AccountChange.rows(account.id, replaced, "api"))
     for name, value in changes.items():
         setattr(account, name, value)
 

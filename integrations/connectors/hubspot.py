@@ -191,7 +191,7 @@ class DealStream(HubSpotStream):
         return Parsed(deal_id, MatchKeys(str(company) if company else None), values)
 
     def write(self, rows: list[tuple[Parsed, int | None]]) -> tuple[int, int]:
-        return write_renewal_dates(rows)
+        return write_renewal_dates(rows, SOURCE)
 
 
 class HubSpotConnector(Connector):

@@ -128,7 +128,7 @@ class OpportunityStream(SoqlStream):
         return Parsed(opportunity_id, MatchKeys(account), {"renewal_date": day})
 
     def write(self, rows: list[tuple[Parsed, int | None]]) -> tuple[int, int]:
-        return write_renewal_dates(rows)
+        return write_renewal_dates(rows, SOURCE)
 
 
 class SalesforceConnector(Connector):

@@ -8,10 +8,11 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from cs_platform.extensions import db
-from cs_platform.models import Account, ExternalId, TimelineEntry
+from cs_platform.models import Account, AccountChange, ExternalId, TimelineEntry, utcnow
 from integrations.connectors import hubspot as hubspot_module
 from integrations.models import UnmatchedRecord
 from integrations.sync import run_sync
+from scoring.features import features_as_of
 from tests.factories import AccountFactory
 
 
@@ -204,3 +205,32 @@ def test_a_wrong_token_fails_fast(hubspot, make_connection, no_sleep):
     assert run.requests == 1
     assert connection.status == "failing"
     assert "wrong credentials" in connection.last_error
+
+
+def test_an_arr_cut_and_a_new_renewal_date_are_kept_in_the_account_history_for_past_features(
+    hubspot, hubspot_connection, no_sleep
+):
+    existing = AccountFactory(
+        domain="acme.example", arr=Decimal("90000.00"), renewal_date=dt.date(2027, 3, 1)
+    )
+    company(hubspot, "1", "Acme Inc", "acme.example", arr="60000")
+    hubspot.add(
+        "deals",
+        "9001",
+        {"dealname": "Acme renewal", "closedate": "2027-05-01", "dealstage": "contractsent"},
+        associations={"companies": {"results": [{"id": "1", "type": "deal_to_company"}]}},
+    )
+    run_sync(hubspot_connection, sleep=no_sleep)
+    run_sync(hubspot_connection, sleep=no_sleep)  # nothing new: no new history
+
+    columns = (AccountChange.field, AccountChange.old_value, AccountChange.new_value)
+    history = db.session.execute(
+        select(AccountChange.account_id, *columns, AccountChange.source).order_by(AccountChange.id)
+    ).all()
+    assert history == [
+        (existing.id, "arr", "90000.00", "60000.00", "hubspot"),
+        (existing.id, "renewal_date", "2027-03-01", "2027-05-01", "crm"),
+    ]
+    today = utcnow().date()
+    assert features_as_of(today - dt.timedelta(days=1)).loc[existing.id, "arr"] == 90000.0
+    assert features_as_of(today).loc[existing.id, "arr"] == 60000.0

@@ -77,3 +77,23 @@ def test_a_fast_health_drop_opens_a_health_drop_task(account):
 def test_risks_under_the_thresholds_raise_nothing(account):
     HealthScoreFactory(account=account, scored_on=TODAY - dt.timedelta(days=40), score=95.0)
     assert raise_risk_flags(TODAY, *scored(account, p_renewal=0.2), THRESHOLDS) == 0
+
+
+def test_a_risk_far_above_the_books_average_is_flagged_though_under_the_threshold(app):
+    accounts = AccountFactory.create_batch(11)
+    p_90d = [0.01] * 10 + [0.06]
+    frame = pd.DataFrame({"account_id": [a.id for a in accounts], "owner_id": [None] * 11})
+    scores = pd.DataFrame({"score": [90.0] * 11, "drivers": [DRIVERS] * 11})
+    risks = pd.DataFrame({"p_churn_before_renewal": [0.05] * 11, "p_churn_90d": p_90d})
+
+    assert raise_risk_flags(TODAY, frame, scores, risks, THRESHOLDS) == 1
+    [task] = tasks()
+    assert (task.account_id, task.reason, task.severity) == (
+        accounts[-1].id,
+        "relative_90d",
+        "medium",
+    )
+    assert task.title == "Churn risk 6.0% within 90 days, 4.1× the book's average"
+    off = FlagThresholds(p_before_renewal=0.5, p_90d=0.3, drop_points=15, relative_90d=0)
+    db.session.delete(task)
+    assert raise_risk_flags(TODAY, frame, scores, risks, off) == 0

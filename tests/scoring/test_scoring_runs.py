@@ -8,15 +8,17 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from cs_platform.extensions import db
 from cs_platform.models import TimelineEntry
 from cs_platform.scheduler import declared_jobs
 from cs_platform.webhooks.events import health_score_changes
+from integrations.models import SupportTicket
 from scoring.features import FEATURES, features_as_of
+from scoring.health_model import HealthModel
 from scoring.models import ChurnRisk, HealthScore, ModelVersion
-from scoring.registry import challenger_wins, register
+from scoring.registry import BRIER_TOLERANCE, challenger_wins, compare, register
 from scoring.runs import log_score_changes, score_accounts, train_and_commit, train_models
 from scoring.survival import SurvivalModel
 from scoring.training import NotEnoughHistoryError
@@ -94,17 +96,75 @@ def test_a_failing_training_run_leaves_the_active_models_untouched(synthetic_boo
     assert db.session.scalar(select(func.count()).select_from(ModelVersion)) == 2
 
 
+def register_health(auc: float, brier: float, champion: dict | None) -> ModelVersion:
+    metrics = {"auc": auc, "brier": brier}
+    return register("health", b"x", features=[], parameters={}, metrics=metrics, champion=champion)
+
+
 def test_a_challenger_worse_than_the_champion_is_kept_but_not_activated(app):
-    champion = register(
-        "health", b"x", features=[], parameters={}, metrics={"auc": 0.8}, champion_metric=None
-    )
-    challenger = register(
-        "health", b"y", features=[], parameters={}, metrics={"auc": 0.7}, champion_metric=0.8
-    )
+    champion = register_health(0.8, 0.1, None)
+    challenger = register_health(0.7, 0.1, {"auc": 0.8, "brier": 0.1})
     db.session.commit()
     assert champion.active and not challenger.active
     assert challenger.metrics["activated"] is False
-    assert challenger_wins(0.8, 0.8) and not challenger_wins(0.79, 0.8)
+    assert challenger.metrics["comparisons"]["auc"]["not_worse"] is False
+    assert challenger_wins(compare("survival", {"c_index": 0.8}, {"c_index": 0.8}))
+    assert not challenger_wins(compare("survival", {"c_index": 0.79}, {"c_index": 0.8}))
+
+
+@pytest.mark.parametrize(
+    ("brier", "activated"),
+    [(0.1, True), (0.1 + BRIER_TOLERANCE, True), (0.1021, False), (0.13, False)],
+)
+def test_a_health_challenger_must_also_be_calibrated_about_as_well_as_the_champion(
+    app, brier, activated
+):
+    register_health(0.8, 0.1, None)
+    challenger = register_health(0.81, brier, {"auc": 0.8, "brier": 0.1})
+    assert challenger.active is activated
+    compared = challenger.metrics["comparisons"]
+    auc = {"challenger": 0.81, "champion": 0.8, "tolerance": 0.0, "not_worse": True}
+    assert compared["auc"] == auc
+    assert compared["brier"]["not_worse"] is activated
+    assert (compared["brier"]["challenger"], compared["brier"]["champion"]) == (brier, 0.1)
+    assert (challenger.metrics["champion_auc"], challenger.metrics["champion_brier"]) == (0.8, 0.1)
+
+
+class Overconfident:
+    """A trained health model with its probabilities pushed towards 1, order kept: it ranks
+    exactly as well (same AUC) but is badly calibrated."""
+
+    def __init__(self, model: HealthModel) -> None:
+        self.model = model
+
+    def probability(self, inputs: pd.DataFrame) -> np.ndarray:
+        return 0.5 + 0.5 * self.model.probability(inputs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
+
+
+def test_retraining_replaces_the_champion_with_an_equal_model_but_not_with_a_miscalibrated_one(
+    synthetic_book, monkeypatch
+):
+    as_of = synthetic_book(accounts=100)
+    options = {"months": 3, "rounds": 10, "min_events": 5}
+    first = train_models(as_of, **options).versions["health"]
+    again = train_models(as_of, **options).versions["health"]
+    assert active_ids()["health"] == again.id != first.id
+    assert again.metrics["comparisons"]["brier"]["champion"] == again.metrics["brier"]
+    fit = HealthModel.fit
+    monkeypatch.setattr(HealthModel, "fit", lambda *a, **k: Overconfident(fit(*a, **k)))
+
+    summary = train_models(as_of, **options)
+
+    skewed = summary.versions["health"]
+    assert active_ids()["health"] == again.id
+    assert f"health v{skewed.id}: kept the active model (worse on brier)" in summary.describe()
+    compared = skewed.metrics["comparisons"]
+    assert compared["auc"]["not_worse"] and compared["auc"]["challenger"] == again.metrics["auc"]
+    assert not compared["brier"]["not_worse"]
+    assert compared["brier"]["challenger"] > compared["brier"]["champion"] + BRIER_TOLERANCE
 
 
 def test_train_command_says_why_it_cannot_train_yet(synthetic_book, runner):
@@ -174,9 +234,23 @@ def test_a_survival_model_that_cannot_read_todays_features_still_lets_health_be_
         features=["retired_metric"],
         parameters={},
         metrics={"c_index": 0.6},
-        champion_metric=None,
+        champion=None,
     )
     summary = score_accounts(as_of)
     assert summary.accounts > 0 and summary.survival_version is None
     assert db.session.scalar(select(func.count()).select_from(HealthScore)) == summary.accounts
     assert db.session.scalar(select(func.count()).select_from(ChurnRisk)) == 0
+
+
+def test_a_book_with_accounts_but_no_support_tickets_at_all_is_scored(synthetic_book):
+    as_of = synthetic_book(accounts=30)
+    db.session.execute(delete(SupportTicket))
+    db.session.commit()
+
+    frame = features_as_of(as_of)
+    summary = score_accounts(as_of)
+
+    assert summary.accounts == len(frame) > 0
+    assert (frame[["open_tickets", "high_priority_open", "tickets_per_seat_90d"]] == 0).all().all()
+    assert frame["first_reply_hours_90d"].isna().all()
+    assert db.session.scalar(select(func.count()).select_from(HealthScore)) == summary.accounts

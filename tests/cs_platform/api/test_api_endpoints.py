@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
 
 from cs_platform.extensions import db
-from cs_platform.models import Account, ExternalId, utcnow
+from cs_platform.models import Account, AccountChange, ExternalId, utcnow
+from scoring.features import features_as_of
 from tests.factories import (
     AccountFactory,
     BandOverrideFactory,
@@ -278,6 +280,38 @@ def test_upsert_by_crm_id_creates_then_updates_one_account(client, auth_headers)
     assert updated.get_json()["seats"] == 30
     assert updated.get_json()["external_ids"] == [{"source": "hubspot", "external_id": "987"}]
     assert db.session.query(ExternalId).count() == 1
+
+
+def test_upserts_and_patches_keep_the_crm_values_they_replace_for_features_of_past_days(
+    client, auth_headers
+):
+    headers = auth_headers("write:accounts")
+    url = "/api/v1/accounts/external/hubspot/987"
+    body = {"name": "Globex", "segment": "mid_market", "plan": "growth", "seats": 40}
+    body |= {"arr": 50000, "contract_start": "2025-01-01"}
+    account_id = client.put(url, json=body, headers=headers).get_json()["id"]
+    cut = body | {"plan": "starter", "seats": 25, "name": "Globex Corp"}
+    assert client.put(url, json=cut, headers=headers).status_code == 200
+    cut_arr = {"arr": 30000.5}
+    for _twice in range(2):  # the second writes the same ARR: no new history
+        patch = client.patch(f"/api/v1/accounts/{account_id}", json=cut_arr, headers=headers)
+        assert patch.status_code == 200, patch.text
+
+    columns = (AccountChange.field, AccountChange.old_value, AccountChange.new_value)
+    history = db.session.execute(
+        select(*columns, AccountChange.source).order_by(AccountChange.id)
+    ).all()
+    assert history == [
+        ("plan", "growth", "starter", "api"),
+        ("seats", "40", "25", "api"),
+        ("arr", "50000.00", "30000.50", "api"),
+    ]
+    today = utcnow().date()
+    fields = ["arr", "plan", "seats", "segment"]
+    before = features_as_of(today - dt.timedelta(days=1)).loc[account_id, fields]
+    now = features_as_of(today).loc[account_id, fields]
+    assert before.tolist() == [50000.0, "growth", 40.0, "mid_market"]
+    assert now.tolist() == [30000.5, "starter", 25.0, "mid_market"]
 
 
 def test_upsert_without_the_required_fields_or_with_a_bad_crm_id_is_a_422(client, auth_headers):
