@@ -25,8 +25,8 @@ bp = Blueprint("surveys", __name__, url_prefix="/surveys", template_folder="temp
 ALL_ROLES = ("admin", "csm", "viewer")
 CAMPAIGN_FIELDS = (
     "name", "survey_id", "trigger", "cron", "period_days", "delay_hours", "send_at",
-    "window_start_hour", "window_end_hour", "weekdays_only", "throttle_days", "daily_cap",
-    "reminders", "reminder_after_days", "expiry_days",
+    "window_start_hour", "window_end_hour", "weekdays_only", "throttle_days", "sample_percent",
+    "daily_cap", "spread_days", "reminders", "reminder_after_days", "expiry_days",
 )  # fmt: skip
 
 
@@ -40,7 +40,8 @@ def get_or_404(model, object_id: int):
 @bp.get("/")
 @roles_required(*ALL_ROLES)
 def index():
-    """Surveys and campaigns with their invitation counts."""
+    """Surveys and campaigns with their invitation counts, and skips counted by reason so a
+    CSM sees why contacts were not asked (not sampled, surveyed recently, ...)."""
     surveys = db.session.scalars(select(Survey).order_by(Survey.name)).all()
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.name)).all()
     invited = dict(
@@ -48,11 +49,13 @@ def index():
             select(Invitation.campaign_id, func.count()).group_by(Invitation.campaign_id)
         ).all()
     )
-    skipped = dict(
-        db.session.execute(
-            select(SurveySkip.campaign_id, func.count()).group_by(SurveySkip.campaign_id)
-        ).all()
-    )
+    skipped: dict[int, dict[str, int]] = {}
+    for campaign_id, reason, count in db.session.execute(
+        select(SurveySkip.campaign_id, SurveySkip.reason, func.count())
+        .group_by(SurveySkip.campaign_id, SurveySkip.reason)
+        .order_by(SurveySkip.reason)
+    ):
+        skipped.setdefault(campaign_id, {})[reason] = count
     return render_template(
         "surveys/admin/index.html",
         surveys=surveys,
@@ -120,7 +123,11 @@ def survey_texts(form: SurveyForm, survey: Survey) -> dict:
 def edit_campaign(campaign_id: int | None):
     """Create or edit a campaign; a bad cron rule or an empty audience is refused here."""
     campaign = get_or_404(Campaign, campaign_id) if campaign_id else Campaign(audience={})
-    form = CampaignForm(obj=campaign, data=None if request.method == "POST" else campaign.audience)
+    # A new campaign's columns hold no defaults before it is flushed: the form's apply instead.
+    form = CampaignForm(
+        obj=campaign if campaign_id else None,
+        data=None if request.method == "POST" else campaign.audience,
+    )
     form.survey_id.choices = [
         (survey.id, survey.name)
         for survey in db.session.scalars(select(Survey).order_by(Survey.name))

@@ -67,7 +67,30 @@ class CampaignForm(FlaskForm):
     throttle_days = IntegerField(
         "Campaign throttle (days)", default=90, validators=[NumberRange(0, 3650)]
     )
-    daily_cap = IntegerField("Daily cap (drip)", validators=[Optional(), NumberRange(1)])
+    sample_percent = IntegerField(
+        "Sample (% of the audience asked each period)",
+        default=100,
+        validators=[
+            # NumberRange fills in %(min)s and %(max)s, so a percent sign is written %%.
+            NumberRange(
+                1, 100, "Ask between %(min)s and %(max)s %% of the audience (100: everyone)."
+            )
+        ],
+    )
+    daily_cap = IntegerField(
+        "Daily cap (drip)",
+        validators=[
+            Optional(),
+            NumberRange(1, message="Send at least 1 a day, or leave it empty for no cap."),
+        ],
+    )
+    spread_days = IntegerField(
+        "Spread each run over (sending days)",
+        validators=[
+            Optional(),
+            NumberRange(1, 365, "Spread over 1 to 365 days, or leave it empty to send at once."),
+        ],
+    )
     reminders = IntegerField("Reminders", default=1, validators=[NumberRange(0, 5)])
     reminder_after_days = IntegerField(
         "Remind after (days)", default=5, validators=[NumberRange(1, 60)]

@@ -4,7 +4,10 @@ Transports: "smtp" (plain, STARTTLS or SSL, optional auth, one connection reused
 an optional rate in messages per second) and "file" (the embedded default: each message becomes
 `<MAIL_DIR>/<message-id>.eml`, so the demo's mail can be opened and a retry overwrites, never
 duplicates). SMTP 4xx replies and lost connections are transient; a 5xx reply to the recipient
-marks the contact as bouncing and fails the message for good.
+marks the contact as bouncing and fails the message for good. A refused login is transient too:
+it is the sender's configuration, not the message, that is wrong, and the queued mail should go
+out once it is fixed. Server certificates are verified against the system's CAs (OpenSSL's
+SSL_CERT_FILE names another bundle, e.g. a private CA's).
 """
 
 from __future__ import annotations
@@ -96,6 +99,8 @@ class SmtpTransport:
     def _send_once(self, email: EmailMessage) -> None:
         try:
             self._connect().send_message(email)
+        except smtplib.SMTPAuthenticationError as error:
+            raise TransientDeliveryError(self._login_refused(error)) from None
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))
             raise _classify(code, reply, recipient=True) from error
@@ -119,14 +124,31 @@ class SmtpTransport:
             )
         else:
             connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            self._greet(connection, context)
+        except BaseException:
+            connection.close()  # a refused login or handshake must not leak the socket
+            raise
+        self._connection = connection
+        return connection
+
+    def _greet(self, connection: smtplib.SMTP, context: ssl.SSLContext) -> None:
         connection.ehlo()
         if self.security == "starttls":
             connection.starttls(context=context)
             connection.ehlo()
         if self.credentials:
             connection.login(*self.credentials)
-        self._connection = connection
-        return connection
+
+    def _login_refused(self, error: smtplib.SMTPAuthenticationError) -> str:
+        """Names the server, the login and the reply; never the password, which the reply
+        does not hold either (it is the server's text, not what was sent)."""
+        username = self.credentials[0] if self.credentials else ""
+        return (
+            f"SMTP {self.host}:{self.port} refused the login of {username!r} "
+            f"({_reply_text(error.smtp_code, error.smtp_error)}): "
+            "check SMTP_USERNAME and SMTP_PASSWORD"
+        )
 
     def _pace(self) -> None:
         wait = self._last_send + self.interval - time.monotonic()
@@ -140,9 +162,13 @@ class SmtpTransport:
             self._connection = None
 
 
-def _classify(code: int, reply: bytes | str, *, recipient: bool) -> Exception:
+def _reply_text(code: int, reply: bytes | str) -> str:
     text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
-    message = f"SMTP {code}: {text}"
+    return f"SMTP {code}: {text}"
+
+
+def _classify(code: int, reply: bytes | str, *, recipient: bool) -> Exception:
+    message = _reply_text(code, reply)
     if 400 <= code < 500:
         return TransientDeliveryError(message)
     return RecipientRefusedError(message) if recipient else PermanentDeliveryError(message)
@@ -165,8 +191,7 @@ def transport() -> Transport:
     cached = getattr(_local, "transport", None)
     if cached is not None and cached[0] == key:
         return cached[1]
-    if cached is not None and isinstance(cached[1], SmtpTransport):
-        cached[1].close()
+    close_transport()
     if config["MAIL_TRANSPORT"] == "smtp":
         made: Transport = SmtpTransport(
             config["SMTP_HOST"],
@@ -182,6 +207,15 @@ def transport() -> Transport:
         raise PermanentDeliveryError(f"MAIL_TRANSPORT={config['MAIL_TRANSPORT']!r}: smtp or file")
     _local.transport = (key, made)
     return made
+
+
+def close_transport() -> None:
+    """Say QUIT on this thread's SMTP connection, if it has one, and forget the transport: for
+    a worker that stops, or a test whose server goes away."""
+    cached = getattr(_local, "transport", None)
+    _local.transport = None
+    if cached is not None and isinstance(cached[1], SmtpTransport):
+        cached[1].close()
 
 
 def deliver_email(message: OutboxMessage) -> None:

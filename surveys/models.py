@@ -24,7 +24,9 @@ CAMPAIGN_STATUSES = ("active", "paused")
 TRIGGERS = ("recurring", "event", "one_off")
 EVENTS = ("ticket_solved",)
 INVITATION_STATUSES = ("scheduled", "sent", "answered", "cancelled", "bounced", "failed")
-SKIP_REASONS = ("global_fatigue", "campaign_throttle", "unsubscribed", "bounced", "paused")
+SKIP_REASONS = (
+    "global_fatigue", "campaign_throttle", "unsubscribed", "bounced", "paused", "not_sampled",
+)  # fmt: skip
 
 _SCORE_IN_RANGE = " OR ".join(
     f"(kind = '{kind}' AND score BETWEEN {low} AND {high})"
@@ -51,7 +53,8 @@ class Survey(db.Model):
 
 
 class Campaign(db.Model):
-    """Who gets a survey and when: audience rule, trigger, send window, throttle, reminders."""
+    """Who gets a survey and when: audience rule, sample, trigger, send window, throttle, drip,
+    reminders."""
 
     __tablename__ = "survey_campaigns"
     __table_args__ = (
@@ -59,6 +62,8 @@ class Campaign(db.Model):
         CheckConstraint(in_check("trigger", TRIGGERS), name="trigger"),
         CheckConstraint("window_start_hour >= 0 AND window_end_hour <= 24", name="window"),
         CheckConstraint("window_start_hour < window_end_hour", name="window_order"),
+        CheckConstraint("sample_percent BETWEEN 1 AND 100", name="sample_percent"),
+        CheckConstraint("spread_days IS NULL OR spread_days >= 1", name="spread_days"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -79,7 +84,11 @@ class Campaign(db.Model):
     window_end_hour: Mapped[int] = mapped_column(default=11)
     weekdays_only: Mapped[bool] = mapped_column(default=True)
     throttle_days: Mapped[int] = mapped_column(default=90)  # per-campaign fatigue rule
+    # Share of the audience asked each period, picked by surveys.schedule.in_sample; the rest
+    # are recorded as "not_sampled" skips.
+    sample_percent: Mapped[int] = mapped_column(default=100)
     daily_cap: Mapped[int | None]  # drip: at most this many invitations per day
+    spread_days: Mapped[int | None]  # drip: a run's invitations over this many sending days
     reminders: Mapped[int] = mapped_column(default=1)
     reminder_after_days: Mapped[int] = mapped_column(default=5)
     expiry_days: Mapped[int] = mapped_column(default=30)

@@ -1,8 +1,10 @@
-"""Campaign planning, set-wise: audience, fatigue and throttle, invitations and outbox rows.
+"""Campaign planning, set-wise: audience, sample, fatigue and throttle, drip, invitations and
+outbox rows.
 
 `plan_campaign` turns a campaign into invitations, each with an outbox email due at the contact's
 send window, in the caller's transaction (the job or request commits). Re-running it is safe: an
-invitation is unique per campaign, contact and period in the database, and so is a skip.
+invitation is unique per campaign, contact and period in the database, and so is a skip. Reminders
+are queued for the contact's send window too, by the same placement as the first send.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from surveys.models import Campaign, Invitation, SurveySkip
 from surveys.schedule import (
     ScheduleError,
     Window,
+    daily_quota,
     drip_day,
+    in_sample,
     period_key,
     send_time,
     validate_cron,
@@ -101,11 +105,32 @@ def validate_campaign(campaign: Campaign) -> None:
         raise CampaignError("an event campaign needs an event, e.g. ticket_solved")
     if not 0 <= campaign.window_start_hour < campaign.window_end_hour <= 24:
         raise CampaignError("the send window must start before it ends, within 0-24 h")
+    _validate_spread(campaign)
     unknown = set(campaign.audience or {}) - set(AUDIENCE_FIELDS)
     if unknown:
         raise CampaignError(f"unknown audience fields: {', '.join(sorted(unknown))}")
     if audience_size(campaign.audience or {}) == 0:
         raise CampaignError("the audience matches no contact: widen the rule")
+
+
+def _validate_spread(campaign: Campaign) -> None:
+    """A spread must end before the next period starts, and an event campaign sends each
+    invitation after its delay, so spreading it would only make the answers come late."""
+    if not campaign.spread_days:
+        return
+    if campaign.trigger == "event":
+        raise CampaignError(
+            "an event campaign sends after its delay: leave the spread empty, or use a daily cap"
+        )
+    if campaign.trigger == "recurring" and campaign.spread_days > campaign.period_days:
+        raise CampaignError(
+            f"spread the sends over at most the {campaign.period_days} days of a period, "
+            "or the next period starts before this one is sent"
+        )
+
+
+def campaign_window(campaign: Campaign) -> Window:
+    return Window(campaign.window_start_hour, campaign.window_end_hour, campaign.weekdays_only)
 
 
 def plan_campaign(campaign: Campaign, now: dt.datetime | None = None) -> PlanResult:
@@ -191,7 +216,7 @@ def _invite(campaign: Campaign, candidates: list[Candidate], now: dt.datetime) -
     invite: list[Candidate] = []
     skips: list[dict] = []
     for candidate in fresh:
-        reason = _fatigue_reason(candidate.contact_id, global_recent, campaign_recent)
+        reason = _skip_reason(campaign, candidate, global_recent, campaign_recent)
         if reason:
             skips.append(_skip_row(campaign, candidate, reason, now))
             continue
@@ -244,6 +269,18 @@ def _recently_surveyed(campaign: Campaign, now: dt.datetime) -> tuple[set[int], 
     return global_recent, campaign_recent
 
 
+def _skip_reason(
+    campaign: Campaign, candidate: Candidate, global_recent: set[int], campaign_recent: set[int]
+) -> str | None:
+    """Why the candidate is not invited, or None. The sample comes first: whoever is outside it
+    was never to be asked this period, however recently they were surveyed."""
+    if not in_sample(
+        campaign.id, candidate.contact_id, candidate.period_key, campaign.sample_percent
+    ):
+        return "not_sampled"
+    return _fatigue_reason(candidate.contact_id, global_recent, campaign_recent)
+
+
 def _fatigue_reason(contact_id: int, global_recent: set[int], campaign_recent: set[int]):
     if contact_id in campaign_recent:
         return "campaign_throttle"
@@ -274,11 +311,14 @@ def _insert_invitations(campaign: Campaign, invite: list[Candidate], now: dt.dat
     if not invite:
         return 0
     secret = current_app.config["SECRET_KEY"]
-    window = Window(campaign.window_start_hour, campaign.window_end_hour, campaign.weekdays_only)
+    window = campaign_window(campaign)
+    per_day = daily_quota(len(invite), campaign.daily_cap, campaign.spread_days)
     rows = []
     for position, candidate in enumerate(invite):
-        after = candidate.not_before + dt.timedelta(days=drip_day(position, campaign.daily_cap))
-        scheduled = send_time(after, candidate.timezone, window, candidate.contact_id)
+        day = drip_day(position, per_day)
+        scheduled = send_time(
+            candidate.not_before, candidate.timezone, window, candidate.contact_id, day
+        )
         salt = new_salt()
         rows.append(
             {
@@ -319,12 +359,56 @@ def _insert_returning(rows: list[dict]) -> list[tuple[int, dt.datetime]]:
     )
 
 
+@dataclass(frozen=True)
+class Reminder:
+    invitation_id: int
+    number: int  # 1 for the first reminder
+    send_at: dt.datetime
+
+
 def plan_reminders(now: dt.datetime | None = None) -> int:
     """Queue the next reminder of every unanswered, unexpired invitation that is due one."""
     now = now or utcnow()
-    last_touch = func.coalesce(Invitation.last_reminded_at, Invitation.sent_at)
+    due = _reminders_due(now)
+    enqueue_many(
+        [
+            {
+                "kind": "email",
+                "payload": {
+                    "template": "reminder",
+                    "invitation_id": reminder.invitation_id,
+                    "number": reminder.number,
+                },
+                "dedupe_key": f"invitation:{reminder.invitation_id}:{reminder.number}",
+                "next_attempt_at": reminder.send_at,
+            }
+            for reminder in due
+        ]
+    )
+    ids = [reminder.invitation_id for reminder in due]
+    for start in range(0, len(ids), 1000):
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.id.in_(ids[start : start + 1000]))
+            .values(reminders_sent=Invitation.reminders_sent + 1, last_reminded_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return len(due)
+
+
+def _reminders_due(now: dt.datetime) -> list[Reminder]:
+    """The reminders due now, each placed in the contact's next send window as the first send
+    was (a reminder queued at 3 a.m. local time would wait there, unread, like an invitation)."""
+    last_touch = func.coalesce(Invitation.last_reminded_at, Invitation.sent_at).label("touched")
     query = (
-        select(Invitation.id, Invitation.reminders_sent, last_touch, Campaign.reminder_after_days)
+        select(
+            Invitation.id,
+            Invitation.contact_id,
+            Invitation.reminders_sent,
+            last_touch,
+            Contact.timezone,
+            Campaign,
+        )
         .join(Campaign, Campaign.id == Invitation.campaign_id)
         .join(Contact, Contact.id == Invitation.contact_id)
         .where(
@@ -336,31 +420,13 @@ def plan_reminders(now: dt.datetime | None = None) -> int:
             or_(Invitation.last_reminded_at.is_(None), Invitation.last_reminded_at < now),
         )
     )
-    due = [
-        (invitation_id, sent + 1)
-        for invitation_id, sent, touched, after_days in db.session.execute(query)
-        if touched is not None and touched <= now - dt.timedelta(days=after_days)
-    ]
-    enqueue_many(
-        [
-            {
-                "kind": "email",
-                "payload": {
-                    "template": "reminder",
-                    "invitation_id": invitation_id,
-                    "number": number,
-                },
-                "dedupe_key": f"invitation:{invitation_id}:{number}",
-            }
-            for invitation_id, number in due
-        ]
-    )
-    ids = [invitation_id for invitation_id, _ in due]
-    for start in range(0, len(ids), 1000):
-        db.session.execute(
-            update(Invitation)
-            .where(Invitation.id.in_(ids[start : start + 1000]))
-            .values(reminders_sent=Invitation.reminders_sent + 1, last_reminded_at=now)
-            .execution_options(synchronize_session=False)
+    return [
+        Reminder(
+            row.id,
+            row.reminders_sent + 1,
+            send_time(now, row.timezone, campaign_window(row.Campaign), row.contact_id),
         )
-    return len(due)
+        for row in db.session.execute(query)
+        if row.touched is not None
+        and row.touched <= now - dt.timedelta(days=row.Campaign.reminder_after_days)
+    ]

@@ -1,9 +1,11 @@
 """Schedule maths, pure: periods of recurring campaigns, send windows in the contact's time zone,
-and drip spreading. No Flask, no database."""
+sampling, and drip spreading. No Flask, no database."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -75,8 +77,17 @@ def window_bounds(
     raise ScheduleError("no send window within a week")  # unreachable for valid windows
 
 
-def send_time(after: dt.datetime, tz_name: str, window: Window, spread_key: int) -> dt.datetime:
-    """A minute inside the contact's next window, spread by `spread_key` so sends do not burst."""
+def send_time(
+    after: dt.datetime, tz_name: str, window: Window, spread_key: int, day: int = 0
+) -> dt.datetime:
+    """A minute inside the contact's window, spread by `spread_key` so sends do not burst.
+
+    The window is the first one open at or after `after` (day 0), or the one of the `day`-th
+    sending day after it: the drip of a campaign counts sending days, so a weekdays-only window
+    never piles the weekend's share onto Monday.
+    """
+    if day:
+        after = _sending_day_start(after, tz_name, window, day)
     opens, closes = window_bounds(after, tz_name, window)
     minutes = max(1, int((closes - opens).total_seconds() // 60))
     return opens + dt.timedelta(minutes=(spread_key * 7919) % minutes)
@@ -86,6 +97,53 @@ def _naive_utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def drip_day(position: int, daily_cap: int | None) -> int:
-    """Which day (0, 1, ...) the contact at `position` of the audience is sent on."""
-    return 0 if not daily_cap else position // daily_cap
+def _sending_day_start(after: dt.datetime, tz_name: str, window: Window, day: int) -> dt.datetime:
+    """Local midnight (as naive UTC) of the `day`-th sending day after the first window."""
+    tz = zone(tz_name)
+    first, _ = window_bounds(after, tz_name, window)
+    date = first.replace(tzinfo=dt.UTC).astimezone(tz).date()
+    return _naive_utc(dt.datetime.combine(add_sending_days(date, day, window), dt.time(0), tz))
+
+
+def add_sending_days(date: dt.date, days: int, window: Window) -> dt.date:
+    """`date` moved on by `days` days that have a window (weekdays only when the window is).
+
+    `date` is itself a sending day (the date of a window), so whole weeks keep the weekday.
+    """
+    if not window.weekdays_only:
+        return date + dt.timedelta(days=days)
+    weeks, rest = divmod(days, 5)
+    date += dt.timedelta(weeks=weeks)
+    for _ in range(rest):
+        date += dt.timedelta(days=1)
+        while date.weekday() >= 5:
+            date += dt.timedelta(days=1)
+    return date
+
+
+def in_sample(campaign_id: int, contact_id: int, period: str, percent: int) -> bool:
+    """Whether the contact is in the `percent` % of the audience a campaign asks in a period.
+
+    A hash rather than a random draw, so every run of the period gives the same answer and a
+    re-run never picks anybody new; the period is part of it, so the rest get their turn later.
+    Each contact is decided on its own (the share is exact on average), which keeps the answer
+    stable while the audience changes and works for one-contact periods such as a ticket.
+    """
+    if percent >= 100:
+        return True
+    digest = hashlib.sha256(f"{campaign_id}:{period}:{contact_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") * 100 < percent * 2**64
+
+
+def daily_quota(audience: int, daily_cap: int | None, spread_days: int | None) -> int | None:
+    """Invitations per sending day: the audience spread over `spread_days` (rounded up) or the
+    daily cap, whichever is smaller; None sends everyone on the first day."""
+    limits = [daily_cap] if daily_cap else []
+    if spread_days and audience:
+        limits.append(math.ceil(audience / spread_days))
+    return min(limits, default=None)
+
+
+def drip_day(position: int, per_day: int | None) -> int:
+    """Which sending day (0, 1, ...) the contact at `position` of the audience is sent on."""
+    return 0 if not per_day else position // per_day

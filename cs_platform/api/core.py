@@ -118,7 +118,7 @@ def query_args(blueprint: Blueprint, schema: type[Schema]) -> Callable:
 
 def api_key_identity() -> str:
     """The rate-limit bucket: one per API key, shared by every endpoint."""
-    return f"api-key:{g.api_key.id}"
+    return f"api-key:{g.api_key_id}"
 
 
 def api_rate_limit() -> str:

@@ -104,14 +104,18 @@ def upsert_by_external_id(
 
 def latest_health(account_id: int) -> dict[str, Any]:
     """The account's latest health score and any band override in force today, or 404."""
-    get_account(account_id)
-    score = db.session.scalar(
-        select(HealthScore)
-        .where(HealthScore.account_id == account_id)
-        .order_by(HealthScore.scored_on.desc())
-        .limit(1)
+    score = (
+        db.session.scalar(
+            select(HealthScore)
+            .where(HealthScore.account_id == account_id)
+            .order_by(HealthScore.scored_on.desc())
+            .limit(1)
+        )
+        if account_id <= MAX_ID
+        else None
     )
     if score is None:
+        get_account(account_id)  # 404 for an unknown account, then for one not yet scored
         api_error(404, f"account {account_id} has no health score yet")
     override = db.session.scalar(
         select(BandOverride)

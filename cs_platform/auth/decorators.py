@@ -31,7 +31,8 @@ def roles_required(*roles: str) -> Callable:
 
 
 def api_key_required(scope: str) -> Callable:
-    """Require `Authorization: Bearer <key>` with `scope`; sets g.api_key. 401 or 403 as JSON."""
+    """Require `Authorization: Bearer <key>` with `scope`; sets g.api_key and g.api_key_id.
+    401 or 403 as JSON."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
@@ -47,8 +48,9 @@ def api_key_required(scope: str) -> Callable:
                 return json_error(401, "unauthorized", "unknown or revoked API key")
             if not key_has_scope(key, scope):
                 return json_error(403, "forbidden", f"this API key lacks the scope {scope}")
-            db.session.commit()  # keeps last_used_at even when the call itself only reads
-            g.api_key = key
+            g.api_key, g.api_key_id = key, key.id
+            if db.session.dirty:  # last_used_at moved on: keep it even if the call only reads
+                db.session.commit()
             return view(*args, **kwargs)
 
         return wrapped

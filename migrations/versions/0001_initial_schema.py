@@ -270,7 +270,9 @@ def upgrade():
     sa.Column('window_end_hour', sa.Integer(), nullable=False),
     sa.Column('weekdays_only', sa.Boolean(), nullable=False),
     sa.Column('throttle_days', sa.Integer(), nullable=False),
+    sa.Column('sample_percent', sa.Integer(), nullable=False),
     sa.Column('daily_cap', sa.Integer(), nullable=True),
+    sa.Column('spread_days', sa.Integer(), nullable=True),
     sa.Column('reminders', sa.Integer(), nullable=False),
     sa.Column('reminder_after_days', sa.Integer(), nullable=False),
     sa.Column('expiry_days', sa.Integer(), nullable=False),
@@ -280,6 +282,8 @@ def upgrade():
     sa.CheckConstraint("trigger IN ('recurring', 'event', 'one_off')", name=op.f('ck_survey_campaigns_trigger')),
     sa.CheckConstraint('window_start_hour < window_end_hour', name=op.f('ck_survey_campaigns_window_order')),
     sa.CheckConstraint('window_start_hour >= 0 AND window_end_hour <= 24', name=op.f('ck_survey_campaigns_window')),
+    sa.CheckConstraint('sample_percent BETWEEN 1 AND 100', name=op.f('ck_survey_campaigns_sample_percent')),
+    sa.CheckConstraint('spread_days IS NULL OR spread_days >= 1', name=op.f('ck_survey_campaigns_spread_days')),
     sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], name=op.f('fk_survey_campaigns_survey_id_surveys'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_campaigns'))
     )
@@ -369,6 +373,22 @@ def upgrade():
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_demo_account_truth_account_id_accounts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('account_id', name=op.f('pk_demo_account_truth'))
     )
+    op.create_table('account_changes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('field', sa.String(length=32), nullable=False),
+    sa.Column('old_value', sa.Text(), nullable=True),
+    sa.Column('new_value', sa.Text(), nullable=True),
+    sa.Column('changed_at', sa.DateTime(), nullable=False),
+    sa.Column('source', sa.String(length=32), nullable=False),
+    sa.CheckConstraint("field IN ('arr', 'seats', 'plan', 'segment', 'contract_start', 'renewal_date')", name=op.f('ck_account_changes_field')),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_account_changes_account_id_accounts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_account_changes'))
+    )
+    with op.batch_alter_table('account_changes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_account_changes_account_id'), ['account_id'], unique=False)
+        batch_op.create_index('ix_account_changes_changed_at', ['changed_at'], unique=False)
+
     op.create_table('external_ids',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -566,7 +586,7 @@ def upgrade():
     sa.Column('period_key', sa.String(length=32), nullable=False),
     sa.Column('reason', sa.String(length=20), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.CheckConstraint("reason IN ('global_fatigue', 'campaign_throttle', 'unsubscribed', 'bounced', 'paused')", name=op.f('ck_survey_skips_reason')),
+    sa.CheckConstraint("reason IN ('global_fatigue', 'campaign_throttle', 'unsubscribed', 'bounced', 'paused', 'not_sampled')", name=op.f('ck_survey_skips_reason')),
     sa.ForeignKeyConstraint(['campaign_id'], ['survey_campaigns.id'], name=op.f('fk_survey_skips_campaign_id_survey_campaigns'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_survey_skips_contact_id_contacts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_skips')),
@@ -664,6 +684,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_external_ids_account_id'))
 
     op.drop_table('external_ids')
+    with op.batch_alter_table('account_changes', schema=None) as batch_op:
+        batch_op.drop_index('ix_account_changes_changed_at')
+        batch_op.drop_index(batch_op.f('ix_account_changes_account_id'))
+
+    op.drop_table('account_changes')
     op.drop_table('demo_account_truth')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_index('ix_contacts_email')

@@ -1,11 +1,11 @@
 """A contact answers a survey from a received email in a real browser, or unsubscribes from its
-page; a link scanner that fetches every link of the same email records nothing."""
+page; a link scanner that fetches every link of the same email records nothing. The email is the
+one a real SMTP server (aiosmtpd) received from the outbox, so the whole path is the real one."""
 
 from __future__ import annotations
 
 import os
 import re
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -19,23 +19,26 @@ from cs_platform.models import Contact
 from surveys.models import SurveyResponse
 from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SurveyFactory
 from tests.surveys.helpers import deliver_all, invite
+from tests.surveys.smtp import SmtpServer, SmtpSink, smtp_server_for
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def received_email(app, live_server) -> EmailMessage:
-    """An NPS invitation delivered by the file transport, with links to the live server."""
+    """An NPS invitation as the SMTP server received it, with links to the live server."""
     app.config["BASE_URL"] = live_server
     try:
-        ContactFactory(account=AccountFactory(name="Acme"), name="Dana Diaz")
-        survey = SurveyFactory(texts={}, product_name="Orbit", brand_colour="#0f766e")
-        [invitation] = invite(CampaignFactory(survey=survey))
-        assert deliver_all() == {"sent": 1}
+        with smtp_server_for(app, SmtpServer(SmtpSink())) as server:
+            ContactFactory(account=AccountFactory(name="Acme"), name="Dana Diaz")
+            survey = SurveyFactory(texts={}, product_name="Orbit", brand_colour="#0f766e")
+            [invitation] = invite(CampaignFactory(survey=survey))
+            assert deliver_all() == {"sent": 1}
     finally:
         app.config["BASE_URL"] = "http://127.0.0.1:5000"
-    path = Path(app.config["MAIL_DIR"]) / f"survey-{invitation.id}-0_cs-platform.localhost.eml"
-    return message_from_bytes(path.read_bytes(), policy=policy.default)
+    [email] = server.sink.messages
+    assert email["Message-ID"] == f"<survey-{invitation.id}-0@cs-platform.localhost>"
+    return email
 
 
 def snap(page: Page, name: str) -> None:

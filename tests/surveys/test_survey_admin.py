@@ -1,5 +1,6 @@
-"""Survey admin and results pages: create and edit, validation at save time, preview, test
-email, pause, results with interval, trend, breakdowns and escaped comments."""
+"""Survey admin and results pages: create and edit, validation at save time (sampling and drip
+included), preview, test email, pause, skips by reason, results with interval, trend, breakdowns
+and escaped comments."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from cs_platform.extensions import db
 from cs_platform.outbox import OutboxMessage
 from surveys.models import Campaign, Survey
+from surveys.planning import plan_campaign
 from tests.factories import (
     AccountFactory,
     CampaignFactory,
@@ -38,6 +40,7 @@ def campaign_form(survey_id: int, **overrides) -> dict:
         "window_end_hour": "11",
         "weekdays_only": "y",
         "throttle_days": "90",
+        "sample_percent": "100",
         "reminders": "1",
         "reminder_after_days": "5",
         "expiry_days": "30",
@@ -85,6 +88,65 @@ def test_a_campaign_whose_audience_is_empty_is_refused(admin_client):
         "/surveys/campaigns/new", data=campaign_form(survey.id, roles=["billing"])
     )
     assert page.status_code == 400 and "matches no contact" in page.text
+
+
+def test_the_new_campaign_form_starts_from_the_defaults_asking_everyone(admin_client):
+    SurveyFactory()
+    page = admin_client.get("/surveys/campaigns/new")
+    assert 'name="sample_percent" type="number" value="100"' in page.text
+    assert 'name="period_days" type="number" value="90"' in page.text
+    assert 'name="spread_days" type="number" value=""' in page.text
+
+
+def test_an_admin_samples_a_fifth_of_the_audience_spread_over_a_week(admin_client):
+    ContactFactory()
+    survey = SurveyFactory()
+    form = campaign_form(survey.id, sample_percent="20", spread_days="7", daily_cap="50")
+    assert admin_client.post("/surveys/campaigns/new", data=form).status_code == 302
+    campaign = db.session.scalar(select(Campaign))
+    assert (campaign.sample_percent, campaign.spread_days, campaign.daily_cap) == (20, 7, 50)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("sample_percent", "0", "Ask between 1 and 100 % of the audience (100: everyone)."),
+        ("sample_percent", "", "Ask between 1 and 100 % of the audience (100: everyone)."),
+        ("sample_percent", "101", "Ask between 1 and 100 % of the audience (100: everyone)."),
+        ("spread_days", "0", "Spread over 1 to 365 days, or leave it empty to send at once."),
+        ("daily_cap", "0", "Send at least 1 a day, or leave it empty for no cap."),
+    ],
+)
+def test_a_sample_or_drip_out_of_range_is_refused_next_to_the_field(
+    admin_client, field, value, message
+):
+    ContactFactory()
+    survey = SurveyFactory()
+    page = admin_client.post(
+        "/surveys/campaigns/new", data=campaign_form(survey.id, **{field: value})
+    )
+    assert f'<p class="field-error">{message}</p>' in page.text
+    assert db.session.scalar(select(Campaign)) is None
+
+
+def test_a_spread_longer_than_the_period_is_refused_with_the_reason(admin_client):
+    ContactFactory()
+    survey = SurveyFactory()
+    form = campaign_form(survey.id, period_days="30", spread_days="45")
+    page = admin_client.post("/surveys/campaigns/new", data=form)
+    assert page.status_code == 400
+    assert "spread the sends over at most the 30 days of a period" in page.text
+    assert db.session.scalar(select(Campaign)) is None
+
+
+def test_the_campaign_list_says_why_contacts_were_not_asked(admin_client):
+    ContactFactory.create_batch(20, account=AccountFactory())
+    campaign = CampaignFactory(sample_percent=30)
+    result = plan_campaign(campaign)
+    db.session.commit()
+    not_sampled = result.skipped["not_sampled"]
+    listing = admin_client.get("/surveys/")
+    assert f"{not_sampled} not sampled" in listing.text
 
 
 def test_an_admin_creates_pauses_and_resumes_a_campaign(admin_client):

@@ -1,9 +1,11 @@
-"""Campaign planning: audience, fatigue and throttle with recorded skips, unique invitations,
-send windows, drip, ticket-solved triggers (late syncs, requesters), validation and reminders."""
+"""Campaign planning: audience, sampling, fatigue and throttle with recorded skips, unique
+invitations, send windows, drip (daily cap, spread over days), ticket-solved triggers (late syncs,
+requesters), validation and reminders in the contact's send window."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 from sqlalchemy import func, select
@@ -14,14 +16,41 @@ from cs_platform.models import utcnow
 from cs_platform.outbox import OutboxMessage
 from surveys.models import Campaign, Invitation, SurveySkip
 from surveys.planning import CampaignError, plan_campaign, plan_reminders, validate_campaign
-from surveys.schedule import Window, drip_day, period_key, send_time
+from surveys.schedule import (
+    Window,
+    daily_quota,
+    drip_day,
+    in_sample,
+    period_key,
+    send_time,
+    zone,
+)
 from surveys.tokens import hash_token
 from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SupportTicketFactory
 from tests.surveys.helpers import invite, token_of
 
+MONDAY_MORNING = dt.datetime(2026, 3, 2, 6, 0)  # UTC; 07:00 in Berlin, the contacts' zone
+FRIDAY_MORNING = dt.datetime(2026, 3, 6, 6, 0)
+
 
 def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
+
+
+def local(moment: dt.datetime, tz_name: str) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC).astimezone(zone(tz_name))
+
+
+def local_dates(invitations: list[Invitation]) -> list[dt.date]:
+    """The contacts' own calendar dates of their sends, in order."""
+    return sorted(local(i.scheduled_for, i.contact.timezone).date() for i in invitations)
+
+
+def plan_at(campaign: Campaign, now: dt.datetime) -> list[Invitation]:
+    """Plan the campaign as a run at `now` would, commit, and return its invitations."""
+    plan_campaign(campaign, now=now)
+    db.session.commit()
+    return list(db.session.scalars(select(Invitation).order_by(Invitation.id)))
 
 
 def test_planning_invites_the_audience_and_queues_one_email_each(app):
@@ -128,9 +157,96 @@ def test_an_unknown_time_zone_falls_back_to_utc():
 def test_drip_spreads_the_audience_by_the_daily_cap(app):
     assert [drip_day(i, 2) for i in range(5)] == [0, 0, 1, 1, 2]
     ContactFactory.create_batch(5)
-    invitations = invite(CampaignFactory(daily_cap=2))
-    days = sorted((i.scheduled_for.date() - utcnow().date()).days for i in invitations)
+    invitations = plan_at(CampaignFactory(daily_cap=2), MONDAY_MORNING)
+    days = [(date - MONDAY_MORNING.date()).days for date in local_dates(invitations)]
     assert days == [0, 0, 1, 1, 2]
+
+
+def test_the_daily_count_of_a_spread_is_the_audience_over_the_days_unless_the_cap_is_smaller():
+    assert daily_quota(10, None, 4) == 3  # ceil(10 / 4)
+    assert daily_quota(10, 2, 4) == 2
+    assert daily_quota(10, 5, 4) == 3
+    assert daily_quota(10, None, None) is None  # everyone on the first day
+    assert daily_quota(0, None, 3) is None
+
+
+def test_a_spread_over_five_days_sends_a_fifth_of_the_run_each_day(app):
+    ContactFactory.create_batch(10)
+    invitations = plan_at(CampaignFactory(spread_days=5), MONDAY_MORNING)
+    per_day = Counter((date - MONDAY_MORNING.date()).days for date in local_dates(invitations))
+    assert per_day == {0: 2, 1: 2, 2: 2, 3: 2, 4: 2}
+
+
+def test_a_daily_cap_below_the_spread_wins_and_the_run_takes_longer(app):
+    ContactFactory.create_batch(6)
+    invitations = plan_at(CampaignFactory(spread_days=2, daily_cap=2), MONDAY_MORNING)
+    per_day = Counter((date - MONDAY_MORNING.date()).days for date in local_dates(invitations))
+    assert per_day == {0: 2, 1: 2, 2: 2}  # the spread alone would send 3 a day for 2 days
+
+
+def test_a_weekdays_only_drip_counts_sending_days_so_monday_gets_no_more_than_its_share(app):
+    ContactFactory.create_batch(5)
+    campaign = CampaignFactory(
+        spread_days=5, window_start_hour=9, window_end_hour=11, weekdays_only=True
+    )
+    invitations = plan_at(campaign, FRIDAY_MORNING)
+    sends = sorted(local(i.scheduled_for, "Europe/Berlin") for i in invitations)
+    assert [send.strftime("%a") for send in sends] == ["Fri", "Mon", "Tue", "Wed", "Thu"]
+    assert all(9 <= send.hour < 11 for send in sends)
+
+
+def test_the_sample_is_the_chosen_share_decided_the_same_way_on_every_run():
+    sampled = [c for c in range(1, 10_001) if in_sample(7, c, "p42", 25)]
+    assert 0.23 < len(sampled) / 10_000 < 0.27
+    assert sampled == [c for c in range(1, 10_001) if in_sample(7, c, "p42", 25)]
+    assert all(in_sample(7, c, "p42", 100) for c in range(1, 1001))
+
+
+def test_each_period_and_campaign_samples_afresh_so_the_others_get_their_turn():
+    def sample(campaign_id: int, period: str) -> set[int]:
+        return {c for c in range(1, 2001) if in_sample(campaign_id, c, period, 50)}
+
+    this_period, next_period = sample(7, "p42"), sample(7, "p43")
+    assert 0.4 < len(this_period & next_period) / len(this_period) < 0.6  # independent draws
+    assert sample(8, "p42") != this_period
+
+
+def test_a_sampled_campaign_invites_its_share_and_records_the_rest_as_not_sampled(app):
+    contacts = ContactFactory.create_batch(60, account=AccountFactory())
+    campaign = CampaignFactory(sample_percent=25)
+    result = plan_campaign(campaign, now=MONDAY_MORNING)
+    db.session.commit()
+    key = period_key(MONDAY_MORNING, campaign.period_days)
+    expected = {c.id for c in contacts if in_sample(campaign.id, c.id, key, 25)}
+    assert 5 <= len(expected) <= 25  # a quarter of 60, give or take the luck of the hash
+    assert set(db.session.scalars(select(Invitation.contact_id))) == expected
+    assert result.skipped == {"not_sampled": 60 - len(expected)}
+    skipped = set(db.session.scalars(select(SurveySkip.contact_id)))
+    assert skipped == {c.id for c in contacts} - expected
+
+
+def test_a_re_run_of_the_period_picks_the_same_contacts_and_invites_nobody_twice(app):
+    ContactFactory.create_batch(30, account=AccountFactory())
+    campaign = CampaignFactory(sample_percent=40, cron="0 6 * * *")
+    first = {i.contact_id for i in plan_at(campaign, MONDAY_MORNING)}
+    db.session.execute(Invitation.__table__.delete())  # as if that run had been rolled back
+    db.session.execute(SurveySkip.__table__.delete())
+    db.session.commit()
+    again = {i.contact_id for i in plan_at(campaign, MONDAY_MORNING + dt.timedelta(hours=1))}
+    assert again == first
+    next_day = plan_campaign(campaign, now=MONDAY_MORNING + dt.timedelta(days=1))
+    assert (next_day.invited, next_day.skipped) == (0, {})
+    assert count(Invitation) == len(first) and count(SurveySkip) == 30 - len(first)
+
+
+def test_a_contact_outside_the_sample_is_listed_as_not_sampled_even_when_fatigued(app):
+    contacts = ContactFactory.create_batch(20, account=AccountFactory())
+    plan_at(CampaignFactory(), MONDAY_MORNING)  # everyone was surveyed just now
+    other = CampaignFactory(sample_percent=50)
+    result = plan_campaign(other, now=MONDAY_MORNING)
+    key = period_key(MONDAY_MORNING, other.period_days)
+    inside = sum(in_sample(other.id, c.id, key, 50) for c in contacts)
+    assert result.skipped == {"global_fatigue": inside, "not_sampled": 20 - inside}
 
 
 def test_periods_of_a_recurring_campaign_change_every_period_days():
@@ -234,6 +350,17 @@ def test_a_reopened_ticket_is_surveyed_only_once_it_is_solved_again(app):
     assert [i.contact_id for i in invite(campaign)] == [contact.id]
 
 
+def test_a_spread_longer_than_the_period_or_on_an_event_campaign_is_refused(app):
+    ContactFactory()
+    with pytest.raises(CampaignError, match="at most the 7 days of a period"):
+        validate_campaign(CampaignFactory.build(period_days=7, spread_days=10))
+    with pytest.raises(CampaignError, match="an event campaign sends after its delay"):
+        validate_campaign(
+            CampaignFactory.build(trigger="event", event="ticket_solved", cron=None, spread_days=3)
+        )
+    validate_campaign(CampaignFactory.build(period_days=7, spread_days=7))
+
+
 def test_a_bad_cron_rule_or_an_empty_audience_is_refused_at_save_time(app):
     ContactFactory(role="champion")
     with pytest.raises(CampaignError, match="crontab"):
@@ -266,3 +393,24 @@ def test_one_reminder_goes_to_those_who_did_not_answer_after_five_days(app):
     )
     assert message.dedupe_key == f"invitation:{first.id}:1"
     assert quiet.id == first.contact_id and answered.id == second.contact_id
+
+
+def test_a_reminder_waits_for_the_contacts_send_window_as_the_first_send_did(app):
+    contact = ContactFactory(timezone="Asia/Tokyo")
+    campaign = CampaignFactory(
+        window_start_hour=9, window_end_hour=11, weekdays_only=True, reminder_after_days=5
+    )
+    [invitation] = invite(campaign)
+    saturday_night = dt.datetime(2026, 3, 7, 23, 0)  # UTC; Sunday 08:00 in Tokyo
+    invitation.status, invitation.sent_at = "sent", saturday_night - dt.timedelta(days=5, hours=1)
+    invitation.expires_at = saturday_night + dt.timedelta(days=20)
+    db.session.commit()
+    assert plan_reminders(now=saturday_night) == 1
+    db.session.commit()
+    reminder = db.session.scalar(
+        select(OutboxMessage).where(OutboxMessage.payload["template"].as_string() == "reminder")
+    )
+    due = local(reminder.next_attempt_at, "Asia/Tokyo")
+    assert (due.date(), 9 <= due.hour < 11) == (dt.date(2026, 3, 9), True)  # Monday morning
+    window = Window(9, 11, True)
+    assert reminder.next_attempt_at == send_time(saturday_night, "Asia/Tokyo", window, contact.id)
