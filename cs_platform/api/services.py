@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 
 import pandas as pd
 from flask import abort
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
@@ -103,30 +103,28 @@ def upsert_by_external_id(
 
 
 def latest_health(account_id: int) -> dict[str, Any]:
-    """The account's latest health score and any band override in force today, or 404."""
-    score = (
-        db.session.scalar(
-            select(HealthScore)
+    """The account's latest health score and any band override in force today (one query),
+    or 404."""
+    in_force = and_(
+        BandOverride.account_id == HealthScore.account_id,
+        BandOverride.ended_at.is_(None),
+        BandOverride.expires_on >= dt.date.today(),
+    )
+    row = (
+        db.session.execute(
+            select(HealthScore, BandOverride)
+            .outerjoin(BandOverride, in_force)
             .where(HealthScore.account_id == account_id)
-            .order_by(HealthScore.scored_on.desc())
+            .order_by(HealthScore.scored_on.desc(), BandOverride.created_at.desc())
             .limit(1)
-        )
+        ).first()
         if account_id <= MAX_ID
         else None
     )
-    if score is None:
+    if row is None:
         get_account(account_id)  # 404 for an unknown account, then for one not yet scored
         api_error(404, f"account {account_id} has no health score yet")
-    override = db.session.scalar(
-        select(BandOverride)
-        .where(
-            BandOverride.account_id == account_id,
-            BandOverride.ended_at.is_(None),
-            BandOverride.expires_on >= dt.date.today(),
-        )
-        .order_by(BandOverride.created_at.desc())
-        .limit(1)
-    )
+    score, override = row
     return {
         **{column.key: getattr(score, column.key) for column in HealthScore.__table__.columns},
         "effective_band": override.band if override else score.band,
