@@ -191,7 +191,56 @@ def _fit_cox(frame: pd.DataFrame, penalizer: float, strata: list[str] | None) ->
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         cox.fit(frame, _DURATION, _EVENT, entry_col=_entry_or_none(frame), strata=strata)
+    if _ENTRY in frame.columns:
+        _rebase_on_late_entries(cox, frame, strata or [])
     return cox
+
+
+def _rebase_on_late_entries(cox: CoxPHFitter, frame: pd.DataFrame, strata: list[str]) -> None:
+    """Recompute the Breslow baseline hazard with the risk sets of late entries.
+
+    lifelines fits the coefficients with `entry_col` but computes the baseline hazard as if
+    every row were at risk from time 0 (lifelines issue #1416): with monthly snapshot rows
+    each account is counted once per snapshot in every risk set, and every predicted
+    probability comes out many times too low. Here a row is at risk at t when entry < t <= stop.
+    """
+    inner = cox._model  # the fitted SemiParametricPHFitter that holds the baseline
+    rows = pd.DataFrame(
+        {
+            "hazard": np.asarray(cox.predict_partial_hazard(frame), dtype=float).ravel(),
+            "stop": frame[_DURATION].to_numpy(float),
+            "entry": frame[_ENTRY].to_numpy(float),
+            "event": frame[_EVENT].to_numpy(float),
+        }
+    )
+    times = inner.baseline_hazard_.index.to_numpy(float)
+    if strata:
+        rows[strata] = frame[strata].to_numpy()
+        groups = dict(list(rows.groupby(strata)))
+        hazard = pd.DataFrame(
+            {name: _breslow(times, groups[name]) for name in inner.baseline_hazard_.columns},
+            index=inner.baseline_hazard_.index,
+        )
+    else:
+        hazard = pd.DataFrame(
+            {"baseline hazard": _breslow(times, rows)}, index=inner.baseline_hazard_.index
+        )
+    inner.baseline_hazard_ = hazard
+    inner.baseline_cumulative_hazard_ = inner._compute_baseline_cumulative_hazard(hazard)
+    inner.baseline_survival_ = inner._compute_baseline_survival()
+
+
+def _breslow(times: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+    """Breslow's baseline hazard at `times`: events at t over the summed partial hazards of the
+    rows at risk at t (entry < t <= stop)."""
+    stops, entries = np.sort(rows["stop"].to_numpy()), np.sort(rows["entry"].to_numpy())
+    by_stop = rows.sort_values("stop")["hazard"].to_numpy().cumsum()
+    by_entry = rows.sort_values("entry")["hazard"].to_numpy().cumsum()
+    ended = np.concatenate([[0.0], by_stop])[np.searchsorted(stops, times, side="left")]
+    entered = np.concatenate([[0.0], by_entry])[np.searchsorted(entries, times, side="left")]
+    at_risk = entered - ended  # entered before t, minus those that also stopped before t
+    events = rows.groupby("stop")["event"].sum().reindex(times, fill_value=0.0).to_numpy()
+    return np.divide(events, at_risk, out=np.zeros_like(events), where=at_risk > 0)
 
 
 def _fit_aft(frame: pd.DataFrame, penalizer: float) -> WeibullAFTFitter:
