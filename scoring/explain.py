@@ -11,6 +11,8 @@ import pandas as pd
 
 def _change(noun: str, days: int) -> Callable[[float], str]:
     def say(value: float) -> str:
+        if round(value, 2) == 0:
+            return f"{noun} steady over {days} days"
         direction = "down" if value < 0 else "up"
         return f"{noun} {direction} {abs(value):.0%} in {days} days"
 
@@ -19,6 +21,8 @@ def _change(noun: str, days: int) -> Callable[[float], str]:
 
 def _points(noun: str) -> Callable[[float], str]:
     def say(value: float) -> str:
+        if round(value, 1) == 0:
+            return f"{noun} unchanged on the quarter before"
         direction = "down" if value < 0 else "up"
         return f"{noun} {direction} {abs(value):.1f} points on the quarter before"
 

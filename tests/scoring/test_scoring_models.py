@@ -171,6 +171,12 @@ def test_driver_sentences_read_like_a_csm_would_say_them():
     assert sentence("nps_latest", None) == "No nps latest data"
 
 
+def test_a_change_of_nothing_reads_as_steady_not_as_up_zero():
+    assert sentence("nps_trend", 0.02) == "NPS answers unchanged on the quarter before"
+    assert sentence("nps_trend", -2.5) == "NPS answers down 2.5 points on the quarter before"
+    assert sentence("active_users_change_30d", 0.001) == "Active users steady over 30 days"
+
+
 def test_days_to_renewal_roll_back_along_the_yearly_cycle():
     renewals = pd.Series(pd.to_datetime(["2027-03-01", "2026-07-01", None]))
     days = days_to_next_renewal(renewals, dt.date(2026, 1, 1))
