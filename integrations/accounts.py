@@ -91,9 +91,7 @@ def company_values(props: dict[str, Any], names: dict[str, str | None]) -> dict[
     }
 
 
-def write_renewal_dates(
-    rows: list[tuple[Parsed, int | None]], source: str
-) -> tuple[int, int]:
+def write_renewal_dates(rows: list[tuple[Parsed, int | None]], source: str) -> tuple[int, int]:
     """Set accounts' renewal dates from open renewal deals, keeping the dates they replace in
     the account history; returns (0, accounts updated)."""
     dates = {aid: item.values["renewal_date"] for item, aid in rows}
