@@ -229,7 +229,7 @@ def test_an_arr_cut_and_a_new_renewal_date_are_kept_in_the_account_history_for_p
     ).all()
     assert history == [
         (existing.id, "arr", "90000.00", "60000.00", "hubspot"),
-        (existing.id, "renewal_date", "2027-03-01", "2027-05-01", "crm"),
+        (existing.id, "renewal_date", "2027-03-01", "2027-05-01", "hubspot"),
     ]
     today = utcnow().date()
     assert features_as_of(today - dt.timedelta(days=1)).loc[existing.id, "arr"] == 90000.0
