@@ -110,9 +110,11 @@ def survival_risks(frame: pd.DataFrame, model: SurvivalModel) -> pd.DataFrame | 
         return None
 
 
-def score_accounts(day: dt.date | None = None) -> ScoringSummary:
+def score_accounts(day: dt.date | None = None, *, raise_flags: bool = True) -> ScoringSummary:
     """Score every live account as of `day` (today) and write that day's history, with a
-    ScoringRun row saying how long it took; flushes."""
+    ScoringRun row saying how long it took; flushes. `raise_flags=False` writes the history
+    without opening risk tasks: a replay of past days, such as the demo's backfill, must not
+    leave tasks that were due months ago."""
     started, started_at = time.perf_counter(), utcnow()
     day = day or dt.date.today()
     frame = features_as_of(day)
@@ -131,7 +133,8 @@ def score_accounts(day: dt.date | None = None) -> ScoringSummary:
     if risks is not None:
         summary.survival_version = survival[1].id
         write_rows(ChurnRisk, _risk_rows(day, frame, risks, survival[1].id))
-    summary.flags = raise_risk_flags(day, frame, scores, risks, FlagThresholds.from_config())
+    if raise_flags:
+        summary.flags = raise_risk_flags(day, frame, scores, risks, FlagThresholds.from_config())
     summary.seconds = time.perf_counter() - started
     db.session.add(
         ScoringRun(

@@ -153,6 +153,10 @@ def test_the_demo_comes_up_scored_with_playbooks_and_a_book_for_the_demo_login(r
     assert len(days) == 14 and max(days) == dt.date(2026, 11, 2)
     assert count(Playbook) >= 3
     assert "scored 14 days of history" in result.output
+    # only the last (today's) run opens risk tasks: none are due months ago
+    kinds = ("churn_risk", "health_drop")
+    due = db.session.scalars(select(Task.due_date).where(Task.kind.in_(kinds))).all()
+    assert all(day > dt.date(2026, 11, 2) for day in due)
 
 
 def test_the_same_seed_and_day_give_the_same_book(app):
