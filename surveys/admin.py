@@ -13,7 +13,7 @@ from cs_platform.auth.decorators import roles_required
 from cs_platform.extensions import db
 from cs_platform.outbox import enqueue
 from cs_platform.scheduler import running_scheduler
-from surveys.emails import build_email
+from surveys.emails import build_email, mail_domain
 from surveys.forms import CampaignForm, SurveyForm
 from surveys.jobs import sync_campaign_jobs
 from surveys.models import Campaign, Invitation, Survey, SurveySkip
@@ -165,7 +165,7 @@ def preview(campaign_id: int):
     locale = request.args.get("locale", campaign.survey.default_locale)
     if locale not in LOCALES:
         abort(400)
-    email = preview_email(campaign, locale)
+    email = preview_email(campaign, locale).message()
     if request.args.get("part") == "html":
         return Response(email.get_body(("html",)).get_content(), mimetype="text/html")
     return render_template(
@@ -180,7 +180,10 @@ def preview(campaign_id: int):
 
 def preview_email(campaign: Campaign, locale: str):
     recipient = (current_user.name, current_user.email)
-    return build_email(campaign.survey, campaign, recipient, locale, "preview-link", test=True)
+    return build_email(
+        campaign.survey, campaign, recipient, locale, "preview-link",
+        message_id=f"<survey-preview-{campaign.id}@{mail_domain()}>", test=True,
+    )  # fmt: skip
 
 
 @bp.post("/campaigns/<int:campaign_id>/test")

@@ -18,7 +18,6 @@ import smtplib
 import ssl
 import threading
 import time
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
@@ -36,7 +35,7 @@ from cs_platform.outbox import (
     TransientDeliveryError,
     register_handler,
 )
-from surveys.emails import build_email, invitation_email, mail_domain
+from surveys.emails import OutgoingEmail, build_email, invitation_email, mail_domain
 from surveys.models import Campaign, Invitation
 
 _local = threading.local()
@@ -47,7 +46,7 @@ class RecipientRefusedError(PermanentDeliveryError):
 
 
 class Transport(Protocol):
-    def send(self, email: EmailMessage) -> None: ...
+    def send(self, email: OutgoingEmail) -> None: ...
 
 
 class FileTransport:
@@ -56,11 +55,11 @@ class FileTransport:
     def __init__(self, directory: str) -> None:
         self.directory = Path(directory)
 
-    def send(self, email: EmailMessage) -> None:
+    def send(self, email: OutgoingEmail) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^A-Za-z0-9._-]", "_", str(email["Message-ID"]).strip("<>"))
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", email.message_id.strip("<>"))
         temporary = self.directory / f".{name}.tmp"
-        temporary.write_bytes(email.as_bytes())
+        temporary.write_bytes(email.raw)
         temporary.replace(self.directory / f"{name}.eml")  # atomic: readers never see half
 
 
@@ -85,7 +84,7 @@ class SmtpTransport:
         self._connection: smtplib.SMTP | None = None
         self._last_send = 0.0
 
-    def send(self, email: EmailMessage) -> None:
+    def send(self, email: OutgoingEmail) -> None:
         self._pace()
         reused = self._connection is not None
         try:
@@ -96,9 +95,9 @@ class SmtpTransport:
                 raise TransientDeliveryError("SMTP server closed the connection") from None
             self._send_once(email)  # an idle reused connection timed out: one fresh try
 
-    def _send_once(self, email: EmailMessage) -> None:
+    def _send_once(self, email: OutgoingEmail) -> None:
         try:
-            self._connect().send_message(email)
+            self._connect().sendmail(email.sender, [email.recipient], email.raw)
         except smtplib.SMTPAuthenticationError as error:
             raise TransientDeliveryError(self._login_refused(error)) from None
         except smtplib.SMTPRecipientsRefused as error:
@@ -245,8 +244,10 @@ def _send_test(message_id: int, payload: dict) -> None:
     if campaign is None:
         raise DeliveryCancelledError("campaign deleted")
     recipient = (payload["name"], payload["to"])
-    email = build_email(campaign.survey, campaign, recipient, None, "test-link", test=True)
-    email["Message-ID"] = f"<survey-test-{message_id}@{mail_domain()}>"
+    email = build_email(
+        campaign.survey, campaign, recipient, None, "test-link",
+        message_id=f"<survey-test-{message_id}@{mail_domain()}>", test=True,
+    )  # fmt: skip
     transport().send(email)
 
 

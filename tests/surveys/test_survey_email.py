@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,11 @@ from tests.factories import CampaignFactory, ContactFactory, SurveyFactory
 from tests.surveys.helpers import deliver_all, invite, token_of
 
 
+def received(invitation: Invitation, number: int) -> EmailMessage:
+    """The invitation's email as the recipient's mail client reads it."""
+    return invitation_email(invitation, number).message()
+
+
 def score_urls(email) -> list[str]:
     html = email.get_body(("html",)).get_content()
     return re.findall(r'href="(http[^"]+/s/[A-Za-z0-9_-]{22}/\d+)"', html)
@@ -27,7 +33,7 @@ def score_urls(email) -> list[str]:
 def test_the_email_shows_one_link_per_point_of_the_scale(app, kind, points):
     ContactFactory()
     [invitation] = invite(CampaignFactory(survey=SurveyFactory(kind=kind, texts={})))
-    email = invitation_email(invitation, 0)
+    email = received(invitation, 0)
     urls = score_urls(email)
     assert len(urls) == points
     assert urls[0].endswith(f"/s/{token_of(invitation)}/{0 if kind == 'nps' else 1}")
@@ -38,13 +44,13 @@ def test_the_email_shows_one_link_per_point_of_the_scale(app, kind, points):
 def test_the_email_carries_one_click_unsubscribe_headers_and_a_stable_message_id(app):
     ContactFactory(email="ana@example.com", name="Ana Lima")
     [invitation] = invite(CampaignFactory())
-    first, again = invitation_email(invitation, 0), invitation_email(invitation, 0)
+    first, again = received(invitation, 0), received(invitation, 0)
     assert (
         first["Message-ID"]
         == again["Message-ID"]
         == f"<survey-{invitation.id}-0@cs-platform.localhost>"
     )
-    assert invitation_email(invitation, 1)["Message-ID"] != first["Message-ID"]
+    assert received(invitation, 1)["Message-ID"] != first["Message-ID"]
     assert (
         first["List-Unsubscribe"] == f"<http://127.0.0.1:5000/s/{token_of(invitation)}/unsubscribe>"
     )
@@ -62,13 +68,10 @@ def test_a_german_contact_gets_german_text_and_a_french_survey_text_overrides(ap
         texts={"fr": {"question": "Recommanderiez-vous {product} ?"}}, product_name="Acme"
     )
     german, french, portuguese = invite(CampaignFactory(survey=survey))
-    assert "Wie wahrscheinlich" in invitation_email(german, 0).get_body(("plain",)).get_content()
-    assert invitation_email(german, 1)["Subject"] == "Erinnerung: ein Klick zu Acme"
-    assert (
-        "Recommanderiez-vous Acme ?"
-        in invitation_email(french, 0).get_body(("plain",)).get_content()
-    )
-    assert invitation_email(portuguese, 0)["Subject"] == "Quick question about Acme"
+    assert "Wie wahrscheinlich" in received(german, 0).get_body(("plain",)).get_content()
+    assert received(german, 1)["Subject"] == "Erinnerung: ein Klick zu Acme"
+    assert "Recommanderiez-vous Acme ?" in received(french, 0).get_body(("plain",)).get_content()
+    assert received(portuguese, 0)["Subject"] == "Quick question about Acme"
 
 
 def test_invitations_are_delivered_over_smtp_and_marked_sent(app, smtp_sink):
@@ -159,3 +162,14 @@ def test_a_test_email_goes_to_the_colleague_and_its_links_record_nothing(app, sm
     html = email.get_body(("html",)).get_content()
     link = re.search(r'href="http://127.0.0.1:5000(/s/[^"]+/9)"', html).group(1)
     assert client.get(link).status_code == 404
+
+
+def test_non_ascii_names_and_subjects_arrive_intact(app):
+    ContactFactory(name="Zoë Ångström", email="zoe@example.se")
+    [invitation] = invite(CampaignFactory(survey=SurveyFactory(product_name="Café Crème")))
+    email = invitation_email(invitation, 0)
+    assert email.raw.isascii()  # every header and body encoded for any relay
+    read = email.message()
+    assert "Café Crème" in read["Subject"]
+    assert read["To"] == "Zoë Ångström <zoe@example.se>"
+    assert "Hi Zoë," in read.get_body(("plain",)).get_content()
