@@ -149,13 +149,12 @@ def apply_values(
     account: Account, values: dict[str, Any], owners: dict[str, int]
 ) -> list[FieldChange]:
     """Copy the fields the CRM sent (a blank field leaves what we have); returns what changed
-    on an account that already existed."""
+    (the caller keeps it for accounts that already existed)."""
     changed = []
     for name in ("name", "domain", "arr", "renewal_date"):
         new = values.get(name)
         if new is not None and new != getattr(account, name):
-            if account.id is not None:
-                changed.append(FieldChange(name, getattr(account, name), new))
+            changed.append(FieldChange(name, getattr(account, name), new))
             setattr(account, name, new)
     owner = values.get("owner_email")
     if owner and owner in owners and owners[owner] != account.owner_id:

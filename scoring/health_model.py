@@ -17,6 +17,7 @@ from sklearn.model_selection import train_test_split
 
 from scoring.encoding import FeatureEncoder, FeatureError, as_numpy
 from scoring.explain import top_drivers
+from scoring.scorecard import band_for
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary:logistic",
@@ -35,14 +36,6 @@ CALIBRATION_SHARE = 0.25
 # overfits into steps that pin many accounts at exactly 0 % (health 100), so Platt is used.
 ISOTONIC_MIN_ROWS = 1000
 ISOTONIC_MIN_EVENTS = 50
-# Bands: score >= green_at is green, score < red_below is red, yellow between.
-DEFAULT_BANDS = {"green_at": 70.0, "red_below": 40.0}
-
-
-def band_for(scores: np.ndarray | pd.Series, green_at: float, red_below: float) -> np.ndarray:
-    """green / yellow / red for each 0-100 score."""
-    values = np.asarray(scores, dtype=float)
-    return np.where(values >= green_at, "green", np.where(values < red_below, "red", "yellow"))
 
 
 def labels_as_int(labels: pd.Series, name: str = "label") -> np.ndarray:

@@ -29,7 +29,7 @@ from scoring.models import ChurnRisk, HealthScore, ModelVersion, ScoringRun
 from scoring.registry import load_active, register
 from scoring.risk_flags import FlagThresholds, raise_risk_flags
 from scoring.scorecard import Scorecard
-from scoring.services import load_scorecard
+from scoring.services import load_scorecard, model_bands
 from scoring.survival import SurvivalModel
 from scoring.training import NotEnoughHistoryError, TrainingData, build_training_data, split_by_time
 
@@ -85,26 +85,13 @@ def health_scores(
     return scorecard.score(inputs), "scorecard"
 
 
-def model_bands() -> dict[str, float]:
-    """The learned model's band thresholds (configuration, not the scorecard's)."""
-    config = current_app.config
-    return {
-        "green_at": float(config["HEALTH_MODEL_GREEN_AT"]),
-        "red_below": float(config["HEALTH_MODEL_RED_BELOW"]),
-    }
-
-
-def churn_risks(frame: pd.DataFrame, model: SurvivalModel) -> pd.DataFrame:
-    """The survival model's risks for each account of a feature frame."""
+def churn_risks(frame: pd.DataFrame, model: SurvivalModel) -> pd.DataFrame | None:
+    """The survival model's risks for each account of a feature frame, or None (logged) when
+    the model cannot read today's features: health scores still get written, and the next
+    retraining fixes the model."""
     months_to_renewal = frame["days_to_renewal"].fillna(365.0) / MONTH_DAYS
-    return model.predict(model_inputs(frame), frame["tenure_months"], months_to_renewal)
-
-
-def survival_risks(frame: pd.DataFrame, model: SurvivalModel) -> pd.DataFrame | None:
-    """The survival model's risks, or None (logged) when the model cannot read today's
-    features: health scores still get written, and the next retraining fixes the model."""
     try:
-        return churn_risks(frame, model)
+        return model.predict(model_inputs(frame), frame["tenure_months"], months_to_renewal)
     except FeatureError as error:
         log.error("survival model cannot score; no churn risk today", extra={"error": str(error)})
         return None
@@ -129,7 +116,7 @@ def score_accounts(day: dt.date | None = None, *, raise_flags: bool = True) -> S
     survival = load_active("survival")
     risks = None
     if survival is not None and len(frame):
-        risks = survival_risks(frame, survival[0])
+        risks = churn_risks(frame, survival[0])
     if risks is not None:
         summary.survival_version = survival[1].id
         write_rows(ChurnRisk, _risk_rows(day, frame, risks, survival[1].id))
@@ -152,17 +139,14 @@ def score_accounts(day: dt.date | None = None, *, raise_flags: bool = True) -> S
 
 def log_score_changes(day: dt.date, changes: list[dict[str, Any]]) -> None:
     """One `score_change` line per changed account in its timeline, dated the scoring day;
-    a re-run of the day replaces its lines instead of adding more."""
+    a re-run of the day replaces the day's lines instead of adding more."""
     stamp = dt.datetime.combine(day, dt.time())
-    changed = [change["account_id"] for change in changes]
     db.session.execute(
         delete(TimelineEntry).where(
-            TimelineEntry.kind == "score_change",
-            TimelineEntry.created_at == stamp,
-            TimelineEntry.account_id.in_(changed),
+            TimelineEntry.kind == "score_change", TimelineEntry.created_at == stamp
         )
     )
-    if changed:
+    if changes:
         db.session.execute(
             insert(TimelineEntry),
             [

@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 
 from scoring.explain import sentence
-from scoring.health_model import band_for
+
+
+def band_for(scores: np.ndarray | pd.Series, green_at: float, red_below: float) -> np.ndarray:
+    """green / yellow / red for each 0-100 score: green from `green_at`, red below
+    `red_below` (the scorecard's thresholds or the learned model's)."""
+    values = np.asarray(scores, dtype=float)
+    return np.where(values >= green_at, "green", np.where(values < red_below, "red", "yellow"))
 
 
 @dataclass(frozen=True)

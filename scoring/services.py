@@ -1,6 +1,10 @@
-"""Scorecard settings as stored by the admin page (one row; defaults until first saved)."""
+"""Scorecard settings as stored by the admin page (one row; defaults until first saved), and the
+learned model's band thresholds from the configuration. Light: no model libraries, so pages can
+import it."""
 
 from __future__ import annotations
+
+from flask import current_app
 
 from cs_platform.audit import record_audit
 from cs_platform.extensions import db
@@ -19,6 +23,15 @@ def load_scorecard() -> Scorecard:
     return Scorecard.from_settings(
         {"measures": row.measures, "green_at": row.green_at, "red_below": row.red_below}
     )
+
+
+def model_bands() -> dict[str, float]:
+    """The learned model's band thresholds (configuration, not the scorecard's)."""
+    config = current_app.config
+    return {
+        "green_at": float(config["HEALTH_MODEL_GREEN_AT"]),
+        "red_below": float(config["HEALTH_MODEL_RED_BELOW"]),
+    }
 
 
 def save_scorecard(scorecard: Scorecard, author: User | None) -> None:

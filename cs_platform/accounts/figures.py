@@ -5,18 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from flask import current_app
 from markupsafe import Markup
 
 from cs_platform.charts import Band, Marker, Series, line_chart
-from cs_platform.extensions import db
-from scoring.models import ChurnRisk, HealthScore, ScorecardSettings
-
-# The one ScorecardSettings row (scoring.services.SETTINGS_ID; not imported, as that module pulls
-# in the model libraries) and its column defaults, which apply until an admin saves it.
-SETTINGS_ID = 1
-DEFAULT_RED_BELOW = 40.0
-DEFAULT_GREEN_AT = 70.0
+from scoring.models import ChurnRisk, HealthScore
+from scoring.services import load_scorecard, model_bands
 
 DAYS_PER_MONTH = 30.4375
 
@@ -25,12 +18,11 @@ def score_bands(method: str) -> list[Band]:
     """The health bands as the scoring run applies them to scores of `method`: the learned
     model's configured thresholds, or the scorecard's (admin-set, else defaults)."""
     if method == "model":
-        red = float(current_app.config["HEALTH_MODEL_RED_BELOW"])
-        green = float(current_app.config["HEALTH_MODEL_GREEN_AT"])
+        bands = model_bands()
+        green, red = bands["green_at"], bands["red_below"]
     else:
-        settings = db.session.get(ScorecardSettings, SETTINGS_ID)
-        red = settings.red_below if settings else DEFAULT_RED_BELOW
-        green = settings.green_at if settings else DEFAULT_GREEN_AT
+        scorecard = load_scorecard()
+        green, red = scorecard.green_at, scorecard.red_below
     return [
         Band(0, red, f"Red < {red:.0f}", "band-red"),
         Band(red, green, f"Yellow < {green:.0f}", "band-yellow"),

@@ -58,18 +58,21 @@ def refuse_internal_peer(sock: socket.socket) -> None:
         raise UnsafeTargetError(f"the target's address {address} is private or loopback")
 
 
-class PublicHTTPConnection(HTTPConnection):
+class _PublicPeer:
+    """Connection mixin: the socket is checked as soon as it is open, before TLS or a request."""
+
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
+        sock = super()._new_conn()  # type: ignore[misc]
         refuse_internal_peer(sock)
         return sock
 
 
-class PublicHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:  # checked before the TLS handshake starts
-        sock = super()._new_conn()
-        refuse_internal_peer(sock)
-        return sock
+class PublicHTTPConnection(_PublicPeer, HTTPConnection):
+    pass
+
+
+class PublicHTTPSConnection(_PublicPeer, HTTPSConnection):
+    pass
 
 
 class PublicHTTPPool(HTTPConnectionPool):

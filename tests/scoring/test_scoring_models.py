@@ -12,8 +12,8 @@ from sklearn.isotonic import IsotonicRegression
 from scoring.encoding import FeatureEncoder, FeatureError
 from scoring.explain import sentence
 from scoring.features import days_to_next_renewal
-from scoring.health_model import HealthModel, PlattCalibrator, band_for
-from scoring.scorecard import Measure, Scorecard, ScorecardError
+from scoring.health_model import HealthModel, PlattCalibrator
+from scoring.scorecard import Measure, Scorecard, ScorecardError, band_for
 from scoring.survival import CURVE_POINTS, SurvivalModel
 
 
