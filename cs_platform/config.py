@@ -144,13 +144,14 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "INGEST_RATE_LIMIT": os.environ.get("INGEST_RATE_LIMIT", "6000 per minute"),
         # Scoring (scoring/): cold start until this many churned accounts in the training window.
         "SCORING_MIN_CHURN_EVENTS": env_int("SCORING_MIN_CHURN_EVENTS", 30),
-        "SCORING_BOOST_ROUNDS": env_int("SCORING_BOOST_ROUNDS", 400),
+        "SCORING_BOOST_ROUNDS": env_int("SCORING_BOOST_ROUNDS", 600),
         "SCORING_TRAINING_MONTHS": env_int("SCORING_TRAINING_MONTHS", 12),
-        # Bands of the learned model's score, 100 x (1 - P(churn within 90 days)): with a
-        # 90-day base rate of a few percent, green is P <= 5 % and red is P > 15 %. (The
-        # scorecard's own 0-100 scale has its thresholds on the scorecard page.)
-        "HEALTH_MODEL_GREEN_AT": env_int("HEALTH_MODEL_GREEN_AT", 95),
-        "HEALTH_MODEL_RED_BELOW": env_int("HEALTH_MODEL_RED_BELOW", 85),
+        # Bands of the learned model's score, 100 x b / (p + b) with p the account's P(churn
+        # within 90 days) and b the book's base rate: green at or below the book's average risk
+        # (50), red from about three times it (below 33, p > 2 b). (The scorecard's own 0-100
+        # scale has its thresholds on the scorecard page.)
+        "HEALTH_MODEL_GREEN_AT": env_int("HEALTH_MODEL_GREEN_AT", 50),
+        "HEALTH_MODEL_RED_BELOW": env_int("HEALTH_MODEL_RED_BELOW", 33),
         # Risk flags: percentages of P(churn) and points of health lost within 30 days.
         "SCORING_FLAG_RENEWAL_PERCENT": env_int("SCORING_FLAG_RENEWAL_PERCENT", 50),
         "SCORING_FLAG_90D_PERCENT": env_int("SCORING_FLAG_90D_PERCENT", 30),

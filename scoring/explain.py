@@ -63,45 +63,105 @@ SENTENCES: dict[str, Callable[[float], str]] = {
 }
 
 
+# What a missing value means, said plainly (the default: "No <feature> yet").
+MISSING: dict[str, str] = {
+    "active_users": "No product usage recorded in 30 days",
+    "active_users_change_30d": "No usage in the 30 days before to compare with",
+    "seat_utilisation": "Seat use unknown (no usage or no seat count)",
+    "features_used": "No product usage recorded in 30 days",
+    "first_reply_hours_90d": "No solved tickets in 90 days",
+    "resolution_hours_90d": "No solved tickets in 90 days",
+    "ticket_satisfaction_90d": "No rated tickets in 90 days",
+    "nps_latest": "No NPS answer in 180 days",
+    "nps_trend": "Too few NPS answers to see a trend",
+    "csat_latest": "No CSAT answer in 180 days",
+    "ces_latest": "No effort (CES) answer in 180 days",
+    "survey_response_rate": "No survey invitations sent in a year",
+    "detractor_share": "No contacts on file",
+    "days_to_renewal": "No renewal date on file",
+}
+# Levers whose value itself says "up" or "down": a driver must agree with that word.
+SIGNED_CHANGES = ("active_users_change_30d", "nps_trend")
+# Below this share of the log-odds (about 5 % of the odds) a driver has no real effect.
+MIN_EFFECT = 0.05
+
+
 def sentence(feature: str, value: object) -> str:
-    """One driver as a sentence; categories read "plan: starter", unknown numbers "name: 1.5"."""
+    """One driver as a sentence; categories read "Plan: starter", unknown numbers "Name: 1.5"."""
     label = feature.replace("_", " ")
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"No {label} data"
+        return MISSING.get(feature, f"{label.capitalize()}: not known yet")
     say = SENTENCES.get(feature)
     if say is not None and isinstance(value, int | float | np.number):
         return say(float(value))
     if isinstance(value, float):
         return f"{label.capitalize()}: {value:.3g}"
-    return f"{label.capitalize()}: {value}"
+    return f"{label.capitalize()}: {str(value).replace('_', ' ')}"
 
 
-def top_drivers(contributions: pd.DataFrame, raw: pd.DataFrame, limit: int = 3) -> list[list[dict]]:
+def agrees(feature: str, value: object, contribution: float, directions: dict[str, int]) -> bool:
+    """False when a driver would contradict its lever's known direction: a signed change that
+    raises risk must be a move the bad way ("down" for usage), one that lowers risk the good
+    way; a steady value moves nothing."""
+    direction = directions.get(feature, 0)
+    if feature not in SIGNED_CHANGES or direction == 0 or not isinstance(value, float):
+        return True
+    return np.sign(value) * direction * np.sign(contribution) > 0
+
+
+SHARES = ("active_users_change_30d", "seat_utilisation", "ticket_satisfaction_90d",
+          "survey_response_rate", "detractor_share")  # fmt: skip
+
+
+def short_value(feature: str, value: object) -> str:
+    """A value as it reads in brackets: "70%", "3", "12.5", or "none"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "none"
+    if not isinstance(value, int | float | np.number):
+        return str(value).replace("_", " ")
+    number = float(value)
+    if feature in SHARES:
+        return f"{number:.0%}"
+    return f"{number:.0f}" if abs(number) >= 10 or number == round(number) else f"{number:.1f}"
+
+
+def change_sentence(feature: str, before: object, after: object) -> str:
+    """What a feature is now and what it was: "7 open tickets (was 3)"."""
+    return f"{sentence(feature, after)} (was {short_value(feature, before)})"
+
+
+def top_drivers(
+    contributions: pd.DataFrame,
+    raw: pd.DataFrame,
+    limit: int = 3,
+    *,
+    directions: dict[str, int] | None = None,
+) -> list[list[dict]]:
     """Each row's strongest drivers: `contributions` (rows x input features, log-odds or points
-    towards churn) ranked by absolute size, with the raw value and its sentence."""
+    towards churn) ranked by absolute size, with the raw value and its sentence. Drivers below
+    MIN_EFFECT, and any that would contradict a lever's known direction, are left out."""
+    directions = directions or {}
     matrix = contributions.to_numpy(float)
-    order = np.argsort(-np.abs(matrix), axis=1)[:, :limit]
+    order = np.argsort(-np.abs(matrix), axis=1)
     names = contributions.columns.to_numpy()
     raw_values = raw.reindex(columns=contributions.columns).to_numpy(object)
-    rows = np.arange(len(matrix))[:, None]
-    picked_values = raw_values[rows, order].tolist()
-    picked_contributions = np.round(matrix[rows, order], 4).tolist()
-    picked_names = names[order].tolist()
     result = []
-    for features, values, amounts in zip(
-        picked_names, picked_values, picked_contributions, strict=True
-    ):
+    for row, picks in enumerate(order):
         drivers = []
-        for feature, raw_value, amount in zip(features, values, amounts, strict=True):
-            value = _plain(raw_value)
-            drivers.append(
-                {
-                    "feature": str(feature),
-                    "value": value,
-                    "contribution": amount,
-                    "sentence": sentence(str(feature), value),
-                }
-            )
+        for col in picks:
+            amount = float(matrix[row, col])
+            if abs(amount) < MIN_EFFECT or len(drivers) == limit:
+                break
+            feature, value = str(names[col]), _plain(raw_values[row, col])
+            if agrees(feature, value, amount, directions):
+                drivers.append(
+                    {
+                        "feature": feature,
+                        "value": value,
+                        "contribution": round(amount, 4),
+                        "sentence": sentence(feature, value),
+                    }
+                )
         result.append(drivers)
     return result
 

@@ -52,6 +52,29 @@ FEATURES = (
     *CATEGORICAL,
 )
 
+# The levers a CSM can pull, with the direction of risk that each is held to (+1: risk rises as
+# the value rises). The rest of FEATURES is context: shown apart, never as a reason.
+LEVER_DIRECTIONS: dict[str, int] = {
+    "active_users": -1,
+    "active_users_change_30d": -1,
+    "seat_utilisation": -1,
+    "features_used": -1,
+    "open_tickets": 1,
+    "high_priority_open": 1,
+    "tickets_per_seat_90d": 1,
+    "first_reply_hours_90d": 1,
+    "resolution_hours_90d": 1,
+    "ticket_satisfaction_90d": -1,
+    "nps_latest": -1,
+    "nps_trend": -1,
+    "csat_latest": -1,
+    "ces_latest": -1,  # CES 1-7: higher is easier
+    "survey_response_rate": -1,
+    "detractors_90d": 1,
+    "detractor_share": 1,
+}
+CONTEXT_FEATURES = tuple(f for f in FEATURES if f not in LEVER_DIRECTIONS)
+
 
 def _read(query: Select) -> pd.DataFrame:
     return pd.read_sql(query, db.session.connection())

@@ -90,6 +90,11 @@ class HealthScore(db.Model):
     )
     # [{"feature": ..., "value": ..., "contribution": ..., "sentence": ...}, ...] strongest first
     drivers: Mapped[list] = mapped_column(JSON, default=list)
+    # Context drivers (ARR, tenure, renewal timing, segment), shown apart from the levers
+    context: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    # {"7": {"since", "previous_score", "delta", "parts": [{"feature", "points", "sentence"}]},
+    #  "30": ...}: what moved the score since last week and last month
+    changes: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     account: Mapped[Account] = relationship()

@@ -21,8 +21,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from cs_platform.extensions import db
 from cs_platform.models import TimelineEntry, utcnow
 from cs_platform.webhooks.events import health_score_changes, publish_health_score_changes
+from scoring.changes import Scorer, score_changes
 from scoring.encoding import FeatureError
-from scoring.features import FEATURES, MONTH_DAYS, features_as_of, model_inputs
+from scoring.features import (
+    CONTEXT_FEATURES,
+    FEATURES,
+    LEVER_DIRECTIONS,
+    MONTH_DAYS,
+    features_as_of,
+    model_inputs,
+)
 from scoring.health_model import HealthModel
 from scoring.metrics import classifier_metrics
 from scoring.models import ChurnRisk, HealthScore, ModelVersion, ScoringRun
@@ -73,16 +81,17 @@ class TrainingSummary:
 
 def health_scores(
     inputs: pd.DataFrame, scorecard: Scorecard, model: HealthModel | None
-) -> tuple[pd.DataFrame, str]:
-    """Scores by the learned model when there is one, otherwise by the scorecard."""
+) -> tuple[pd.DataFrame, str, Scorer]:
+    """Scores by the learned model when there is one, otherwise by the scorecard; with the
+    scorer that made them."""
     if model is not None:
         try:
             scored = model.score(inputs, **model_bands())
         except FeatureError as error:
             log.error("health model cannot score; scorecard used", extra={"error": str(error)})
         else:
-            return scored, "model"
-    return scorecard.score(inputs), "scorecard"
+            return scored, "model", model
+    return scorecard.score(inputs), "scorecard", scorecard
 
 
 def churn_risks(frame: pd.DataFrame, model: SurvivalModel) -> pd.DataFrame | None:
@@ -106,9 +115,13 @@ def score_accounts(day: dt.date | None = None, *, raise_flags: bool = True) -> S
     day = day or dt.date.today()
     frame = features_as_of(day)
     health = load_active("health")
-    scores, method = health_scores(model_inputs(frame), load_scorecard(), health and health[0])
+    scores, method, scorer = health_scores(
+        model_inputs(frame), load_scorecard(), health and health[0]
+    )
     health_version = health[1].id if health and method == "model" else None
     summary = ScoringSummary(day, len(frame), method, health_version)
+    if len(frame):
+        scores["changes"] = score_changes(day, frame, scores, scorer)
     write_rows(HealthScore, _health_rows(day, frame, scores, health_version))
     changes = health_score_changes(day)
     publish_health_score_changes(changes)
@@ -170,12 +183,14 @@ def _health_rows(
 ) -> Iterator[dict]:
     now = utcnow()
     probability = scores["churn_probability"].astype(float).to_numpy()
-    for account_id, score, band, p, drivers in zip(
+    for account_id, score, band, p, drivers, context, changes in zip(
         frame["account_id"].tolist(),
         scores["score"].tolist(),
         scores["band"].tolist(),
         probability.tolist(),
         scores["drivers"].tolist(),
+        scores["context"].tolist(),
+        scores["changes"].tolist() if "changes" in scores else [{}] * len(frame),
         strict=True,
     ):
         yield {
@@ -187,6 +202,8 @@ def _health_rows(
             "churn_probability": None if np.isnan(p) else p,
             "model_version_id": version,
             "drivers": drivers,
+            "context": context,
+            "changes": changes,
             "updated_at": now,
         }
 
@@ -288,7 +305,15 @@ def _held_out(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, pd.DataFra
 def _train_health(data: TrainingData, rounds: int, seed: int) -> ModelVersion:
     train, test = _held_out(data.health, "label")
     started = time.perf_counter()
-    model = HealthModel.fit(model_inputs(train), train["label"], rounds=rounds, seed=seed)
+    model = HealthModel.fit(
+        model_inputs(train),
+        train["label"],
+        rounds=rounds,
+        seed=seed,
+        groups=train["account_id"],
+        directions=LEVER_DIRECTIONS,
+        context=CONTEXT_FEATURES,
+    )
     seconds = round(time.perf_counter() - started, 2)
     test_inputs = model_inputs(test)
     metrics = held_out_metrics("health", model, test_inputs, test)
@@ -301,7 +326,12 @@ def _train_health(data: TrainingData, rounds: int, seed: int) -> ModelVersion:
         "health",
         model.to_bytes(),
         features=list(FEATURES),
-        parameters={"rounds": rounds, "seed": seed, "importance": model.importance()},
+        parameters={
+            "max_rounds": rounds,
+            "seed": seed,
+            "importance": model.importance(),
+            **model.summary(),
+        },
         metrics=metrics,
         champion=_champion_metrics("health", test_inputs, test),
     )

@@ -92,24 +92,40 @@ class Scorecard:
             index=features.index,
         )
 
+    def _weights(self, points: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+        """The measures' weights, and per row the total weight of the measures present."""
+        weights = pd.Series({m.feature: m.weight for m in self.measures})
+        total = points.notna().mul(weights, axis=1).sum(axis=1)
+        return weights, total.replace(0, np.nan)
+
+    def shares(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Each measure's points in the row's score (they add up to the score)."""
+        points = self.points(features)
+        weights, total = self._weights(points)
+        return points.fillna(0).mul(weights, axis=1).div(total, axis=0)
+
     def score(self, features: pd.DataFrame, drivers: int = 3) -> pd.DataFrame:
         """Score 0-100 and band per row; drivers are the measures costing the most points."""
         points = self.points(features)
-        weights = pd.Series({m.feature: m.weight for m in self.measures})
-        present = points.notna().mul(weights, axis=1)
-        total_weight = present.sum(axis=1)
-        score = points.fillna(0).mul(weights, axis=1).sum(axis=1) / total_weight.replace(0, np.nan)
+        weights, total = self._weights(points)
+        score = self.shares(features).sum(axis=1, min_count=1).where(total.notna())
         score = score.fillna(50.0).round(1)  # no measure at all: neutral, and said so in drivers
-        lost = (100 - points).mul(weights, axis=1).div(total_weight.replace(0, np.nan), axis=0)
+        lost = (100 - points).mul(weights, axis=1).div(total, axis=0)
         return pd.DataFrame(
             {
                 "score": score,
                 "band": band_for(score, self.green_at, self.red_below),
                 "churn_probability": None,
                 "drivers": _drivers(lost, features, drivers),
+                "context": [[] for _ in range(len(features))],
             },
             index=features.index,
         )
+
+    def score_change(self, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+        """Each measure's share, in score points, of the move of the score from `before` to
+        `after` (rows aligned): they add up to the change of the score."""
+        return self.shares(after) - self.shares(before).to_numpy()
 
 
 def _drivers(lost: pd.DataFrame, features: pd.DataFrame, limit: int) -> list[list[dict]]:

@@ -54,19 +54,19 @@ def health_chart(history: Sequence[HealthScore]) -> Markup:
 
 
 def survival_chart(risk: ChurnRisk | None, renewal: dt.date | None, today: dt.date) -> Markup:
-    """P(still a customer) over the coming months, with the renewal date marked."""
-    curve = [(float(months), float(s)) for months, s in (risk.survival_curve if risk else [])]
+    """P(churned by then) over the coming months, rising with risk, the renewal date marked."""
+    curve = [(float(months), 1.0 - float(s)) for months, s in (risk.survival_curve if risk else [])]
     markers = []
     if renewal is not None and curve and renewal >= today:
         months = (renewal - today).days / DAYS_PER_MONTH
         markers.append(Marker(months, f"Renewal {renewal.isoformat()}"))
     ticks = [(x, f"{x:.0f} mo") for x, _ in curve[:: max(1, len(curve) // 6)]]
     return line_chart(
-        [Series("P(still a customer)", curve, css="series-c")],
-        title="Survival curve: probability the account is still a customer",
+        [Series("P(churned by then)", curve, css="series-c")],
+        title="Churn risk: probability the account has churned by each month from now",
         ticks=ticks,
         markers=markers,
-        y_range=(0, 1),
+        y_range=(0, min(1.0, max(0.1, *(p for _, p in curve))) if curve else 1.0),
         y_format=lambda v: f"{v:.0%}",
     )
 

@@ -1,5 +1,11 @@
 """The risk list as a read model: every live account with its latest score, built set-wise.
 
+The default view answers "who needs me this week": accounts in the red or yellow band (the band
+in force, overrides included) or with an open churn-risk or health-drop task, ordered by ARR at
+risk over the next 90 days (ARR x the health model's P(churn within 90 days), the one risk the
+whole product shows). The whole book is one click away (`view=all`). Before a model is trained
+(cold start) no account has a probability and the order is the scorecard's: lowest health first.
+
 One statement ranks the ids of all matching accounts (hash joins of the latest scoring day's rows,
 never a query per row) with the total; one reads the page's columns for those ids; two more fetch
 the page's drivers and 90-day sparklines.
@@ -24,7 +30,9 @@ from surveys.metrics import BAND_LIMITS
 from surveys.models import SurveyResponse
 
 PAGE_SIZE = 50
-TREND_DAYS = 30
+TREND_DAYS = 7  # the trend column: change since last week
+VIEWS = ("action", "all")  # needs action (the default), the whole book
+FLAG_TASK_KINDS = ("churn_risk", "health_drop")
 SPARKLINE_DAYS = 90
 SPARKLINE_STEP_DAYS = 3  # one point every 3 days: 30 points fill a 120-pixel line
 DETRACTOR_DAYS = 90
@@ -48,6 +56,7 @@ SORT_COLUMNS = {
 class RiskFilters:
     """The list's view, as read from (and written back to) the query string."""
 
+    view: str = "action"
     q: str = ""
     owner: str = ""  # "", "me", "none" or a user id
     segment: str = ""
@@ -68,6 +77,7 @@ class RiskFilters:
         within = args.get("renewal_within", "")
         page = args.get("page", "")
         return cls(
+            view=args.get("view", "") if args.get("view") in VIEWS else "action",
             q=args.get("q", "").strip()[:100],
             owner=owner if owner in ("me", "none") or owner.isdigit() else "",
             segment=args.get("segment", "") if args.get("segment") in SEGMENTS else "",
@@ -85,7 +95,7 @@ class RiskFilters:
         values = asdict(view)
         values["dir"] = values.pop("direction")
         values["detractor"] = "1" if view.detractor else ""
-        defaults = {"sort": "risk", "dir": SORT_COLUMNS[view.sort], "page": 1}
+        defaults = {"view": "action", "sort": "risk", "dir": SORT_COLUMNS[view.sort], "page": 1}
         return {
             key: value
             for key, value in values.items()
@@ -118,11 +128,13 @@ class RiskRow:
     override_band: str | None
     band: str | None
     trend: float | None
-    p_churn: float | None
+    p_churn: float | None  # P(churn within 90 days), the health model's
+    p_churn_renewal: float | None  # P(churn before renewal), the survival model's
     arr_at_risk: Decimal | None
     open_tasks: int
     drivers: list[dict] = field(default_factory=list)
     sparkline: list[float] = field(default_factory=list)
+    week_change: dict = field(default_factory=dict)  # HealthScore.changes["7"]
 
     def days_to_renewal(self, today: dt.date) -> int | None:
         return None if self.renewal_date is None else (self.renewal_date - today).days
@@ -134,6 +146,7 @@ class RiskPage:
     total: int
     page: int
     per_page: int = PAGE_SIZE
+    cold_start: bool = False  # no churn probability yet: ordered by the scorecard
 
     @property
     def pages(self) -> int:
@@ -185,6 +198,22 @@ def _active_overrides(today: dt.date):
     )
 
 
+def _flagged():
+    """Ids of accounts with an open (or snoozed) churn-risk or health-drop task."""
+    return select(Task.account_id).where(Task.status != "done", Task.kind.in_(FLAG_TASK_KINDS))
+
+
+def has_probabilities(day: dt.date) -> bool:
+    """Whether the latest scoring day's scores carry a churn probability (a trained model)."""
+    return bool(
+        db.session.scalar(
+            select(HealthScore.id)
+            .where(HealthScore.scored_on == day, HealthScore.churn_probability.is_not(None))
+            .limit(1)
+        )
+    )
+
+
 def _open_tasks():
     return (
         select(Task.account_id, func.count().label("open_tasks"))
@@ -213,7 +242,7 @@ def risk_query(filters: RiskFilters, user_id: int, today: dt.date, days: Scoring
     churn, owner = aliased(ChurnRisk), aliased(User)
     override, tasks = _active_overrides(today), _open_tasks()
     band = func.coalesce(override.c.band, latest.band)
-    arr_at_risk = Account.arr * churn.p_churn_before_renewal
+    arr_at_risk = Account.arr * latest.churn_probability
     open_tasks = func.coalesce(tasks.c.open_tasks, 0)
     columns = {
         "risk": arr_at_risk,
@@ -221,7 +250,7 @@ def risk_query(filters: RiskFilters, user_id: int, today: dt.date, days: Scoring
         "score": latest.score,
         "band": case({"red": 0, "yellow": 1, "green": 2}, value=band),
         "trend": latest.score - prior.score,
-        "p_churn": churn.p_churn_before_renewal,
+        "p_churn": latest.churn_probability,
         "renewal": Account.renewal_date,
         "arr": Account.arr,
         "tasks": open_tasks,
@@ -244,7 +273,8 @@ def risk_query(filters: RiskFilters, user_id: int, today: dt.date, days: Scoring
             override.c.band.label("override_band"),
             band.label("band"),
             columns["trend"].label("trend"),
-            churn.p_churn_before_renewal.label("p_churn"),
+            latest.churn_probability.label("p_churn"),
+            churn.p_churn_before_renewal.label("p_churn_renewal"),
             arr_at_risk.label("arr_at_risk"),
             open_tasks.label("open_tasks"),
         )
@@ -259,10 +289,13 @@ def risk_query(filters: RiskFilters, user_id: int, today: dt.date, days: Scoring
     query = _filtered(query, filters, user_id, today, band)
     key = columns[filters.sort]
     ordered = key.desc() if filters.direction == "desc" else key.asc()
-    return query.order_by(ordered.nulls_last(), Account.id)
+    # Without probabilities (cold start) ARR at risk is unknown: lowest health first.
+    return query.order_by(ordered.nulls_last(), latest.score.asc().nulls_last(), Account.id)
 
 
 def _filtered(query: Select, filters: RiskFilters, user_id: int, today: dt.date, band) -> Select:
+    if filters.view == "action":
+        query = query.where(or_(band.in_(("red", "yellow")), Account.id.in_(_flagged())))
     if filters.q:
         pattern = f"%{filters.q.lower()}%"
         query = query.where(
@@ -308,7 +341,7 @@ def risk_page(filters: RiskFilters, user_id: int, today: dt.date | None = None) 
     by_id = {row["account_id"]: RiskRow(**row) for row in found}
     rows = [by_id[account_id] for account_id in ids]
     _attach_details(rows, days.health)
-    return RiskPage(rows, total or 0, filters.page)
+    return RiskPage(rows, total or 0, filters.page, cold_start=not has_probabilities(days.health))
 
 
 def _attach_details(rows: list[RiskRow], day: dt.date) -> None:
@@ -345,12 +378,17 @@ def export_rows(filters: RiskFilters, user_id: int, today: dt.date) -> Iterator[
 
 
 def _attach_drivers(rows: list[RiskRow]) -> None:
-    """Each row's two strongest drivers, from its latest health score."""
+    """Each row's two strongest drivers and its change since last week, from its latest score."""
     score_ids = [row.health_score_id for row in rows if row.health_score_id]
-    drivers = dict(
-        db.session.execute(
-            select(HealthScore.id, HealthScore.drivers).where(HealthScore.id.in_(score_ids))
-        ).all()
-    )
+    found = {
+        score_id: (drivers, changes)
+        for score_id, drivers, changes in db.session.execute(
+            select(HealthScore.id, HealthScore.drivers, HealthScore.changes).where(
+                HealthScore.id.in_(score_ids)
+            )
+        )
+    }
     for row in rows:
-        row.drivers = list(drivers.get(row.health_score_id) or [])[:2]
+        drivers, changes = found.get(row.health_score_id) or ([], {})
+        row.drivers = list(drivers or [])[:2]
+        row.week_change = (changes or {}).get(str(TREND_DAYS)) or {}

@@ -34,7 +34,7 @@ bp = Blueprint("accounts", __name__)
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_HEADER = [
     "account_id", "account", "segment", "owner", "health_score", "band", "model_band",
-    "trend_30d", "p_churn_before_renewal", "arr", "arr_at_risk", "renewal_date",
+    "trend_7d", "p_churn_90d", "p_churn_before_renewal", "arr", "arr_at_risk_90d", "renewal_date",
     "days_to_renewal", "open_tasks", "driver_1", "driver_2",
 ]  # fmt: skip
 
@@ -42,7 +42,8 @@ CSV_HEADER = [
 @bp.route("/")
 @login_required
 def index():
-    """The risk list: live accounts by ARR at risk, filterable and sortable from the URL."""
+    """The risk list: by default the accounts that need action, by ARR at risk over 90 days;
+    the whole book with `view=all`; filterable and sortable from the URL."""
     filters = risk.RiskFilters.from_args(request.args)
     canonical = {key: str(value) for key, value in filters.args().items()}
     if request.args.to_dict() != canonical:  # a short, shareable URL without empty fields
@@ -100,6 +101,7 @@ def csv_values(row: risk.RiskRow, today: dt.date) -> list[object]:
         row.model_band or "",
         "" if row.trend is None else round(row.trend, 1),
         "" if row.p_churn is None else round(row.p_churn, 4),
+        "" if row.p_churn_renewal is None else round(row.p_churn_renewal, 4),
         row.arr,
         "" if row.arr_at_risk is None else round(row.arr_at_risk, 2),
         row.renewal_date or "",

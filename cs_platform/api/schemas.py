@@ -98,15 +98,41 @@ class HealthScoreSchema(Schema):
     id = fields.Integer(dump_only=True)
     account_id = fields.Integer(dump_only=True)
     scored_on = fields.Date(dump_only=True)
-    score = fields.Float(dump_only=True, metadata={"description": "0 (worst) to 100 (best)."})
+    score = fields.Float(
+        dump_only=True,
+        metadata={
+            "description": "0 (worst) to 100 (best). For the learned model 100 x b / (p + b), "
+            "p = churn_probability and b = the book's 90-day base rate: 50 is average risk."
+        },
+    )
     band = fields.String(dump_only=True, metadata={"enum": list(BANDS)})
     method = fields.String(dump_only=True, metadata={"enum": ["model", "scorecard"]})
-    churn_probability = fields.Float(dump_only=True, allow_none=True)
+    churn_probability = fields.Float(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "P(churn within 90 days); null for the cold-start scorecard."},
+    )
     model_version_id = fields.Integer(dump_only=True, allow_none=True)
     drivers = fields.List(
         fields.Dict(),
         dump_only=True,
-        metadata={"description": "Strongest first: feature, value, contribution, sentence."},
+        metadata={
+            "description": "Levers a CSM can act on, strongest first: feature, value, "
+            "contribution (log-odds towards churn, or scorecard points lost), sentence."
+        },
+    )
+    context = fields.List(
+        fields.Dict(),
+        dump_only=True,
+        metadata={"description": "Context (ARR, tenure, renewal timing, segment), same shape."},
+    )
+    changes = fields.Dict(
+        dump_only=True,
+        metadata={
+            "description": 'What moved the score: {"7": since last week, "30": since last '
+            'month}, each {"since", "previous_score", "delta", "parts": [{"feature", "points", '
+            '"sentence", "context"}]}; parts add up to the delta.'
+        },
     )
     updated_at = UtcDateTime(dump_only=True)
 

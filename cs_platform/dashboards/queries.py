@@ -31,7 +31,7 @@ class BandTotal:
 
 def book_by_band(today: dt.date) -> list[BandTotal]:
     """Live accounts and their ARR per current band (overrides included), red first."""
-    view = risk.risk_query(risk.RiskFilters(), 0, today, risk.ScoringDays.latest())
+    view = risk.risk_query(risk.RiskFilters(view="all"), 0, today, risk.ScoringDays.latest())
     current = view.order_by(None).subquery()
     order = case({"red": 0, "yellow": 1, "green": 2}, value=current.c.band, else_=3)
     query = (

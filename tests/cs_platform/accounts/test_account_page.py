@@ -34,13 +34,14 @@ def owner_client(csm, login):
 
 def test_the_account_page_shows_charts_drivers_and_risk(csm_client):
     account = scored_account(
-        "Initech", score=35, p_churn=0.42, renewal_date=dt.date.today() + dt.timedelta(days=120)
+        "Initech", score=25, p_churn=0.42, renewal_date=dt.date.today() + dt.timedelta(days=120)
     )
     page = csm_client.get(f"/accounts/{account.id}").text
     assert "Health score history" in page
     # the learned model's band thresholds (HEALTH_MODEL_*) are labelled in the chart
-    assert "Red &lt; 85" in page and "Green ≥ 95" in page
-    assert "Survival curve" in page
+    assert "Red &lt; 33" in page and "Green ≥ 50" in page
+    # risk rises upward, and the title says what is plotted
+    assert "probability the account has churned by each month" in page
     assert "Renewal " in page  # the renewal date marker
     assert "Initech d1" in page and "third" in page  # every driver is explained
     assert "▲ raises risk" in page

@@ -6,13 +6,14 @@ import csv
 import datetime as dt
 import io
 import re
+from decimal import Decimal
 
 from cs_platform.extensions import db
 from integrations.models import SupportTicket  # noqa: F401 - registers the table for the app
 from surveys.models import Survey, SurveyResponse
 from tests.conftest import audit_trail
 from tests.cs_platform.accounts.workspace_data import scored_account
-from tests.factories import AccountFactory, BandOverrideFactory, TaskFactory
+from tests.factories import AccountFactory, BandOverrideFactory, HealthScoreFactory, TaskFactory
 
 
 def names_in_order(page: str, *names: str) -> list[str]:
@@ -21,7 +22,7 @@ def names_in_order(page: str, *names: str) -> list[str]:
     return [name for name, at in sorted(found.items(), key=lambda item: item[1]) if at >= 0]
 
 
-def test_the_home_page_orders_accounts_by_arr_at_risk(csm_client):
+def test_the_home_page_orders_accounts_that_need_action_by_arr_at_risk(csm_client):
     scored_account("Small Risky", arr=10_000, p_churn=0.9)  # 9,000 at risk
     scored_account("Big Safe", arr=500_000, p_churn=0.05)  # 25,000 at risk
     scored_account("Mid", arr=100_000, p_churn=0.15)  # 15,000 at risk
@@ -32,16 +33,50 @@ def test_the_home_page_orders_accounts_by_arr_at_risk(csm_client):
         "Small Risky",
     ]
     assert "$25,000" in page
+    assert "ordered by ARR at risk over the next 90 days" in page
+
+
+def test_the_default_view_leaves_green_accounts_out_and_the_whole_book_is_one_click_away(
+    csm_client,
+):
+    scored_account("Yellow Co", score=45)
+    scored_account("Red Co", score=20)
+    scored_account("Green Co", score=80)
+    page = csm_client.get("/").text
+    assert "Yellow Co" in page and "Red Co" in page and "Green Co" not in page
+    assert "Accounts that need action" in page
+    assert 'href="/?view=all"' in page
+    whole = csm_client.get("/?view=all").text
+    assert "Green Co" in whole and "All accounts" in whole
+
+
+def test_a_green_account_with_an_open_churn_risk_task_needs_action(csm_client):
+    flagged = scored_account("Flagged Green", score=80)
+    TaskFactory(account=flagged, kind="churn_risk", reason="p_churn_90d")
+    done = scored_account("Done Green", score=80)
+    TaskFactory(account=done, kind="churn_risk", reason="p_churn_90d", status="done")
+    page = csm_client.get("/").text
+    assert "Flagged Green" in page and "Done Green" not in page
+
+
+def test_on_cold_start_the_list_is_in_scorecard_order_and_says_so(csm_client):
+    for name, score in (("Middling", 45.0), ("Worst", 10.0), ("Poor", 30.0)):
+        account = AccountFactory(name=name, arr=Decimal(10_000))
+        HealthScoreFactory(account=account, score=score, method="scorecard", churn_probability=None)
+    page = csm_client.get("/").text
+    assert names_in_order(page, "Middling", "Worst", "Poor") == ["Worst", "Poor", "Middling"]
+    assert "ordered by scorecard health, lowest first" in page
+    assert "ARR at risk over the next 90 days" not in page
 
 
 def test_each_row_shows_score_band_trend_sparkline_drivers_tasks_and_owner(csm_client, make_user):
     owner = make_user("csm", name="Riley Chen")
-    account = scored_account("Acme", score=35, score_30d_ago=70, p_churn=0.42, owner=owner)
+    account = scored_account("Acme", score=25, score_30d_ago=60, p_churn=0.42, owner=owner)
     TaskFactory(account=account, owner=owner)
     page = csm_client.get("/").text
     assert "Riley Chen" in page
     assert "Red" in page  # the band is named in text, not only coloured
-    assert "▼ -35" in page
+    assert "▼ -8" in page  # 7 days of a 35-point fall over 30 days
     assert 'class="sparkline"' in page
     assert "42%" in page
     assert "Acme d1" in page and "Acme d2" in page
@@ -53,7 +88,7 @@ def test_each_row_shows_score_band_trend_sparkline_drivers_tasks_and_owner(csm_c
 def test_an_active_override_shows_with_the_model_band_beside_it(csm_client):
     account = scored_account("Overridden", score=30)
     BandOverrideFactory(account=account, band="green")
-    page = csm_client.get("/").text
+    page = csm_client.get("/?view=all").text
     assert "Green (override)" in page
     assert "model: Red" in page
 
@@ -117,7 +152,7 @@ def test_the_detractor_filter_keeps_accounts_with_a_recent_detractor(csm_client)
 
 
 def test_every_column_sorts_both_ways(csm_client, make_user):
-    scored_account("Alpha", arr=10_000, score=80, p_churn=0.1, owner=make_user(name="Zed"))
+    scored_account("Alpha", arr=10_000, score=40, p_churn=0.1, owner=make_user(name="Zed"))
     scored_account("Bravo", arr=90_000, score=20, p_churn=0.7, owner=make_user(name="Amy"))
     for column in (
         "name",
@@ -157,7 +192,7 @@ def test_column_headers_link_to_the_same_view_sorted(csm_client):
 def test_unscored_accounts_are_listed_after_scored_ones(csm_client):
     AccountFactory(name="Not Scored Yet")
     scored_account("Scored")
-    page = csm_client.get("/").text
+    page = csm_client.get("/?view=all").text
     assert names_in_order(page, "Not Scored Yet", "Scored") == ["Scored", "Not Scored Yet"]
 
 
@@ -170,13 +205,13 @@ def test_churned_accounts_are_not_on_the_risk_list(csm_client):
 
 def test_the_list_pages_fifty_accounts_at_a_time(csm_client):
     AccountFactory.create_batch(51)
-    first = csm_client.get("/").text
+    first = csm_client.get("/?view=all").text
     assert "Page 1 of 2" in first
     assert "Next →" in first
-    last = csm_client.get("/?page=2").text
+    last = csm_client.get("/?view=all&page=2").text
     assert "Page 2 of 2" in last
     assert last.count('href="/accounts/') == 1
-    beyond = csm_client.get("/?page=9")
+    beyond = csm_client.get("/?view=all&page=9")
     assert beyond.status_code == 200
     assert "No accounts match" in beyond.text
 
@@ -212,10 +247,11 @@ def test_the_csv_export_has_the_whole_filtered_view_with_formulas_neutralised(cs
     assert "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [row["account"] for row in rows] == ['\'=HYPERLINK("http://evil")', "'@SUM(A1)"]
-    assert rows[0]["arr_at_risk"] == "50000.00"
+    assert rows[0]["arr_at_risk_90d"] == "50000.00"
+    assert rows[0]["p_churn_90d"] == "0.5"
     assert rows[0]["band"] == "red"
     assert rows[0]["driver_1"] == '\'=HYPERLINK("http://evil") d1'
-    assert rows[1]["trend_30d"] == "0.0"
+    assert rows[1]["trend_7d"] == "0.0"
 
 
 def test_the_csv_export_leaves_an_audit_entry_with_who_which_filters_and_how_many_rows(

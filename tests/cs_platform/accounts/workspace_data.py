@@ -12,7 +12,8 @@ from tests.factories import AccountFactory, ChurnRiskFactory
 
 
 def band_of(score: float) -> str:
-    return "red" if score < 40 else "yellow" if score < 70 else "green"
+    """The learned model's default bands (HEALTH_MODEL_GREEN_AT 50, HEALTH_MODEL_RED_BELOW 33)."""
+    return "red" if score < 33 else "yellow" if score < 50 else "green"
 
 
 def scored_account(
@@ -20,14 +21,15 @@ def scored_account(
     *,
     arr: int = 50_000,
     p_churn: float = 0.2,
-    score: float = 60.0,
+    score: float = 45.0,
     score_30d_ago: float | None = None,
     owner: User | None = None,
     days: int = 40,
     **account_fields,
 ) -> Account:
     """An account with `days` daily health scores ending today (moving linearly from
-    `score_30d_ago` to `score` over the last 30 days) and today's churn risk."""
+    `score_30d_ago` to `score` over the last 30 days), each with `p_churn` as its 90-day
+    probability, and today's churn risk. The default score is yellow: on the default view."""
     account = AccountFactory(name=name, arr=Decimal(arr), owner=owner, **account_fields)
     today = dt.date.today()
     start = score if score_30d_ago is None else score_30d_ago
@@ -40,6 +42,7 @@ def scored_account(
                 scored_on=today - dt.timedelta(days=back),
                 score=value,
                 band=band_of(value),
+                churn_probability=p_churn,
                 drivers=[
                     {"feature": "usage", "value": 1, "contribution": 0.5, "sentence": f"{name} d1"},
                     {"feature": "nps", "value": 2, "contribution": 0.3, "sentence": f"{name} d2"},
@@ -49,7 +52,7 @@ def scored_account(
         )
     db.session.add_all(rows)
     db.session.commit()
-    ChurnRiskFactory(account=account, p_churn_before_renewal=p_churn)
+    ChurnRiskFactory(account=account, p_churn_before_renewal=p_churn, p_churn_90d=p_churn)
     return account
 
 

@@ -1,0 +1,125 @@
+"""What moved each account's score since last week and since last month.
+
+Today's scorer (the learned model or the scorecard) scores each account's features as they were
+on the look-back day and splits the difference into its inputs, in score points that add up to
+the change ("-12: active users down 40 %"). When the score written that day differs from today's
+scorer's view of it (the model was retrained, the scorecard edited), the gap is one more part,
+"Scoring model changed", so the parts add up to the move the history shows. One feature build
+per look-back, set-wise; the per-account loop only picks each row's largest parts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+
+from cs_platform.extensions import db
+from scoring.explain import change_sentence
+from scoring.features import CONTEXT_FEATURES, features_as_of, model_inputs
+from scoring.models import HealthScore
+
+LOOKBACK_DAYS = (7, 30)
+SEARCH_DAYS = 6  # a look-back day may fall on the nearest scoring day up to this much earlier
+MIN_POINTS = 0.5  # a part smaller than this is not worth a line
+PARTS = 3
+SCORER_PART = "scoring_model"
+
+
+class Scorer(Protocol):
+    def score_change(self, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame: ...
+
+
+def lookback_day(day: dt.date, days: int) -> dt.date:
+    """The latest scoring day in the week up to `days` before `day`, else that day itself."""
+    target = day - dt.timedelta(days=days)
+    found = db.session.scalar(
+        select(func.max(HealthScore.scored_on)).where(
+            HealthScore.scored_on <= target,
+            HealthScore.scored_on >= target - dt.timedelta(days=SEARCH_DAYS),
+        )
+    )
+    return found or target
+
+
+def _written_scores(day: dt.date) -> pd.Series:
+    """account_id -> the score written on `day` (empty when that day was not scored)."""
+    rows = db.session.execute(
+        select(HealthScore.account_id, HealthScore.score).where(HealthScore.scored_on == day)
+    ).all()
+    return pd.Series(dict(rows), dtype=float)
+
+
+def score_changes(
+    day: dt.date, frame: pd.DataFrame, scores: pd.DataFrame, scorer: Scorer
+) -> list[dict]:
+    """Per row of `frame` (today's features, indexed by account id), its changes by look-back:
+    {"7": {"since", "previous_score", "delta", "parts"}, "30": ...}; a look-back is missing
+    where the account was not yet a customer then."""
+    result: list[dict] = [{} for _ in range(len(frame))]
+    position = pd.Series(np.arange(len(frame)), index=frame.index)
+    for days in LOOKBACK_DAYS:
+        since = lookback_day(day, days)
+        then = features_as_of(since)
+        common = frame.index.intersection(then.index)
+        if common.empty:
+            continue
+        changes = _changes(then.loc[common], frame.loc[common], scores.loc[common], scorer, since)
+        for account_id, change in zip(common, changes, strict=True):
+            result[position[account_id]][str(days)] = change
+    return result
+
+
+def _changes(
+    then: pd.DataFrame,
+    now: pd.DataFrame,
+    scores: pd.DataFrame,
+    scorer: Scorer,
+    since: dt.date,
+) -> list[dict]:
+    before, after = model_inputs(then), model_inputs(now)
+    parts = scorer.score_change(before, after)
+    current = scores["score"].to_numpy(float)
+    recomputed = current - parts.sum(axis=1).to_numpy()
+    written = _written_scores(since).reindex(now.index).to_numpy(float)
+    previous = np.where(np.isnan(written), recomputed, written)
+    parts[SCORER_PART] = recomputed - previous
+    matrix = parts.to_numpy(float)
+    order = np.argsort(-np.abs(matrix), axis=1)[:, :PARTS]
+    names = parts.columns.to_numpy()
+    return [
+        {
+            "since": since.isoformat(),
+            "previous_score": round(float(previous[row]), 1),
+            "delta": round(float(current[row] - previous[row]), 1),
+            "parts": [
+                _part(str(names[col]), float(matrix[row, col]), before, after, row)
+                for col in order[row]
+                if abs(matrix[row, col]) >= MIN_POINTS
+            ],
+        }
+        for row in range(len(matrix))
+    ]
+
+
+def _part(feature: str, points: float, before: pd.DataFrame, after: pd.DataFrame, row: int) -> dict:
+    if feature == SCORER_PART:
+        text = "Scoring model changed since then"
+    else:
+        text = change_sentence(feature, _value(before, feature, row), _value(after, feature, row))
+    return {
+        "feature": feature,
+        "points": round(points, 1),
+        "sentence": text,
+        "context": feature in CONTEXT_FEATURES,
+    }
+
+
+def _value(frame: pd.DataFrame, feature: str, row: int) -> object:
+    value = frame[feature].iat[row]
+    if isinstance(value, float | np.floating):
+        return None if np.isnan(value) else round(float(value), 4)
+    return None if value is None or value is pd.NA else str(value)
