@@ -224,15 +224,20 @@ class HealthModel:
         encoder = FeatureEncoder.fit(features, strict=strict)
         encoded = encoder.transform(features)
         directions = {k: int(v) for k, v in (directions or {}).items() if k in features}
-        signs = np.array([directions.get(encoder.source_of(c), 0) for c in encoder.columns])
-        folds = _folds(y, groups, seed)
-        medians = np.array([encoder.medians.get(c, 0.0) for c in encoder.columns])
+        data = _Training(
+            encoded,
+            y,
+            np.array([directions.get(encoder.source_of(c), 0) for c in encoder.columns]),
+            np.array([encoder.medians.get(c, 0.0) for c in encoder.columns]),
+            _folds(y, groups, seed),
+            seed,
+        )
         candidates = [
-            *(_boosted_candidate(encoded, y, folds, grid, signs, seed, rounds) for grid in GRID),
-            _linear_candidate(encoded, y, folds, signs, medians),
+            *(_boosted_candidate(data, grid, rounds) for grid in GRID),
+            _linear_candidate(data),
         ]
         best = _choose(candidates)
-        learner = _refit(best, encoded, y, signs, medians, seed)
+        learner = _refit(best, data)
         model = cls(
             encoder,
             learner,
@@ -241,7 +246,7 @@ class HealthModel:
             directions,
             tuple(c for c in context if c in features),
         )
-        model.report = _report(candidates, best, len(folds))
+        model.report = _report(candidates, best, len(data.folds))
         return model
 
     def probability(self, features: pd.DataFrame) -> np.ndarray:
@@ -340,6 +345,19 @@ class HealthModel:
 Folds = list[tuple[np.ndarray, np.ndarray]]
 
 
+@dataclass
+class _Training:
+    """What every candidate is fitted on: the encoded rows and labels, each encoded column's
+    required sign (+1, -1, 0 free) and median, the shared folds and the seed."""
+
+    encoded: pd.DataFrame
+    y: np.ndarray
+    signs: np.ndarray
+    medians: np.ndarray
+    folds: Folds
+    seed: int
+
+
 def _folds(y: np.ndarray, groups: pd.Series | None, seed: int) -> Folds:
     """Stratified folds, grouped when `groups` is given; fewer folds when churn is rare."""
     count = int(max(2, min(FOLDS, y.sum(), len(y) - y.sum())))
@@ -356,22 +374,14 @@ def _boosted_params(grid: dict[str, Any], signs: np.ndarray, seed: int) -> dict[
     return {**BASE_PARAMS, **grid, "seed": seed, "monotone_constraints": constraints}
 
 
-def _boosted_candidate(
-    encoded: pd.DataFrame,
-    y: np.ndarray,
-    folds: Folds,
-    grid: dict[str, Any],
-    signs: np.ndarray,
-    seed: int,
-    rounds: int | None,
-) -> Candidate:
+def _boosted_candidate(data: _Training, grid: dict[str, Any], rounds: int | None) -> Candidate:
     """Out-of-fold margins of one grid point, each fold stopped early on its own validation."""
     started = time.perf_counter()
-    params = _boosted_params(grid, signs, seed)
-    names = _safe(list(encoded.columns))
-    matrix = as_numpy(encoded)
+    params = _boosted_params(grid, data.signs, data.seed)
+    names = _safe(list(data.encoded.columns))
+    matrix, y = as_numpy(data.encoded), data.y
     margin, best_rounds = np.zeros(len(y)), []
-    for train, check in folds:
+    for train, check in data.folds:
         fit = xgb.DMatrix(matrix[train], label=y[train], feature_names=names)
         held = xgb.DMatrix(matrix[check], label=y[check], feature_names=names)
         booster = xgb.train(
@@ -387,19 +397,20 @@ def _boosted_candidate(
         margin[check] = booster.predict(held, output_margin=True, iteration_range=(0, best))
     name = f"xgboost depth {grid['max_depth']} eta {grid['eta']}"
     # On every row the model sees a fold's worth more data: a few more rounds.
-    final_rounds = max(1, round(np.mean(best_rounds) * len(folds) / max(len(folds) - 1, 1)))
+    folds = len(data.folds)
+    final_rounds = max(1, round(np.mean(best_rounds) * folds / max(folds - 1, 1)))
     return _candidate(name, margin, y, started, {**grid, "rounds": final_rounds})
 
 
-def _linear_candidate(
-    encoded: pd.DataFrame, y: np.ndarray, folds: Folds, signs: np.ndarray, medians: np.ndarray
-) -> Candidate:
+def _linear_candidate(data: _Training) -> Candidate:
     started = time.perf_counter()
-    margin = np.zeros(len(y))
-    for train, check in folds:
-        learner = LinearLearner.fit(encoded.iloc[train], y[train], signs, medians)
-        margin[check] = learner.margin(encoded.iloc[check])
-    return _candidate("logistic regression", margin, y, started, {"C": LOGISTIC_C})
+    margin = np.zeros(len(data.y))
+    for train, check in data.folds:
+        learner = LinearLearner.fit(
+            data.encoded.iloc[train], data.y[train], data.signs, data.medians
+        )
+        margin[check] = learner.margin(data.encoded.iloc[check])
+    return _candidate("logistic regression", margin, data.y, started, {"C": LOGISTIC_C})
 
 
 def _candidate(
@@ -423,20 +434,13 @@ def _choose(candidates: list[Candidate]) -> Candidate:
     return tied[-1] if tied[-1].name == "logistic regression" else max(tied, key=lambda c: c.auc)
 
 
-def _refit(
-    best: Candidate,
-    encoded: pd.DataFrame,
-    y: np.ndarray,
-    signs: np.ndarray,
-    medians: np.ndarray,
-    seed: int,
-) -> BoostedLearner | LinearLearner:
+def _refit(best: Candidate, data: _Training) -> BoostedLearner | LinearLearner:
+    """The chosen candidate fitted on every row."""
     if best.name == "logistic regression":
-        return LinearLearner.fit(encoded, y, signs, medians)
+        return LinearLearner.fit(data.encoded, data.y, data.signs, data.medians)
     grid = {k: best.options[k] for k in ("max_depth", "eta")}
-    return BoostedLearner.fit(
-        encoded, y, _boosted_params(grid, signs, seed), best.options["rounds"]
-    )
+    params = _boosted_params(grid, data.signs, data.seed)
+    return BoostedLearner.fit(data.encoded, data.y, params, best.options["rounds"])
 
 
 def _report(candidates: list[Candidate], best: Candidate, folds: int) -> dict[str, Any]:
