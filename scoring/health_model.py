@@ -269,7 +269,7 @@ class HealthModel:
         self, features: pd.DataFrame, *, green_at: float, red_below: float, drivers: int = 3
     ) -> pd.DataFrame:
         """Score, band, probability, lever drivers and context for each row of `features`."""
-        probability = self.probability(features)
+        probability = np.round(self.probability(features), 4)  # as shown, so is the score
         score = risk_score(probability, self.base_rate)
         contributions = self.contributions(features)
         context = [c for c in contributions.columns if c in self.context]
@@ -278,7 +278,7 @@ class HealthModel:
             {
                 "score": score,
                 "band": band_for(score, green_at, red_below),
-                "churn_probability": np.round(probability, 4),
+                "churn_probability": probability,
                 "drivers": top_drivers(
                     contributions[levers], features, drivers, directions=self.directions
                 ),
