@@ -18,6 +18,7 @@ from tests.factories import (
     AccountFactory,
     BandOverrideFactory,
     ContactFactory,
+    HealthScoreFactory,
     TimelineEntryFactory,
 )
 
@@ -256,3 +257,28 @@ def test_adding_a_note_needs_a_csrf_token(owner_client, csm, csrf_enabled):
     account = AccountFactory(owner=csm)
     response = owner_client.post(f"/accounts/{account.id}/notes", data={"body": "x"})
     assert response.status_code == 400
+
+
+def test_the_account_page_says_what_changed_and_shows_context_apart_from_levers(csm_client):
+    account = AccountFactory(name="Globex")
+    week = {
+        "since": "2026-11-24",
+        "previous_score": 47.0,
+        "delta": -12.0,
+        "parts": [
+            {"feature": "active_users", "points": -9.0, "context": False,
+             "sentence": "24 active users a day (was 40)"},
+            {"feature": "days_to_renewal", "points": -3.0, "context": True,
+             "sentence": "Renewal in 20 days (was 27)"},
+        ],
+    }  # fmt: skip
+    context = [{"feature": "arr", "value": 9e4, "contribution": 0.2, "sentence": "ARR 90,000"}]
+    HealthScoreFactory(account=account, score=35.0, changes={"7": week}, context=context)
+    page = csm_client.get(f"/accounts/{account.id}").text
+    changes = page[page.index('id="changes"') :]
+    assert "Since last week" in changes and "-12 points" in changes
+    assert "24 active users a day (was 40)" in changes
+    assert "(context)" in changes
+    assert "Since last month" in changes and "No score to compare with yet" in changes
+    drivers = page[page.index('id="drivers"') : page.index('id="changes"')]
+    assert "Context" in drivers and "ARR 90,000" in drivers

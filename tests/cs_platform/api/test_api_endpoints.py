@@ -149,6 +149,26 @@ def test_the_latest_health_score_carries_a_band_override_in_force(client, auth_h
     assert body["override"]["reason"] == "Exec sponsor confirmed the renewal"
 
 
+def test_the_health_score_says_what_changed_and_keeps_context_apart(client, auth_headers):
+    week = {
+        "since": "2026-04-25",
+        "previous_score": 47.0,
+        "delta": -12.0,
+        "parts": [
+            {"feature": "active_users", "points": -12.0, "sentence": "24 a day (was 40)",
+             "context": False}
+        ],
+    }  # fmt: skip
+    context = [{"feature": "arr", "value": 9e4, "contribution": 0.2, "sentence": "ARR 90,000"}]
+    account = AccountFactory()
+    HealthScoreFactory(account=account, score=35.0, changes={"7": week}, context=context)
+    headers = auth_headers("read:scores")
+    body = client.get(f"/api/v1/accounts/{account.id}/health", headers=headers).get_json()
+    assert body["changes"]["7"]["parts"][0]["points"] == -12.0
+    assert body["context"][0]["feature"] == "arr"
+    assert all(driver["feature"] != "arr" for driver in body["drivers"])
+
+
 def test_an_account_without_scores_answers_404_for_health_and_churn_risk(client, auth_headers):
     account = AccountFactory()
     headers = auth_headers("read:scores")
