@@ -10,8 +10,8 @@ from sqlalchemy import select
 from cs_platform.extensions import db
 from scoring.models import HealthScore
 from scoring.runs import score_accounts, train_models
-from scoring.services import save_scorecard
 from scoring.scorecard import Measure, Scorecard
+from scoring.services import save_scorecard
 
 
 def scores_on(day: dt.date) -> dict[int, HealthScore]:
@@ -62,6 +62,8 @@ def test_a_changed_scorecard_is_one_part_of_the_move(synthetic_book, app):
     changes = [row.changes["7"] for row in scores_on(as_of).values()]
     assert any(p["feature"] == "scoring_model" for c in changes for p in c["parts"])
     for change in changes:
-        assert sum(p["points"] for p in change["parts"]) == pytest.approx(
-            change["delta"], abs=0.5 * (1 + len(change["parts"]))
-        ) or len(change["parts"]) == 3
+        assert (
+            sum(p["points"] for p in change["parts"])
+            == pytest.approx(change["delta"], abs=0.5 * (1 + len(change["parts"])))
+            or len(change["parts"]) == 3
+        )
