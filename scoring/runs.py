@@ -94,13 +94,18 @@ def health_scores(
     return scorecard.score(inputs), "scorecard", scorecard
 
 
-def churn_risks(frame: pd.DataFrame, model: SurvivalModel) -> pd.DataFrame | None:
-    """The survival model's risks for each account of a feature frame, or None (logged) when
-    the model cannot read today's features: health scores still get written, and the next
+def churn_risks(
+    frame: pd.DataFrame, model: SurvivalModel, p_90d: np.ndarray | None = None
+) -> pd.DataFrame | None:
+    """The survival model's risks for each account of a feature frame, anchored to the health
+    model's 90-day risk `p_90d` where there is one (one risk on every view), or None (logged)
+    when the model cannot read today's features: health scores still get written, and the next
     retraining fixes the model."""
     months_to_renewal = frame["days_to_renewal"].fillna(365.0) / MONTH_DAYS
     try:
-        return model.predict(model_inputs(frame), frame["tenure_months"], months_to_renewal)
+        return model.predict(
+            model_inputs(frame), frame["tenure_months"], months_to_renewal, anchor_90d=p_90d
+        )
     except FeatureError as error:
         log.error("survival model cannot score; no churn risk today", extra={"error": str(error)})
         return None
@@ -129,7 +134,8 @@ def score_accounts(day: dt.date | None = None, *, raise_flags: bool = True) -> S
     survival = load_active("survival")
     risks = None
     if survival is not None and len(frame):
-        risks = churn_risks(frame, survival[0])
+        p_90d = scores["churn_probability"].astype(float).to_numpy()
+        risks = churn_risks(frame, survival[0], p_90d)
     if risks is not None:
         summary.survival_version = survival[1].id
         write_rows(ChurnRisk, _risk_rows(day, frame, risks, survival[1].id))
@@ -340,7 +346,13 @@ def _train_health(data: TrainingData, rounds: int, seed: int) -> ModelVersion:
 def _train_survival(data: TrainingData) -> ModelVersion:
     train, test = _held_out(data.survival, "event")
     started = time.perf_counter()
-    model = SurvivalModel.fit(model_inputs(train), train["stop"], train["event"], train["start"])
+    model = SurvivalModel.fit(
+        model_inputs(train),
+        train["stop"],
+        train["event"],
+        train["start"],
+        groups=train["account_id"],
+    )
     seconds = round(time.perf_counter() - started, 2)
     test_inputs = model_inputs(test)
     metrics = held_out_metrics("survival", model, test_inputs, test)
@@ -366,7 +378,9 @@ def held_out_metrics(
     (health), C-index (survival). One function for both sides, so they are measured alike."""
     if kind == "health":
         return classifier_metrics(test["label"], model.probability(inputs))
-    c_index = model.concordance(inputs, test["stop"] - test["start"], test["event"])
+    c_index = model.concordance(
+        inputs, test["stop"] - test["start"], test["event"], entries=test["start"]
+    )
     return {"c_index": round(c_index, 4)}
 
 

@@ -254,3 +254,18 @@ def test_a_book_with_accounts_but_no_support_tickets_at_all_is_scored(synthetic_
     assert (frame[["open_tickets", "high_priority_open", "tickets_per_seat_90d"]] == 0).all().all()
     assert frame["first_reply_hours_90d"].isna().all()
     assert db.session.scalar(select(func.count()).select_from(HealthScore)) == summary.accounts
+
+
+def test_the_survival_risk_agrees_with_the_health_models_90_day_risk(synthetic_book):
+    as_of = synthetic_book(accounts=160)
+    train_models(as_of, months=6, rounds=30, min_events=5)
+    score_accounts(as_of, raise_flags=False)
+    health = dict(
+        db.session.execute(select(HealthScore.account_id, HealthScore.churn_probability)).all()
+    )
+    risks = db.session.scalars(select(ChurnRisk)).all()
+    assert risks
+    for risk in risks:
+        assert risk.p_churn_90d == pytest.approx(health[risk.account_id], abs=1e-4)
+        at_3_months = dict(risk.survival_curve)[3]
+        assert 1 - at_3_months == pytest.approx(risk.p_churn_90d, abs=0.02)  # the chart too
