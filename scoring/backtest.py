@@ -28,8 +28,15 @@ FLAG_SHARE = 0.1
 
 
 def replay_days(as_of: dt.date, months: int) -> list[dt.date]:
-    """The replayed days, oldest first, a month apart, ending a month before `as_of`."""
-    return [as_of - dt.timedelta(days=SNAPSHOT_STEP_DAYS * k) for k in range(months, 0, -1)]
+    """The replayed days, oldest first, a month apart, ending a month before `as_of`: `months`
+    whose 90-day outcome is complete on `as_of`, then those whose window is still open."""
+    newest = -(-HORIZON_DAYS // SNAPSHOT_STEP_DAYS) + months - 1
+    return [as_of - dt.timedelta(days=SNAPSHOT_STEP_DAYS * k) for k in range(newest, 0, -1)]
+
+
+def is_complete(day: dt.date, as_of: dt.date) -> bool:
+    """Whether the 90 days after `day` had all passed by `as_of`."""
+    return day + dt.timedelta(days=HORIZON_DAYS) <= as_of
 
 
 def _train_days(day: dt.date) -> list[dt.date]:
@@ -106,11 +113,21 @@ def summarise(table: pd.DataFrame, method: str) -> dict:
 def backtest(
     as_of: dt.date, *, months: int = 12, rounds: int = 150, seed: int = 7, min_events: int = 10
 ) -> dict:
-    """The backtest report for the learned model and the scorecard."""
+    """The backtest report for the learned model and the scorecard on the complete replays,
+    and apart from them the replays whose outcome window is still open."""
     table = flags_table(as_of, months, rounds, seed, min_events)
+    complete = table[table["day"] <= pd.Timestamp(as_of - dt.timedelta(days=HORIZON_DAYS))]
     return {
         "as_of": as_of.isoformat(),
         "months": months,
+        **_part(complete),
+        "open_window": _part(table.drop(complete.index)),
+        "days": _per_day(table, as_of),
+    }
+
+
+def _part(table: pd.DataFrame) -> dict:
+    return {
         "accounts_days": len(table),
         "base_rate_90d": round(float(table["label"].mean()), 4) if len(table) else None,
         "model": summarise(table, "model"),
@@ -118,16 +135,48 @@ def backtest(
     }
 
 
+def _per_day(table: pd.DataFrame, as_of: dt.date) -> list[dict]:
+    """Each replay's accounts, 90-day churn rate (so far, if open) and whether it is complete."""
+    rows = table.groupby("day")["label"].agg(["size", "mean"])
+    return [
+        {
+            "day": day.date().isoformat(),
+            "accounts": int(row["size"]),
+            "base_rate_90d": round(float(row["mean"]), 4),
+            "complete": is_complete(day.date(), as_of),
+        }
+        for day, row in rows.iterrows()
+    ]
+
+
 def format_backtest(report: dict) -> str:
-    """The backtest as text for a terminal."""
+    """The backtest as text for a terminal: the complete replays, then the open ones."""
+    open_window = report["open_window"]
     lines = [
-        f"Backtest to {report['as_of']}: {report['months']} monthly replays, "
-        f"{report['accounts_days']} account-days, 90-day churn base rate {report['base_rate_90d']}",
+        f"Backtest to {report['as_of']}: {report['months']} monthly replays with a complete "
+        f"90-day outcome, {report['accounts_days']} account-days, "
+        f"90-day churn base rate {report['base_rate_90d']}",
+        *_method_rows(report),
+    ]
+    if open_window["accounts_days"]:
+        opened = [row for row in report["days"] if not row["complete"]]
+        rates = ", ".join(f"{row['day']} {row['base_rate_90d']:.1%}" for row in opened)
+        lines += [
+            "",
+            f"Reported apart: {len(opened)} replays less than 90 days before {report['as_of']}, "
+            f"whose churn is only partly seen yet (base rate so far: {rates})",
+            *_method_rows(open_window),
+        ]
+    return "\n".join(lines)
+
+
+def _method_rows(part: dict) -> list[str]:
+    lines = [
         f"{'method':<12}{'days':>6}{'top-decile precision':>22}{'churners':>10}"
         f"{'flagged ahead':>15}{'median lead (days)':>20}",
     ]
     for method in ("model", "scorecard"):
-        row = report[method]
+        row = part[method]
         if not row.get("days_scored"):
             lines.append(f"{method:<12}{0:>6}  (not enough churn history to train on any day)")
             continue
@@ -137,4 +186,4 @@ def format_backtest(report: dict) -> str:
             f"{row['churned_accounts']:>10}{row['flagged_ahead_share']:>15.1%}"
             f"{(f'{lead:.0f}' if lead is not None else '-'):>20}"
         )
-    return "\n".join(lines)
+    return lines

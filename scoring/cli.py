@@ -59,25 +59,50 @@ def score_command(as_of: dt.datetime | None) -> None:
 
 @scoring_group.command("evaluate")
 @click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--id-col", required=True, help="Column with the customer id.")
-@click.option("--duration-col", required=True, help="Column with the tenure (any unit).")
+@click.option("--duration-col", required=True, help="Column with the tenure.")
 @click.option("--event-col", required=True, help="Column saying churned (1/0, yes/no, true/false).")
+@click.option("--id-col", default=None, help="Column with the customer id, if the file has one.")
+@click.option(
+    "--unit",
+    type=click.Choice(["months", "days", "weeks", "years"]),
+    default="months",
+    show_default=True,
+    help="Unit of the duration column.",
+)
+@click.option(
+    "--landmark",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Classifiers: customers still there at this month.",
+)
+@click.option(
+    "--horizon",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Classifiers: churned within this many months after the landmark "
+    "(default: the median time to churn).",
+)
 @click.option("--drop", "drop_cols", multiple=True, help="Column to leave out; repeat for several.")
 @click.option("--seed", default=7, show_default=True, type=int)
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20))
-@click.option("--rounds", default=400, show_default=True, type=click.IntRange(1, 5000))
+@click.option(
+    "--rounds", default=None, type=click.IntRange(1, 5000), help="Cap on boosting rounds."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report as one HTML page with pictures.",
+)
 def evaluate_command(
     *,
     csv_path: Path,
-    id_col: str,
-    duration_col: str,
-    event_col: str,
     drop_cols: tuple[str, ...],
-    seed: int,
-    folds: int,
-    rounds: int,
     as_json: bool,
+    html_path: Path | None,
+    **options: object,
 ) -> None:
     """Evaluate the models on a CSV of customer history (held-out split plus k-fold)."""
     import pandas as pd
@@ -92,17 +117,13 @@ def evaluate_command(
     if missing:
         raise click.ClickException(f"column {missing[0]!r} to drop not found")
     try:
-        report = evaluate(
-            frame.drop(columns=list(drop_cols)),
-            id_col=id_col,
-            duration_col=duration_col,
-            event_col=event_col,
-            seed=seed,
-            folds=folds,
-            rounds=rounds,
-        )
+        report = evaluate(frame.drop(columns=list(drop_cols)), **options)
     except EvaluateError as error:
         raise click.ClickException(str(error)) from error
+    if html_path:
+        from scoring.report import render_html
+
+        html_path.write_text(render_html(report), encoding="utf-8")
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
