@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cs_platform.demo import wordlists
+from cs_platform.demo.hazard import PROBLEMS
 from cs_platform.demo.simulation import (
     BURN_IN_WEEKS,
     MINUTES_PER_DAY,
@@ -132,12 +133,17 @@ def ticket_frame(rng: np.random.Generator, history: History) -> pd.DataFrame:
     )
 
 
-def _answers(kind: str, account: np.ndarray, minute: np.ndarray, score: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"kind": kind, "account": account, "minute": minute, "score": score})
+def _answers(
+    kind: str, account: np.ndarray, minute: np.ndarray, score: np.ndarray, problem: object = -1
+) -> pd.DataFrame:
+    """Answers of one kind; `problem` indexes hazard.PROBLEMS (-1: no particular problem)."""
+    frame = {"kind": kind, "account": account, "minute": minute, "score": score}
+    return pd.DataFrame(frame | {"problem": problem})
 
 
 def _nps(sim: Simulation) -> pd.DataFrame:
-    return _answers("nps", sim.nps.account, sim.nps.created, sim.nps.score)
+    nps = sim.nps
+    return _answers("nps", nps.account, nps.created, nps.score, nps.problem)
 
 
 def _csat(rng: np.random.Generator, history: History, tickets: pd.DataFrame) -> pd.DataFrame:
@@ -203,7 +209,7 @@ def response_frame(
             "contact_id": contacts["id"].to_numpy()[row],
             "kind": answers["kind"].to_numpy(),
             "score": answers["score"].to_numpy(),
-            "comment": comments(rng, locale, topic, band),
+            "comment": comments(rng, locale, topic, band, answers["problem"].to_numpy()),
             "responded_at": calendar.times(answers["minute"].to_numpy()),
             "updated_at": np.datetime64("NaT", "s"),
         }
@@ -211,10 +217,15 @@ def response_frame(
 
 
 def comments(
-    rng: np.random.Generator, locale: np.ndarray, topic: np.ndarray, band: np.ndarray
+    rng: np.random.Generator,
+    locale: np.ndarray,
+    topic: np.ndarray,
+    band: np.ndarray,
+    problem: np.ndarray,
 ) -> np.ndarray:
     """A comment in the contact's language for some answers, None for the others. Arguments
-    are indexes into wordlists.LOCALES, TOPICS and BANDS."""
+    are indexes into wordlists.LOCALES, TOPICS, BANDS and hazard.PROBLEMS (-1: none); product
+    detractors with a problem write about it."""
     share = np.array([COMMENT_SHARE[name] for name in BANDS])
     chosen = np.flatnonzero(rng.random(len(band)) < share[band])
     group = np.ravel_multi_index(
@@ -229,6 +240,21 @@ def comments(
         )
         by_topic = wordlists.COMMENTS[wordlists.LOCALES[code]][TOPICS[topic_index]]
         texts = np.array(by_topic[BANDS[band_index]], dtype=object)
+        result[rows] = texts[rng.integers(0, len(texts), len(rows))]
+    about = chosen[(topic[chosen] == 0) & (band[chosen] == 0) & (problem[chosen] >= 0)]
+    result[about] = _problem_comments(rng, locale[about], problem[about])
+    return result
+
+
+def _problem_comments(
+    rng: np.random.Generator, locale: np.ndarray, problem: np.ndarray
+) -> np.ndarray:
+    """A detractor's comment about `problem` (index into hazard.PROBLEMS) in each language."""
+    result = np.empty(len(problem), dtype=object)
+    for value in np.unique(locale * len(PROBLEMS) + problem):
+        rows = np.flatnonzero(locale * len(PROBLEMS) + problem == value)
+        code, name = wordlists.LOCALES[value // len(PROBLEMS)], PROBLEMS[value % len(PROBLEMS)]
+        texts = np.array(wordlists.PROBLEM_COMMENTS[code][name], dtype=object)
         result[rows] = texts[rng.integers(0, len(texts), len(rows))]
     return result
 

@@ -29,6 +29,7 @@ from cs_platform.demo.simulation import (
     Calendar,
     Profile,
     Simulation,
+    perfect_model,
     simulate,
 )
 from cs_platform.demo.usage import UsagePlan
@@ -83,6 +84,7 @@ class DemoBook:
     demo_runs: pd.DataFrame
     demo_account_truth: pd.DataFrame
     usage: UsagePlan
+    perfect_model: dict[str, float | int]  # how well the true hazard itself ranks 90-day churn
 
     def tables(self) -> list[tuple[str, pd.DataFrame]]:
         """(table name, frame) pairs, parents before children; usage_daily is not among them."""
@@ -113,6 +115,7 @@ def generate_book(
     contacts = draw_contacts(rng["contacts"], frame, profile)
     history = activity.History(calendar, frame, contacts, profile, sim)
     events = activity.build(rng["activity"], history, survey_ids)
+    perfect = perfect_model(profile, sim)
     return DemoBook(
         seed=seed,
         as_of=calendar.as_of,
@@ -123,9 +126,12 @@ def generate_book(
         survey_responses=events.responses,
         tasks=events.tasks,
         timeline_entries=events.timeline,
-        demo_runs=demo_run(seed, accounts, calendar.as_of, model),
+        demo_runs=demo_run(
+            seed, accounts, calendar.as_of, model.to_json() | {"perfect_model": perfect}
+        ),
         demo_account_truth=truth(frame, sim),
         usage=UsagePlan.from_simulation(rng["usage"], calendar, frame, profile, sim),
+        perfect_model=perfect,
     )
 
 
@@ -157,7 +163,7 @@ def draw_accounts(
         start_day=start_day,
         anniversaries=(renewals - calendar.dates(0)).astype(np.int64),
         contacts=rng.integers(*(CONTACTS_RANGE[segment] + [0, 1]).T),
-        quality=rng.normal(0.2, 0.8, n),
+        quality=rng.normal(0.2, 1.0, n),
     )
     locale = rng.choice(len(wordlists.LOCALES), size=n, p=wordlists.LOCALE_SHARES)
     name, domain = company_names(rng, locale)
@@ -360,14 +366,15 @@ def truth(accounts: pd.DataFrame, sim: Simulation) -> pd.DataFrame:
     )
 
 
-def demo_run(seed: int, accounts: int, as_of: dt.date, model: HazardModel) -> pd.DataFrame:
+def demo_run(seed: int, accounts: int, as_of: dt.date, hazard_model: dict) -> pd.DataFrame:
+    """The run's row: `hazard_model` is the model with what was measured of it."""
     return pd.DataFrame(
         {
             "id": [1],
             "seed": [seed],
             "accounts": [accounts],
             "as_of": [np.datetime64(as_of, "D")],
-            "hazard_model": [json.dumps(model.to_json())],
+            "hazard_model": [json.dumps(hazard_model)],
             "generated_at": [np.datetime64(utcnow(), "s")],
         }
     )

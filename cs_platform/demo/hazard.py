@@ -70,18 +70,22 @@ class HazardModel:
         }
 
 
+# Levers dominate: a perfect model of this hazard ranks 90-day churn at an AUC of about 0.85,
+# like real B2B books; renewal timing and segment only nudge it. About 15 % churn a year.
 DEFAULT_MODEL = HazardModel(
-    baseline_weekly=0.0006,
+    baseline_weekly=0.0001,
     coefficients={
-        "usage_decline": 2.5,
-        "low_seat_utilisation": 1.6,
-        "detractor": 0.8,
-        "ticket_backlog": 0.7,
-        "renewal_near": 1.6,
-        "segment_smb": 0.4,
-        "segment_enterprise": -0.6,
+        "usage_decline": 3.0,
+        "low_seat_utilisation": 4.0,
+        "detractor": 1.2,
+        "ticket_backlog": 1.2,
+        "renewal_near": 0.6,
+        "segment_smb": 0.3,
+        "segment_enterprise": -0.3,
     },
 )
+# The drivers a CSM can act on that a detractor's comment can be about (see `likely_problem`).
+PROBLEMS = ("usage_decline", "low_seat_utilisation", "ticket_backlog")
 
 
 def usage_decline(recent: np.ndarray, previous: np.ndarray) -> np.ndarray:
@@ -126,6 +130,16 @@ def segment_effects(segments: np.ndarray) -> dict[str, np.ndarray]:
 def churn_probability(hazard: np.ndarray) -> np.ndarray:
     """Probability of churning within the week at a constant weekly hazard."""
     return -np.expm1(-np.asarray(hazard))
+
+
+def likely_problem(rng: np.random.Generator, contributions: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per account, the index into PROBLEMS of the one a contact complains about, drawn in
+    proportion to how much each raises the hazard; -1 where none raises it."""
+    raised = np.column_stack([np.maximum(contributions[name], 0.0) for name in PROBLEMS])
+    total = raised.sum(axis=1)
+    cumulative = raised.cumsum(axis=1) / np.where(total > 0, total, 1.0)[:, None]
+    chosen = (rng.random((len(raised), 1)) >= cumulative).sum(axis=1)
+    return np.where(total > 0, np.minimum(chosen, len(PROBLEMS) - 1), -1)
 
 
 def top_drivers(contributions: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from typing import TypeVar
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from cs_platform.demo import hazard
 from cs_platform.demo.hazard import HazardModel
@@ -38,6 +39,9 @@ FIRST_REPLY_MEDIAN = np.array([360.0, 180.0, 60.0, 20.0])
 # Per segment: tickets per week of an account of average health, NPS answers per contact per week.
 TICKET_RATE = np.array([0.08, 0.3, 0.8])
 NPS_RATE_PER_CONTACT = 0.022
+# Weekly share of the gap to its own level that an account's health closes: a slide lasts months.
+HEALTH_REVERSION = 0.03
+PERFECT_HORIZON_DAYS, PERFECT_STEP_DAYS = 90, 30  # as the product's training snapshots
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class AnswerDraws:
     account: np.ndarray
     created: np.ndarray  # minutes from the history start
     score: np.ndarray
+    problem: np.ndarray  # index into hazard.PROBLEMS of what the contact is unhappy about, or -1
 
 
 _Draws = TypeVar("_Draws", TicketDraws, AnswerDraws)
@@ -111,6 +116,7 @@ class Simulation:
     final_hazard: np.ndarray
     mean_hazard: np.ndarray
     contributions: dict[str, np.ndarray]  # log-hazard per driver at the end (or at churn)
+    weekly_hazard: np.ndarray  # (accounts, WEEKS) hazard scored at the end of each week, else NaN
 
     @property
     def churned(self) -> np.ndarray:
@@ -136,6 +142,7 @@ class _State:
         self.hazard_sum = np.zeros(n)
         self.hazard_weeks = np.zeros(n)
         self.final_hazard = np.zeros(n)
+        self.weekly_hazard = np.full((n, WEEKS), np.nan, dtype=np.float32)
         self.contributions = {name: np.zeros(n) for name in model.coefficients}
         self.tickets: list[TicketDraws] = []
         self.nps: list[AnswerDraws] = []
@@ -162,23 +169,24 @@ def simulate(rng: np.random.Generator, profile: Profile, model: HazardModel) -> 
         final_hazard=state.final_hazard,
         mean_hazard=state.hazard_sum / np.maximum(state.hazard_weeks, 1),
         contributions=state.contributions,
+        weekly_hazard=state.weekly_hazard,
     )
 
 
 def _advance_health(rng: np.random.Generator, state: _State, week: int) -> None:
     """Mean reversion, noise, and rare shocks down (champion leaves) or up (new sponsor)."""
     n = len(state.health)
-    down = (rng.random(n) < 0.008) * rng.uniform(0.8, 2.0, n)
-    up = (rng.random(n) < 0.004) * rng.uniform(0.5, 1.2, n)
-    drift = 0.06 * (state.profile.quality - state.health)
-    state.health = state.health + drift + 0.15 * rng.standard_normal(n) - down + up
+    down = (rng.random(n) < 0.008) * rng.uniform(1.0, 2.5, n)
+    up = (rng.random(n) < 0.003) * rng.uniform(0.5, 1.2, n)
+    drift = HEALTH_REVERSION * (state.profile.quality - state.health)
+    state.health = state.health + drift + 0.12 * rng.standard_normal(n) - down + up
     state.health_series[:, week] = state.health
 
 
 def _record_usage(rng: np.random.Generator, state: _State, week: int, active: np.ndarray) -> None:
-    """Weekday active users: a share of seats set by health, ramping up in the first 10 weeks."""
+    """Weekday active users: a share of seats set by health, ramping up in the first 8 weeks."""
     weeks_in = week - state.profile.start_week
-    ramp = np.clip(0.35 + 0.65 * weeks_in / 10, 0.0, 1.0)
+    ramp = np.clip(0.5 + 0.5 * weeks_in / 8, 0.0, 1.0)
     utilisation = 0.9 / (1 + np.exp(-(0.3 + 1.2 * state.health))) * ramp
     noise = rng.lognormal(0.0, 0.05, len(active))
     state.users[:, week] = np.where(active, state.profile.seats * utilisation * noise, 0.0)
@@ -195,7 +203,7 @@ def _week_minutes(rng: np.random.Generator, week: int, start_day: np.ndarray) ->
 def _open_tickets(rng: np.random.Generator, state: _State, week: int, idx: np.ndarray) -> None:
     """New tickets: more, more urgent and slower to solve for accounts in poor health."""
     profile = state.profile
-    rate = TICKET_RATE[profile.segment[idx]] * np.exp(-0.4 * state.health[idx])
+    rate = TICKET_RATE[profile.segment[idx]] * np.exp(-0.6 * state.health[idx])
     account = np.repeat(idx, rng.poisson(rate))
     n, health = len(account), state.health[account]
     created = _week_minutes(rng, week, profile.start_day[account])
@@ -204,7 +212,7 @@ def _open_tickets(rng: np.random.Generator, state: _State, week: int, idx: np.nd
     priority = np.select(
         [draw < p_urgent, draw < p_urgent + p_high, draw < p_urgent + p_high + 0.22], [3, 2, 0], 1
     )
-    resolution = RESOLUTION_MEDIAN[priority] * np.exp(-0.45 * health) * rng.lognormal(0, 1.0, n)
+    resolution = RESOLUTION_MEDIAN[priority] * np.exp(-0.7 * health) * rng.lognormal(0, 1.0, n)
     reply = FIRST_REPLY_MEDIAN[priority] * np.exp(-0.2 * health) * rng.lognormal(0, 0.8, n)
     ticket = TicketDraws(
         account, created, priority, np.minimum(reply, 0.9 * resolution), resolution
@@ -229,10 +237,12 @@ def _collect_nps(rng: np.random.Generator, state: _State, week: int, idx: np.nda
     """NPS answers: about one contact in four answers each quarter; scores follow health."""
     contacts = state.profile.contacts[idx]
     account = np.repeat(idx, rng.poisson(NPS_RATE_PER_CONTACT * contacts))
-    raw = 8.0 + 1.3 * state.health[account] + rng.normal(0, 1.4, len(account))
+    raw = 8.0 + 1.6 * state.health[account] + rng.normal(0, 1.2, len(account))
     score = np.clip(np.rint(raw), 0, 10).astype(np.int64)
     created = _week_minutes(rng, week, state.profile.start_day[account])
-    state.nps.append(AnswerDraws(account, created, score))
+    latest = {name: values[account] for name, values in state.contributions.items()}
+    problem = hazard.likely_problem(rng, latest)
+    state.nps.append(AnswerDraws(account, created, score, problem))
     state.last_detractor[account[score <= hazard.DETRACTOR_MAX_SCORE]] = week
 
 
@@ -262,15 +272,18 @@ def _score(state: _State, week: int, idx: np.ndarray) -> np.ndarray:
     for name, values in state.model.contributions(drivers).items():
         state.contributions[name][idx] = values
     state.final_hazard[idx] = rates
+    state.weekly_hazard[idx, week] = rates
     return rates
 
 
 def _draw_churn(rng: np.random.Generator, state: _State, week: int, active: np.ndarray) -> None:
-    """Churn at the end of `week`, effective on a day of the next week (inside the history)."""
+    """Churn at the end of `week`, effective on a day of the next week (inside the history).
+    Every customer is scored; those past their first month are at risk."""
     if week < BURN_IN_WEEKS or week >= WEEKS - 1:
         return
-    idx = np.flatnonzero(active & (week - state.profile.start_week >= MIN_TENURE_WEEKS))
-    rates = _score(state, week, idx)
+    scored = np.flatnonzero(active)
+    at_risk = week - state.profile.start_week[scored] >= MIN_TENURE_WEEKS
+    idx, rates = scored[at_risk], _score(state, week, scored)[at_risk]
     state.hazard_sum[idx] += rates
     state.hazard_weeks[idx] += 1
     leaving = idx[rng.random(len(idx)) < hazard.churn_probability(rates)]
@@ -291,3 +304,19 @@ def _concat(kind: type[_Draws], parts: list[_Draws]) -> _Draws:
     """One set of draws from the weekly ones."""
     names = [field.name for field in fields(kind)]
     return kind(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in names})
+
+
+def perfect_model(profile: Profile, sim: Simulation) -> dict[str, float | int]:
+    """90-day AUC of a model that knows each account's true hazard, on monthly snapshots as
+    the product trains: every customer on a snapshot day, label churned within 90 days."""
+    days = np.arange(HISTORY_DAYS - PERFECT_HORIZON_DAYS, 7, -PERFECT_STEP_DAYS)
+    weeks = BURN_IN_WEEKS + days // 7 - 1  # the hazard governing the snapshot's week
+    churn_day = np.where(sim.churned, sim.churn_day, np.iinfo(np.int64).max)[:, None]
+    rates = sim.weekly_hazard[:, weeks]
+    alive = (profile.start_day[:, None] < days) & (churn_day > days) & ~np.isnan(rates)
+    label = (churn_day <= days + PERFECT_HORIZON_DAYS)[alive]
+    return {
+        "auc_90d": round(float(roc_auc_score(label, rates[alive])), 4),
+        "snapshots": len(days),
+        "rows": int(alive.sum()),
+    }

@@ -235,6 +235,69 @@ COMMENTS = {
     },
 }
 
+# What a detractor writes about the problem that raises the account's hazard (hazard.PROBLEMS).
+PROBLEM_COMMENTS = {
+    "en": {
+        "usage_decline": (
+            "Our champion left and hardly anyone logs in any more.",
+            "The team drifted back to spreadsheets after the reorganisation.",
+            "Usage dropped a lot since the last release; people stopped bothering.",
+        ),
+        "low_seat_utilisation": (
+            "We pay for far more seats than we use.",
+            "It's hard to get people to use it; onboarding was rushed.",
+            "Half the team never adopted it; it lacks the features they need.",
+        ),
+        "ticket_backlog": (
+            "Support takes days to answer, and we have open issues for weeks.",
+            "Our tickets pile up and nothing gets fixed.",
+            "Every issue is escalated and still not resolved.",
+        ),
+    },
+    "de": {
+        "usage_decline": (
+            "Unser Champion hat das Unternehmen verlassen, kaum jemand meldet sich noch an.",
+            "Das Team ist zu Excel zurückgekehrt.",
+        ),
+        "low_seat_utilisation": (
+            "Wir zahlen für viel mehr Lizenzen, als wir nutzen.",
+            "Die Hälfte des Teams nutzt es nicht, es fehlen wichtige Funktionen.",
+        ),
+        "ticket_backlog": (
+            "Der Support antwortet zu langsam, Tickets bleiben wochenlang offen.",
+            "Unsere Tickets stapeln sich und nichts wird behoben.",
+        ),
+    },
+    "fr": {
+        "usage_decline": (
+            "Notre référent est parti et presque plus personne ne se connecte.",
+            "L'équipe est revenue aux tableurs.",
+        ),
+        "low_seat_utilisation": (
+            "Nous payons bien plus de licences que nous n'en utilisons.",
+            "La moitié de l'équipe ne l'utilise pas, il manque des fonctionnalités.",
+        ),
+        "ticket_backlog": (
+            "Le support met des jours à répondre, nos tickets restent ouverts.",
+            "Les tickets s'accumulent et rien n'est corrigé.",
+        ),
+    },
+    "es": {
+        "usage_decline": (
+            "Nuestro responsable se fue y casi nadie entra ya.",
+            "El equipo volvió a las hojas de cálculo.",
+        ),
+        "low_seat_utilisation": (
+            "Pagamos muchas más licencias de las que usamos.",
+            "La mitad del equipo no lo usa, faltan funciones.",
+        ),
+        "ticket_backlog": (
+            "El soporte tarda días en responder y los tickets siguen abiertos.",
+            "Los tickets se acumulan y nada se arregla.",
+        ),
+    },
+}
+
 # Why an account left, by the driver that raised its hazard most (None: no driver stood out).
 CHURN_REASONS = {
     "usage_decline": ("Usage fell away after the champion left", "Moved the team to another tool"),

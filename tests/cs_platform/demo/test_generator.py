@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cs_platform.demo import wordlists
 from cs_platform.demo.generator import DemoBook, generate_book
-from cs_platform.demo.hazard import DEFAULT_MODEL
+from cs_platform.demo.hazard import DEFAULT_MODEL, PROBLEMS
 from surveys.metrics import SCORE_RANGES
 
 AS_OF = dt.date(2026, 3, 2)
@@ -106,7 +107,9 @@ def test_unhealthy_accounts_open_more_urgent_tickets(book):
 
 def test_the_truth_records_the_model_and_each_accounts_drivers(book):
     run = book.demo_runs.iloc[0]
-    assert json.loads(run["hazard_model"]) == DEFAULT_MODEL.to_json()
+    stored = json.loads(run["hazard_model"])
+    # the model as it is, plus what was measured of it (test_a_perfect_model_of_...)
+    assert stored == DEFAULT_MODEL.to_json() | {"perfect_model": book.perfect_model}
     assert (run["seed"], run["accounts"]) == (11, 2000)
     truth = book.demo_account_truth
     contributions = truth["driver_contributions"].map(json.loads)
@@ -201,3 +204,48 @@ def test_per_feature_counts_add_up_to_the_days_events(usage):
     assert (counts.map(lambda c: sum(c.values())) == counted["events"]).all()
     assert (counts.map(len) == counted["features_used"]).all()
     assert np.all(usage["active_users"] >= 0)
+
+
+def test_a_perfect_model_of_the_hidden_hazard_ranks_90_day_churn_like_a_real_book(book):
+    perfect = book.perfect_model
+    assert 0.80 <= perfect["auc_90d"] <= 0.90
+    assert perfect["snapshots"] == 15  # monthly, each with its 90 days inside the history
+    assert perfect["rows"] > 10 * 2000 * 0.5
+    assert json.loads(book.demo_runs.iloc[0]["hazard_model"])["perfect_model"] == perfect
+
+
+def test_a_book_churns_ten_to_twenty_percent_of_its_accounts_a_year(book):
+    churned = book.accounts["churned_at"].notna().mean()
+    assert 0.10 < churned * 52 / 78 < 0.20
+
+
+def test_the_levers_a_csm_can_act_on_dominate_the_hidden_hazard(book):
+    contributions = pd.DataFrame(
+        list(book.demo_account_truth["driver_contributions"].map(json.loads))
+    )
+    spread = contributions.std()
+    context = ["renewal_near", "segment_smb", "segment_enterprise"]
+    levers = ["usage_decline", "low_seat_utilisation", "detractor", "ticket_backlog"]
+    assert spread[levers].sum() > 3 * spread[context].sum()
+
+
+def test_tickets_of_churning_accounts_take_longer_to_resolve(book):
+    tickets = book.support_tickets
+    churned = tickets["account_id"].map(book.accounts.set_index("id")["churned_at"].notna())
+    hours = tickets["resolution_minutes"].astype(float) / 60
+    assert hours[churned].median() > 1.3 * hours[~churned].median()
+
+
+def test_detractor_comments_name_the_problem_that_raises_the_accounts_hazard(book):
+    texts = {
+        text: name
+        for by_problem in wordlists.PROBLEM_COMMENTS.values()
+        for name, options in by_problem.items()
+        for text in options
+    }
+    nps = book.survey_responses[book.survey_responses["kind"] == "nps"]
+    about = nps["comment"].map(texts).dropna()
+    assert set(about) == set(PROBLEMS)
+    assert (nps.loc[about.index, "score"] <= 6).all()
+    churned = nps["account_id"].map(book.accounts.set_index("id")["churned_at"].notna())
+    assert churned[about.index].mean() > churned.mean()

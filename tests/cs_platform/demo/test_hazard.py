@@ -69,3 +69,17 @@ def test_stored_model_names_the_form_coefficients_and_driver_meanings():
     assert stored["baseline_weekly_hazard"] == DEFAULT_MODEL.baseline_weekly
     assert stored["coefficients"] == dict(DEFAULT_MODEL.coefficients)
     assert stored["drivers"] == {name: DRIVERS[name] for name in DEFAULT_MODEL.coefficients}
+
+
+def test_a_detractor_complains_about_the_problems_that_raise_the_hazard_in_proportion():
+    rng = np.random.default_rng(1)
+    raised = {"usage_decline": np.full(4000, 3.0), "low_seat_utilisation": np.full(4000, 1.0)}
+    contributions = raised | {"ticket_backlog": np.zeros(4000)}
+    problem = hazard.likely_problem(rng, contributions)
+    shares = np.bincount(problem, minlength=3) / len(problem)
+    assert shares == pytest.approx([0.75, 0.25, 0.0], abs=0.03)
+
+
+def test_no_problem_is_named_where_no_lever_raises_the_hazard():
+    zero = {name: np.array([0.0, -1.0]) for name in hazard.PROBLEMS}
+    assert list(hazard.likely_problem(np.random.default_rng(1), zero)) == [-1, -1]

@@ -187,3 +187,12 @@ def test_the_stored_hazard_model_is_plain_json(app):
     seed_demo(accounts=5, seed=1, force=False)
     stored = db.session.scalar(select(DemoRun.hazard_model))
     assert json.loads(json.dumps(stored)) == stored
+
+
+def test_the_demo_stores_and_prints_how_well_a_perfect_model_ranks_churn(runner):
+    result = runner.invoke(args=["demo", "--accounts", "300", "--seed", "2", "--no-scoring"])
+    assert result.exit_code == 0, result.output
+    perfect = db.session.scalar(select(DemoRun.hazard_model))["perfect_model"]
+    assert set(perfect) == {"auc_90d", "snapshots", "rows"} and perfect["rows"] > 300
+    line = f"a perfect model of the hidden hazard reaches a 90-day AUC of {perfect['auc_90d']:.3f}"
+    assert line in result.output
