@@ -1,6 +1,10 @@
 """Survey emails: HTML (table layout, inline styles, no images) and text parts, one-click score
 links, RFC 8058 unsubscribe headers and a Message-ID that stays the same on every retry.
 
+An invitation's unsubscribe link (and List-Unsubscribe URL) carries the contact's opt-out token,
+not the invitation's: it keeps working after the survey link expires or the campaign is deleted.
+A test email's links all carry the campaign's preview token (surveys.tokens).
+
 Messages are built with the email package's compat32 MIME classes straight into their wire
 bytes: the modern EmailMessage API parses and folds every header through its header registry,
 which cost about 1.4 ms a message against 0.4 ms here, at several hundred messages a second per
@@ -24,7 +28,7 @@ from flask import current_app, render_template
 from surveys.metrics import SCORE_RANGES, band
 from surveys.models import Campaign, Invitation, Survey
 from surveys.texts import fill, resolve_texts
-from surveys.tokens import derive_token
+from surveys.tokens import derive_token, opt_out_token
 
 BAND_COLOURS = {"detractor": "#d9534f", "passive": "#f0ad4e", "promoter": "#3c9d5d"}
 # Bodies as quoted-printable UTF-8: readable in the .eml files, safe for any relay.
@@ -93,10 +97,12 @@ def build_email(
     token: str,
     *,
     message_id: str,
+    unsubscribe_path: str | None = None,
     reminder: bool = False,
     test: bool = False,
 ) -> OutgoingEmail:
-    """The complete message for one recipient (`to` is (name, address))."""
+    """The complete message for one recipient (`to` is (name, address)); without
+    `unsubscribe_path`, the unsubscribe link is the score token's own."""
     locale, texts = resolve_texts(
         survey.kind, survey.texts or {}, survey.default_locale, locale_hint
     )
@@ -109,7 +115,7 @@ def build_email(
         "locale": locale,
         "texts": {key: fill(value, **values) for key, value in texts.items() if key != "follow_up"},
         "links": score_links(survey.kind, base),
-        "unsubscribe_url": f"{base}/unsubscribe",
+        "unsubscribe_url": public_url(unsubscribe_path or f"/s/{token}/unsubscribe"),
         "test": test,
         "reminder": reminder,
     }
@@ -131,6 +137,11 @@ def build_email(
     return OutgoingEmail(message_id, sender, to[1], email.as_bytes(policy=WIRE))
 
 
+def opt_out_path(contact_id: int, survey_id: int) -> str:
+    """The lasting unsubscribe link of a contact's emails of a survey."""
+    return f"/unsubscribe/{opt_out_token(current_app.config['SECRET_KEY'], contact_id, survey_id)}"
+
+
 def invitation_email(invitation: Invitation, number: int) -> OutgoingEmail:
     """The invitation (number 0) or its n-th reminder."""
     contact = invitation.contact
@@ -142,5 +153,6 @@ def invitation_email(invitation: Invitation, number: int) -> OutgoingEmail:
         contact.locale,
         invitation_token(invitation),
         message_id=message_id(invitation.id, number),
+        unsubscribe_path=opt_out_path(contact.id, campaign.survey_id),
         reminder=number > 0,
     )

@@ -37,6 +37,7 @@ from cs_platform.outbox import (
 )
 from surveys.emails import OutgoingEmail, build_email, invitation_email, mail_domain
 from surveys.models import Campaign, Invitation
+from surveys.tokens import preview_token
 
 _local = threading.local()
 
@@ -239,13 +240,15 @@ def deliver_email(message: OutboxMessage) -> None:
 
 
 def _send_test(message_id: int, payload: dict) -> None:
-    """payload: {"template": "test", "campaign_id", "to", "name"}; links lead nowhere."""
+    """payload: {"template": "test", "campaign_id", "to", "name"}; the links open the real
+    pages in preview mode, which records nothing."""
     campaign = db.session.get(Campaign, payload["campaign_id"])
     if campaign is None:
         raise DeliveryCancelledError("campaign deleted")
     recipient = (payload["name"], payload["to"])
+    token = preview_token(current_app.config["SECRET_KEY"], campaign.id)
     email = build_email(
-        campaign.survey, campaign, recipient, None, "test-link",
+        campaign.survey, campaign, recipient, None, token,
         message_id=f"<survey-test-{message_id}@{mail_domain()}>", test=True,
     )  # fmt: skip
     transport().send(email)

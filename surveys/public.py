@@ -4,12 +4,24 @@ Scanner-proof by construction: a GET never records anything. The score link open
 the score preselected; the page's own script (static/survey.js) posts it, and a visible confirm
 button does the same without script. Then the comment page, then thank-you.
 
+Previews: the links of a campaign's "Send a test" email carry a preview token (surveys.tokens)
+and open these same pages with a banner on each, recording nothing: no response, task,
+timeline line, webhook or unsubscribe. A preview token names a campaign, never an invitation,
+so no request made with it can record a real answer.
+
+Unsubscribing never expires: /s/<token>/unsubscribe takes any invitation ever sent (expired,
+answered or cancelled), and /unsubscribe/<opt-out token>, the link and List-Unsubscribe header
+of every email, keeps working once the campaign and its invitations are deleted. Both only
+unsubscribe, and every POST answers the same.
+
 CSRF: these forms are exempt. The unguessable token in the URL is the credential (a forged
 cross-site request would need it, and whoever holds it can post directly), there is no session
 to ride on, and RFC 8058 one-click unsubscribe POSTs come from mail providers without any token.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from flask import (
     Blueprint,
@@ -24,20 +36,24 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from cs_platform.extensions import csrf, db, limiter
+from cs_platform.models import Contact
 from surveys.emails import score_links
 from surveys.metrics import band
-from surveys.models import Invitation, SurveyResponse
+from surveys.models import Campaign, Invitation, Survey, SurveyResponse
 from surveys.responses import (
     BadScoreError,
     InvitationExpiredError,
     InvitationNotFoundError,
     find_invitation,
+    find_opt_out,
+    find_sent_invitation,
     parse_score,
     record_comment,
     record_score,
     unsubscribe,
 )
-from surveys.texts import fill, resolve_texts
+from surveys.texts import FALLBACK_LOCALE, fill, resolve_texts
+from surveys.tokens import preview_campaign_id
 
 bp = Blueprint(
     "survey_public",
@@ -57,6 +73,19 @@ PROBLEMS = {
 }
 
 
+@dataclass(frozen=True)
+class Visit:
+    """What a /s/<token> link opens: an invitation, or (invitation None) a campaign's preview."""
+
+    token: str
+    survey: Survey
+    invitation: Invitation | None
+
+    @property
+    def preview(self) -> bool:
+        return self.invitation is None
+
+
 @bp.errorhandler(HTTPException)
 def problem_page(error: HTTPException):
     """Friendly page for every error on the public pages; it reveals nothing about the account."""
@@ -65,29 +94,50 @@ def problem_page(error: HTTPException):
     return render_template("surveys/public/problem.html", code=code, message=text), code
 
 
-def load(token: str) -> Invitation:
+def load(token: str, *, lasting: bool = False) -> Visit:
+    """The visit behind a link token; `lasting` (unsubscribing) takes any invitation ever sent."""
+    campaign_id = preview_campaign_id(current_app.config["SECRET_KEY"], token)
+    if campaign_id is not None:
+        campaign = db.session.get(Campaign, campaign_id)
+        if campaign is None:
+            abort(404)
+        return Visit(token, campaign.survey, None)
     try:
-        return find_invitation(token)
+        invitation = find_sent_invitation(token) if lasting else find_invitation(token)
     except InvitationNotFoundError:
         abort(404)
     except InvitationExpiredError:
         abort(410)
+    return Visit(token, invitation.campaign.survey, invitation)
 
 
-def page_context(invitation: Invitation) -> dict:
-    """Survey, locale and texts (filled in) for the contact of `invitation`."""
-    survey = invitation.campaign.survey
-    locale, texts = resolve_texts(
-        survey.kind, survey.texts or {}, survey.default_locale, invitation.contact.locale
-    )
-    values = {"product": survey.product_name, "name": invitation.contact.name.split(" ")[0]}
+def page_context(survey: Survey | None, contact: Contact | None) -> dict:
+    """Survey, locale and texts for `contact`, filled in. Without a contact (a preview) {name}
+    stays as written; without a survey (deleted, for an opt-out) the built-in texts apply."""
+    locale_hint = contact.locale if contact else None
+    if survey is None:
+        locale, texts = resolve_texts("nps", {}, FALLBACK_LOCALE, locale_hint)
+    else:
+        custom = survey.texts or {}
+        locale, texts = resolve_texts(survey.kind, custom, survey.default_locale, locale_hint)
+    values = {"product": survey.product_name} if survey else {}
+    if contact is not None:
+        values["name"] = contact.name.split(" ")[0]
     follow_up = {key: fill(value, **values) for key, value in texts["follow_up"].items()}
     filled = {key: fill(value, **values) for key, value in texts.items() if key != "follow_up"}
     return {"survey": survey, "locale": locale, "texts": filled, "follow_up": follow_up}
 
 
-def current_response(invitation: Invitation) -> SurveyResponse | None:
-    return db.session.query(SurveyResponse).filter_by(invitation_id=invitation.id).one_or_none()
+def visit_context(visit: Visit) -> dict:
+    contact = visit.invitation.contact if visit.invitation else None
+    return {**page_context(visit.survey, contact), "token": visit.token, "preview": visit.preview}
+
+
+def current_response(visit: Visit) -> SurveyResponse | None:
+    if visit.invitation is None:
+        return None
+    query = db.session.query(SurveyResponse).filter_by(invitation_id=visit.invitation.id)
+    return query.one_or_none()
 
 
 @bp.get("/s/<token>")
@@ -99,61 +149,75 @@ def scale(token: str):
 @bp.get("/s/<token>/<raw_score>")
 def score_page(token: str, raw_score: str):
     """The chosen score, preselected; recorded only by the POST this page makes."""
-    invitation = load(token)
+    visit = load(token)
     try:
-        score = parse_score(invitation.campaign.survey.kind, raw_score)
+        score = parse_score(visit.survey.kind, raw_score)
     except BadScoreError:
         abort(400)
-    return show_score_page(invitation, score)
+    return show_score_page(visit, score)
 
 
-def show_score_page(invitation: Invitation, score: int | None):
-    context = page_context(invitation)
-    response = current_response(invitation)
-    links = score_links(context["survey"].kind, "")
+def show_score_page(visit: Visit, score: int | None):
+    response = current_response(visit)
     page = render_template(
         "surveys/public/score.html",
-        token=request.view_args["token"],
         score=score,
-        links=links,
+        links=score_links(visit.survey.kind, ""),
         previous=response.score if response else None,
-        **context,
+        has_comment=bool(response and response.comment),
+        **visit_context(visit),
     )
     return no_store(page)
 
 
 @bp.post("/s/<token>/answer")
 def answer(token: str):
-    """Record (or change) the score, then ask for a comment."""
-    invitation = load(token)
+    """Record (or change) the score, then ask for a comment; a preview only passes it along."""
+    visit = load(token)
     try:
-        record_score(invitation, request.form.get("score", ""))
+        score = parse_score(visit.survey.kind, request.form.get("score", ""))
     except BadScoreError:
-        db.session.rollback()
         abort(400)
+    if visit.invitation is None:
+        return redirect(url_for(".comment", token=token, score=score), 303)
+    record_score(visit.invitation, score)
     db.session.commit()
     return redirect(url_for(".comment", token=token), 303)
+
+
+def answered(visit: Visit) -> tuple[int, str] | None:
+    """The score the comment page follows up and the comment so far: the stored response's, or
+    a preview's from ?score= (a preview stores nothing to read it back from)."""
+    if visit.preview:
+        try:
+            return parse_score(visit.survey.kind, request.args.get("score", "")), ""
+        except BadScoreError:
+            return None
+    response = current_response(visit)
+    return (response.score, response.comment or "") if response else None
 
 
 @bp.route("/s/<token>/comment", methods=["GET", "POST"])
 def comment(token: str):
     """The follow-up question of the score's band; saving the comment leads to thank-you."""
-    invitation = load(token)
-    response = current_response(invitation)
-    if response is None:
+    visit = load(token)
+    found = answered(visit)
+    if found is None:
         return redirect(url_for(".scale", token=token), 303)
+    score, text = found
     if request.method == "POST":
-        record_comment(invitation, request.form.get("comment", ""))
-        db.session.commit()
+        if visit.invitation is not None:
+            record_comment(visit.invitation, request.form.get("comment", ""))
+            db.session.commit()
         return redirect(url_for(".thanks", token=token), 303)
-    context = page_context(invitation)
-    question = context["follow_up"][band(response.kind, response.score)]
+    context = visit_context(visit)
+    passed_on = {"score": score} if visit.preview else {}
     return no_store(
         render_template(
             "surveys/public/comment.html",
-            token=token,
-            question=question,
-            response=response,
+            question=context["follow_up"][band(visit.survey.kind, score)],
+            comment=text,
+            action=url_for(".comment", token=token, **passed_on),
             **context,
         )
     )
@@ -162,28 +226,43 @@ def comment(token: str):
 @bp.get("/s/<token>/thanks")
 def thanks(token: str):
     """Thank-you page; links back to change the answer while the link is valid."""
-    invitation = load(token)
-    return no_store(
-        render_template("surveys/public/thanks.html", token=token, **page_context(invitation))
-    )
+    return no_store(render_template("surveys/public/thanks.html", **visit_context(load(token))))
 
 
 @bp.route("/s/<token>/unsubscribe", methods=["GET", "POST"])
 def unsubscribe_page(token: str):
+    """The unsubscribe link of the answer pages (and of emails sent before opt-out tokens)."""
+    visit = load(token, lasting=True)
+    contact = visit.invitation.contact if visit.invitation else None
+    return opt_out(contact, visit_context(visit))
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def lasting_unsubscribe(token: str):
+    """The email's unsubscribe link and List-Unsubscribe URL: the contact and survey are in
+    the signed token, so it outlives the invitation, its expiry and its campaign."""
+    try:
+        contact, survey = find_opt_out(token)
+    except InvitationNotFoundError:
+        abort(404)
+    return opt_out(contact, {**page_context(survey, contact), "preview": False})
+
+
+def opt_out(contact: Contact | None, context: dict) -> Response:
     """GET asks; POST (the page's button, or an RFC 8058 one-click POST) unsubscribes.
 
     The GET must stay a confirm page that changes nothing: mail security scanners (Safe Links,
     Proofpoint and the like) fetch every link of an email, and some follow the links of the
     pages they land on, which now carry this link too; a GET that unsubscribed would drop
-    contacts who never clicked.
+    contacts who never clicked. A POST is idempotent and a preview's records nothing.
     """
-    invitation = load(token)
-    context = page_context(invitation)
     if request.method == "POST":
-        unsubscribe(invitation)
-        db.session.commit()
+        if not context["preview"]:
+            unsubscribe(contact)
+            db.session.commit()
         return no_store(render_template("surveys/public/unsubscribed.html", **context))
-    return no_store(render_template("surveys/public/unsubscribe.html", token=token, **context))
+    page = render_template("surveys/public/unsubscribe.html", action=request.path, **context)
+    return no_store(page)
 
 
 def no_store(body: str) -> Response:

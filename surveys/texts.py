@@ -47,6 +47,10 @@ _COMMON = {
         "skip_comment": "Skip",
         "thank_you": "Thank you! Your answer helps us improve {product}.",
         "change_answer": "You can change your answer until the link expires.",
+        "comment_rule": (
+            "Your comment stays if the new score asks the same follow-up question; otherwise it "
+            "is removed so that you can answer the new one."
+        ),
         "unsubscribe": "Unsubscribe from surveys",
         "unsubscribed": "You will not receive any more surveys from us.",
         "follow_up": {
@@ -68,6 +72,10 @@ _COMMON = {
         "skip_comment": "Überspringen",
         "thank_you": "Vielen Dank! Ihre Antwort hilft uns, {product} zu verbessern.",
         "change_answer": "Sie können Ihre Antwort ändern, bis der Link abläuft.",
+        "comment_rule": (
+            "Ihr Kommentar bleibt, wenn die neue Bewertung dieselbe Folgefrage stellt; sonst wird"
+            " er entfernt, damit Sie die neue Frage beantworten können."
+        ),
         "unsubscribe": "Keine Umfragen mehr erhalten",
         "unsubscribed": "Sie erhalten keine Umfragen mehr von uns.",
         "follow_up": {
@@ -89,6 +97,10 @@ _COMMON = {
         "skip_comment": "Passer",
         "thank_you": "Merci ! Votre réponse nous aide à améliorer {product}.",
         "change_answer": "Vous pouvez modifier votre réponse jusqu'à l'expiration du lien.",
+        "comment_rule": (
+            "Votre commentaire est conservé si la nouvelle note pose la même question de suivi ; "
+            "sinon il est retiré pour que vous puissiez répondre à la nouvelle."
+        ),
         "unsubscribe": "Ne plus recevoir d'enquêtes",
         "unsubscribed": "Vous ne recevrez plus d'enquêtes de notre part.",
         "follow_up": {
@@ -110,6 +122,10 @@ _COMMON = {
         "skip_comment": "Omitir",
         "thank_you": "¡Gracias! Su respuesta nos ayuda a mejorar {product}.",
         "change_answer": "Puede cambiar su respuesta hasta que caduque el enlace.",
+        "comment_rule": (
+            "Su comentario se conserva si la nueva puntuación plantea la misma pregunta de "
+            "seguimiento; si no, se elimina para que pueda responder a la nueva."
+        ),
         "unsubscribe": "Darse de baja de las encuestas",
         "unsubscribed": "No recibirá más encuestas de nuestra parte.",
         "follow_up": {

@@ -14,9 +14,9 @@ from cs_platform.extensions import db
 from cs_platform.models import utcnow
 from cs_platform.outbox import OutboxMessage, enqueue
 from surveys.emails import invitation_email
-from surveys.models import Invitation
+from surveys.models import Invitation, SurveyResponse
 from tests.factories import CampaignFactory, ContactFactory, SurveyFactory
-from tests.surveys.helpers import deliver_all, invite, token_of
+from tests.surveys.helpers import deliver_all, invite, opt_out_of, token_of
 
 
 def received(invitation: Invitation, number: int) -> EmailMessage:
@@ -51,9 +51,8 @@ def test_the_email_carries_one_click_unsubscribe_headers_and_a_stable_message_id
         == f"<survey-{invitation.id}-0@cs-platform.localhost>"
     )
     assert received(invitation, 1)["Message-ID"] != first["Message-ID"]
-    assert (
-        first["List-Unsubscribe"] == f"<http://127.0.0.1:5000/s/{token_of(invitation)}/unsubscribe>"
-    )
+    lasting = f"http://127.0.0.1:5000/unsubscribe/{opt_out_of(invitation)}"
+    assert first["List-Unsubscribe"].strip() == f"<{lasting}>"  # folded: it outgrows a line
     assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert first["To"] == "Ana Lima <ana@example.com>"
     html = first.get_body(("html",)).get_content()
@@ -161,7 +160,10 @@ def test_a_test_email_goes_to_the_colleague_and_its_links_record_nothing(app, sm
     assert email["Subject"].startswith("[Test]")
     html = email.get_body(("html",)).get_content()
     link = re.search(r'href="http://127.0.0.1:5000(/s/[^"]+/9)"', html).group(1)
-    assert client.get(link).status_code == 404
+    page = client.get(link)
+    assert page.status_code == 200 and "nothing you do here is recorded" in page.text
+    assert client.post(link.replace("/9", "/answer"), data={"score": "9"}).status_code == 303
+    assert db.session.scalar(select(SurveyResponse)) is None
 
 
 def test_non_ascii_names_and_subjects_arrive_intact(app):

@@ -75,7 +75,7 @@ def test_a_detractor_opens_one_task_for_the_owner_with_the_comment(client, invit
     assert task.owner.name == "Olivia Owner"
     assert "NPS 1 from Dana Diaz" in task.details and "Exports keep failing" in task.details
     timeline = db.session.scalars(select(TimelineEntry.body)).all()
-    assert timeline == ["NPS 2 from Dana Diaz"]
+    assert timeline == ["NPS 1 from Dana Diaz (changed from 2)"]  # one line, kept in step
 
 
 def test_a_second_detractor_of_the_account_updates_the_one_open_task(client, app):
