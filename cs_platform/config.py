@@ -158,6 +158,8 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "SCORING_FLAG_DROP_POINTS": env_int("SCORING_FLAG_DROP_POINTS", 15),
         # ... and a 90-day risk this many times the book's average (0: off).
         "SCORING_FLAG_RELATIVE_RISK": env_int("SCORING_FLAG_RELATIVE_RISK", 3),
+        # Renewal prep: one task per renewal, opened this many days before it.
+        "RENEWAL_TASK_DAYS": env_int("RENEWAL_TASK_DAYS", 90),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", False),

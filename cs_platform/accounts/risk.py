@@ -79,14 +79,14 @@ class RiskFilters:
         return cls(
             view=args.get("view", "") if args.get("view") in VIEWS else "action",
             q=args.get("q", "").strip()[:100],
-            owner=owner if owner in ("me", "none") or owner.isdigit() else "",
+            owner=owner if owner in ("me", "none") or owner.isdecimal() else "",
             segment=args.get("segment", "") if args.get("segment") in SEGMENTS else "",
             band=args.get("band", "") if args.get("band") in BANDS else "",
-            renewal_within=min(int(within), 3650) if within.isdigit() else None,
+            renewal_within=min(int(within), 3650) if within.isdecimal() else None,
             detractor=args.get("detractor") in ("1", "on", "y"),
             sort=sort,
             direction=direction if direction in ("asc", "desc") else SORT_COLUMNS[sort],
-            page=max(int(page), 1) if page.isdigit() and len(page) < 7 else 1,
+            page=max(int(page), 1) if page.isdecimal() and len(page) < 7 else 1,
         )
 
     def args(self, **changes: Any) -> dict[str, Any]:
@@ -183,7 +183,7 @@ def reference_day() -> dt.date:
     return ScoringDays.latest().health
 
 
-def _active_overrides(today: dt.date):
+def active_overrides(today: dt.date):
     """account_id -> band of the override in force (the newest when several are open)."""
     newest = (
         select(func.max(BandOverride.id).label("id"))
@@ -240,7 +240,7 @@ def risk_query(filters: RiskFilters, user_id: int, today: dt.date, days: Scoring
     """All matching live accounts with the list's columns, sorted, not yet paged."""
     latest, prior = aliased(HealthScore), aliased(HealthScore)
     churn, owner = aliased(ChurnRisk), aliased(User)
-    override, tasks = _active_overrides(today), _open_tasks()
+    override, tasks = active_overrides(today), _open_tasks()
     band = func.coalesce(override.c.band, latest.band)
     arr_at_risk = Account.arr * latest.churn_probability
     open_tasks = func.coalesce(tasks.c.open_tasks, 0)

@@ -334,32 +334,39 @@ def _detractor_tasks(history: History, responses: pd.DataFrame) -> pd.DataFrame:
 
 
 def _renewal_tasks(history: History) -> pd.DataFrame:
-    """A renewal-prep task for each customer renewing in the next 90 days."""
-    accounts = history.accounts
+    """Renewal prep as the daily rule opens it (cs_platform.tasks.services.open_renewal_tasks):
+    one task per live customer renewing within RENEWAL_TASK_DAYS, opened when the renewal
+    entered the window and due RENEWAL_DUE_DAYS before it. One due over a week ago was worked
+    by then (done), so the book does not start with a backlog of overdue renewal tasks."""
+    from cs_platform.tasks.services import RENEWAL_DUE_DAYS, renewal_reason
+
+    accounts, as_of = history.accounts, np.datetime64(history.calendar.as_of, "D")
     window = np.timedelta64(RENEWAL_TASK_DAYS, "D")
-    renewal = accounts["renewal_date"].to_numpy()
-    due = accounts["churned_at"].isna().to_numpy()
-    due &= renewal - np.datetime64(history.calendar.as_of, "D") <= window
-    chosen, renewal = accounts[due], renewal[due]
-    started = chosen["created_at"].to_numpy().astype("datetime64[D]")
-    created = np.maximum(renewal - window, started).astype("datetime64[s]") + np.timedelta64(9, "h")
+    renewal = accounts["renewal_date"].to_numpy().astype("datetime64[D]")
+    chosen = accounts["churned_at"].isna().to_numpy() & (renewal >= as_of)
+    chosen &= renewal - as_of <= window
+    accounts, renewal = accounts[chosen], renewal[chosen]
+    opened = np.maximum(renewal - window, accounts["created_at"].to_numpy().astype("datetime64[D]"))
+    due = np.maximum(renewal - np.timedelta64(RENEWAL_DUE_DAYS, "D"), opened)
+    worked = due < as_of - np.timedelta64(7, "D")
+    done_at = due.astype("datetime64[s]") + np.timedelta64(15, "h")
     return pd.DataFrame(
         {
-            "account_id": chosen["id"].to_numpy(),
+            "account_id": accounts["id"].to_numpy(),
             "kind": "renewal",
-            "severity": np.where(chosen["segment"] == "enterprise", "high", "medium"),
-            "owner_id": chosen["owner_id"].to_numpy(),
+            "severity": np.where(accounts["segment"] == "enterprise", "high", "medium"),
+            "owner_id": accounts["owner_id"].to_numpy(),
             "title": [
                 f"Renewal on {day:%d %b %Y}: confirm the decision maker and send the proposal"
                 for day in pd.to_datetime(renewal)
             ],
-            "reason": "renewal",
+            "reason": [renewal_reason(day) for day in renewal.tolist()],
             "details": "Prepare a value summary (usage, outcomes) before the call.",
-            "due_date": renewal - np.timedelta64(30, "D"),
-            "status": "open",
-            "outcome": None,
-            "created_at": created,
-            "completed_at": np.datetime64("NaT", "s"),
+            "due_date": due,
+            "status": np.where(worked, "done", "open"),
+            "outcome": np.where(worked, "not_a_risk", None),
+            "created_at": opened.astype("datetime64[s]") + np.timedelta64(9, "h"),
+            "completed_at": np.where(worked, done_at, np.datetime64("NaT", "s")),
         }
     )
 

@@ -5,15 +5,31 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms import (
+    DateField,
+    HiddenField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    StopValidation,
+    ValidationError,
+)
 
 from cs_platform.accounts.forms import choices
 from cs_platform.models import TASK_KINDS
-from cs_platform.tasks.services import OUTCOME_LABELS
+from cs_platform.tasks.services import OUTCOME_LABELS, TASK_PAGE_SIZE
 
 SEVERITY_CHOICES = choices([("high", "High"), ("medium", "Medium"), ("low", "Low")])
 MAX_SNOOZE_DAYS = 180
+BULK_ACTIONS = {"assign": "Assign", "snooze": "Snooze", "complete": "Complete"}
+BULK_LIMIT = TASK_PAGE_SIZE  # a page's worth: what the list lets one tick
 
 
 class TaskActionForm(FlaskForm):
@@ -33,13 +49,17 @@ class SnoozeForm(TaskActionForm):
     )
 
     def validate_until(self, field: DateField) -> None:
-        if field.data is None:  # unparseable: DateField has said so already
-            return
-        today = dt.date.today()
-        if field.data <= today:
-            raise ValidationError("Pick a date after today.")
-        if field.data > today + dt.timedelta(days=MAX_SNOOZE_DAYS):
-            raise ValidationError(f"A task can be snoozed for at most {MAX_SNOOZE_DAYS} days.")
+        if field.data is not None:  # unparseable: DateField has said so already
+            check_snooze_date(field.data)
+
+
+def check_snooze_date(until: dt.date) -> None:
+    """A snooze ends after today and within MAX_SNOOZE_DAYS (one- and many-task snoozes)."""
+    today = dt.date.today()
+    if until <= today:
+        raise ValidationError("Pick a date after today.")
+    if until > today + dt.timedelta(days=MAX_SNOOZE_DAYS):
+        raise ValidationError(f"A task can be snoozed for at most {MAX_SNOOZE_DAYS} days.")
 
 
 class CompleteForm(TaskActionForm):
@@ -53,6 +73,42 @@ class AssignForm(TaskActionForm):
     owner = SelectField("Owner", coerce=str)
     due = DateField("Due", validators=[Optional()])
     severity = SelectField("Priority", choices=SEVERITY_CHOICES)
+
+
+class BulkTaskForm(TaskActionForm):
+    """One action on the tasks ticked on the list; only the chosen action's fields are read."""
+
+    task_ids = SelectMultipleField(
+        "Tasks",
+        coerce=int,
+        validate_choice=False,
+        validators=[DataRequired("Tick at least one task.")],
+    )
+    action = SelectField("Action", choices=choices(BULK_ACTIONS.items()))
+    owner = SelectField("Owner", coerce=str, default="")
+    until = DateField("Snooze until")
+    reason = StringField("Why", validators=[Length(max=500, message="At most 500 characters.")])
+    outcome = SelectField("Outcome", choices=choices(OUTCOME_LABELS.items()), validate_choice=False)
+
+    def validate_task_ids(self, field: SelectMultipleField) -> None:
+        if len(field.data or []) > BULK_LIMIT:
+            raise ValidationError(f"Change at most {BULK_LIMIT} tasks at a time.")
+
+    def validate_until(self, field: DateField) -> None:
+        field.errors.clear()  # a blank or unparseable date matters only when snoozing
+        if self.action.data != "snooze":
+            raise StopValidation
+        if field.data is None:
+            raise StopValidation("Pick a date (YYYY-MM-DD).")
+        check_snooze_date(field.data)
+
+    def validate_reason(self, field: StringField) -> None:
+        if self.action.data == "snooze" and not (field.data or "").strip():
+            raise ValidationError("Say why the tasks can wait.")
+
+    def validate_outcome(self, field: SelectField) -> None:
+        if self.action.data == "complete" and field.data not in OUTCOME_LABELS:
+            raise ValidationError("Pick an outcome.")
 
 
 class NewTaskForm(TaskActionForm):

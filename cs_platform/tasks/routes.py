@@ -1,8 +1,10 @@
-"""Task pages and actions: my tasks, snooze, complete, assign, manual tasks, playbooks."""
+"""Task pages and actions: my tasks (filtered, paged), bulk changes, snooze, complete, assign,
+manual tasks, playbooks."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -15,11 +17,12 @@ from cs_platform.accounts.services import editable_account_or_abort
 from cs_platform.auth.decorators import roles_required
 from cs_platform.auth.routes import safe_next_url
 from cs_platform.extensions import db
-from cs_platform.models import Task, User
+from cs_platform.models import TASK_KINDS, Task, User
 from cs_platform.tasks import services
 from cs_platform.tasks.forms import (
     ApplyPlaybookForm,
     AssignForm,
+    BulkTaskForm,
     CompleteForm,
     NewTaskForm,
     PlaybookForm,
@@ -27,6 +30,7 @@ from cs_platform.tasks.forms import (
     TaskActionForm,
 )
 from cs_platform.tasks.models import Playbook, TaskStep
+from scoring.models import BANDS
 
 bp = Blueprint("tasks", __name__)
 
@@ -52,23 +56,80 @@ def refused(form: TaskActionForm, what: str, task: Task):
 @bp.route("/tasks")
 @login_required
 def my_tasks():
-    """Open and snoozed tasks, soonest due first: mine, or the team's."""
-    scope = "team" if request.args.get("scope") == "team" else "mine"
-    tasks = services.my_tasks(current_user, scope)
+    """Open and snoozed tasks, mine or the team's: filtered, sorted and paged by the query string
+    (a shareable URL)."""
+    today = dt.date.today()
+    filters = services.TaskFilters.from_args(request.args)
+    page = services.task_page(filters, current_user, today)
     return render_template(
         "tasks/list.html",
-        tasks=tasks,
-        scope=scope,
-        steps=services.steps_by_task([task.id for task in tasks]),
+        page=page,
+        filters=filters,
+        kinds=TASK_KINDS,
+        bands=BANDS,
+        steps=services.steps_by_task([task.id for task in page.tasks]),
         playbooks=services.playbooks(),
         assignees=owners(),
         snooze_form=SnoozeForm(formdata=None),
         complete_form=CompleteForm(formdata=None),
+        bulk_form=BulkTaskForm(formdata=None),
         back=request.full_path,
-        limit=services.TASK_PAGE_LIMIT,
-        today=dt.date.today(),
+        today=today,
         can_edit=lambda task: services.can_edit_task(current_user, task),
     )
+
+
+@bp.route("/tasks/bulk", methods=["POST"])
+@roles_required("admin", "csm")
+def bulk():
+    """Assign, snooze or complete the ticked tasks at once: each through its single action (so
+    checked and logged alike), all in one transaction; the flash says what was skipped."""
+    form = BulkTaskForm()
+    form.owner.choices = owner_choices()
+    back = redirect(safe_next_url(form.next.data or url_for("tasks.my_tasks")))
+    if not form.validate_on_submit():
+        flash(f"No task was changed: {first_error(form)}", "error")
+        return back
+    change, verb, detail = bulk_action(form)
+    result = services.bulk_change(current_user, form.task_ids.data, change)
+    db.session.commit()
+    message = f"{verb} {tasks_count(result.changed)} {detail}{result.skipped_note()}."
+    flash(message, "info" if result.changed else "error")
+    return back
+
+
+def bulk_action(form: BulkTaskForm) -> tuple[Callable[[Task], None], str, str]:
+    """The single-task service the bulk form asked for, bound to the form's values, with the
+    verb and detail of the flash message ("Snoozed" 3 tasks "until 12 Dec 2025")."""
+    if form.action.data == "assign":
+        owner = db.session.get(User, int(form.owner.data)) if form.owner.data else None
+        return (
+            lambda task: services.assign(task, current_user, owner, task.due_date, task.severity),
+            "Assigned",
+            f"to {owner.name if owner else 'nobody'}",
+        )
+    if form.action.data == "snooze":
+        until, reason = form.until.data, form.reason.data.strip()
+        return (
+            lambda task: services.snooze(task, current_user, until, reason),
+            "Snoozed",
+            f"until {until:%d %b %Y}",
+        )
+    outcome = form.outcome.data
+    return (
+        lambda task: services.complete(task, current_user, outcome),
+        "Closed",
+        f"as {services.OUTCOME_LABELS[outcome].lower()}",
+    )
+
+
+def tasks_count(count: int) -> str:
+    return f"{count} task" if count == 1 else f"{count} tasks"
+
+
+def owner_choices() -> list:
+    """Assignable users for an owner select, "Nobody" first."""
+    return choices([("", "Nobody")] + [(str(u.id), u.name) for u in owners()])
 
 
 @bp.route("/tasks/<int:task_id>/snooze", methods=["POST"])
@@ -113,7 +174,7 @@ def assign(task_id: int):
     """Change a task's owner, due date and priority."""
     task = editable_task_or_abort(task_id)
     form = AssignForm()
-    form.owner.choices = choices([("", "Nobody")] + [(str(u.id), u.name) for u in owners()])
+    form.owner.choices = owner_choices()
     if not form.validate_on_submit():
         return refused(form, "The task was not changed", task)
     owner = db.session.get(User, int(form.owner.data)) if form.owner.data else None

@@ -1,4 +1,5 @@
-"""Working tasks: who may act on them, snooze, complete, assign, manual tasks, playbooks.
+"""Working tasks: who may act on them, snooze, complete, assign, manual tasks, playbooks,
+the paged task list, bulk changes and the renewal rule.
 
 Services flush; the request or job that calls them commits.
 """
@@ -7,18 +8,29 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import ColumnElement, Select, case, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
+from cs_platform.accounts.risk import active_overrides
 from cs_platform.accounts.services import can_edit_account
 from cs_platform.extensions import db
-from cs_platform.models import Account, Task, TimelineEntry, User, utcnow
+from cs_platform.models import TASK_KINDS, Account, Task, TimelineEntry, User, utcnow
 from cs_platform.tasks.models import Playbook, TaskStep
-from cs_platform.webhooks.events import publish_task_created
+from cs_platform.webhooks.events import publish_events, publish_task_created, task_data
+from scoring.models import BANDS, HealthScore
 
 SEVERITY_ORDER = case({"high": 0, "medium": 1, "low": 2}, value=Task.severity)
-TASK_PAGE_LIMIT = 200
+# When a task next needs someone: a snoozed one when it wakes, an open one when it is due.
+NEXT_DATE = case((Task.status == "snoozed", Task.snoozed_until), else_=Task.due_date)
+TASK_PAGE_SIZE = 50
+TASK_SORTS = ("due", "priority")
+DUE_FILTERS = ("overdue", "week")
+RENEWAL_TASK_DAYS = 90  # default window before renewal in which its prep task opens
+RENEWAL_DUE_DAYS = 60  # the prep is due this long before the renewal (or at once when later)
 OUTCOME_LABELS = {"saved": "Saved", "churned": "Churned anyway", "not_a_risk": "Not a risk"}
 DEFAULT_PLAYBOOKS = [
     {
@@ -163,25 +175,6 @@ def steps_by_task(task_ids: list[int]) -> dict[int, list[TaskStep]]:
     return result
 
 
-def my_tasks(user: User, scope: str = "mine", limit: int = TASK_PAGE_LIMIT) -> list[Task]:
-    """Tasks not done, soonest due first: assigned to `user` (or on their accounts when
-    unassigned), or everyone's when scope is "team"; at most `limit`."""
-    query = (
-        select(Task)
-        .join(Account, Account.id == Task.account_id)
-        .where(Task.status != "done")
-        .options(selectinload(Task.account), selectinload(Task.owner))
-        .order_by(Task.due_date.asc().nulls_last(), SEVERITY_ORDER, Task.id)
-        .limit(limit)
-    )
-    if scope != "team":
-        mine = or_(
-            Task.owner_id == user.id, (Task.owner_id.is_(None)) & (Account.owner_id == user.id)
-        )
-        query = query.where(mine)
-    return list(db.session.scalars(query))
-
-
 def playbooks() -> list[Playbook]:
     return list(db.session.scalars(select(Playbook).order_by(Playbook.name)))
 
@@ -204,3 +197,212 @@ def wake_snoozed(today: dt.date) -> int:
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class TaskFilters:
+    """The task list's view, as read from (and written back to) the query string."""
+
+    scope: str = "mine"  # "mine" or "team"
+    owner: str = ""  # "", "me", "none" or a user id
+    kind: str = ""
+    due: str = ""  # "", "overdue" or "week"
+    band: str = ""
+    sort: str = "due"
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Any) -> TaskFilters:
+        """Parse request args, dropping anything not allowed instead of trusting it."""
+        owner, page = args.get("owner", ""), args.get("page", "")
+        return cls(
+            scope="team" if args.get("scope") == "team" else "mine",
+            owner=owner
+            if owner in ("me", "none") or (owner.isdecimal() and len(owner) < 10)
+            else "",
+            kind=_allowed(args.get("kind", ""), TASK_KINDS),
+            due=_allowed(args.get("due", ""), DUE_FILTERS),
+            band=_allowed(args.get("band", ""), BANDS),
+            sort=_allowed(args.get("sort", ""), TASK_SORTS) or "due",
+            page=max(int(page), 1) if page.isdecimal() and len(page) < 7 else 1,
+        )
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """Query-string arguments of this view (defaults left out), with `changes` applied."""
+        defaults = asdict(TaskFilters())
+        values = asdict(replace(self, **changes))
+        return {key: value for key, value in values.items() if value != defaults[key]}
+
+
+def _allowed(value: str, allowed: tuple[str, ...]) -> str:
+    return value if value in allowed else ""
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[Task]
+    total: int
+    page: int
+    per_page: int = TASK_PAGE_SIZE
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def task_page(filters: TaskFilters, user: User, today: dt.date) -> TaskPage:
+    """One page of the open and snoozed tasks of the view, with the total: two statements
+    (count, page) and one each for the page's accounts and owners, whatever the page holds."""
+    query = task_query(filters, user, today)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = (
+        query.order_by(*_order(filters.sort))
+        .options(selectinload(Task.account), selectinload(Task.owner))
+        .limit(TASK_PAGE_SIZE)
+        .offset((filters.page - 1) * TASK_PAGE_SIZE)
+    )
+    return TaskPage(list(db.session.scalars(page)), total, filters.page)
+
+
+def task_query(filters: TaskFilters, user: User, today: dt.date) -> Select:
+    """The view's tasks not done, unsorted: mine (assigned to me, or unassigned on my
+    accounts) or the team's, narrowed by the filters."""
+    query = select(Task).join(Account, Account.id == Task.account_id).where(Task.status != "done")
+    if filters.scope == "mine":
+        unassigned_on_mine = Task.owner_id.is_(None) & (Account.owner_id == user.id)
+        query = query.where(or_(Task.owner_id == user.id, unassigned_on_mine))
+    if filters.owner:
+        query = query.where(_owned_by(filters.owner, user))
+    if filters.kind:
+        query = query.where(Task.kind == filters.kind)
+    if filters.due == "overdue":
+        query = query.where(Task.status == "open", Task.due_date < today)
+    elif filters.due == "week":
+        sunday = today + dt.timedelta(days=6 - today.weekday())
+        query = query.where(NEXT_DATE.between(today, sunday))
+    if filters.band:
+        query = query.where(Task.account_id.in_(accounts_in_band(filters.band, today)))
+    return query
+
+
+def _owned_by(owner: str, user: User) -> ColumnElement[bool]:
+    if owner == "me":
+        return Task.owner_id == user.id
+    if owner == "none":
+        return Task.owner_id.is_(None)
+    return Task.owner_id == int(owner)
+
+
+def _order(sort: str) -> list[ColumnElement]:
+    """Soonest first (a snoozed task by its wake date, so it never tops the list as overdue),
+    or most severe first; undated tasks last."""
+    soonest = NEXT_DATE.asc().nulls_last()
+    if sort == "priority":
+        return [SEVERITY_ORDER, soonest, Task.id]
+    return [soonest, SEVERITY_ORDER, Task.id]
+
+
+def accounts_in_band(band: str, today: dt.date) -> Select:
+    """Ids of accounts whose band in force is `band`: an override in force, else the band of
+    the latest scoring day (the band the risk list shows)."""
+    override = active_overrides(today)
+    latest_day = select(func.max(HealthScore.scored_on)).scalar_subquery()
+    latest = (HealthScore.account_id == Account.id) & (HealthScore.scored_on == latest_day)
+    return (
+        select(Account.id)
+        .outerjoin(HealthScore, latest)
+        .outerjoin(override, override.c.account_id == Account.id)
+        .where(func.coalesce(override.c.band, HealthScore.band) == band)
+    )
+
+
+@dataclass
+class BulkResult:
+    """What a bulk change did, for the flash message."""
+
+    changed: int = 0
+    forbidden: int = 0  # the user may not change these
+    done: int = 0  # already done: nothing to change
+    missing: int = 0  # deleted meanwhile, or never existed
+
+    def skipped_note(self) -> str:
+        """'; skipped 3: 2 you may not change, 1 already done', or '' when none was skipped."""
+        counts = {
+            "you may not change": self.forbidden,
+            "already done": self.done,
+            "not found": self.missing,
+        }
+        reasons = [f"{count} {why}" for why, count in counts.items() if count]
+        total = self.forbidden + self.done + self.missing
+        return f"; skipped {total}: {', '.join(reasons)}" if total else ""
+
+
+def bulk_change(user: User, task_ids: list[int], change: Callable[[Task], None]) -> BulkResult:
+    """Apply a single-task action (`change`) to each task `user` may edit, so each is checked
+    and logged as one by one; the caller commits them as one transaction."""
+    ids = set(task_ids)
+    tasks = db.session.scalars(
+        select(Task).where(Task.id.in_(ids)).options(selectinload(Task.account)).order_by(Task.id)
+    ).all()
+    result = BulkResult(missing=len(ids) - len(tasks))
+    for task in tasks:
+        if not can_edit_task(user, task):
+            result.forbidden += 1
+        elif task.status == "done":
+            result.done += 1
+        else:
+            change(task)
+            result.changed += 1
+    return result
+
+
+def renewal_reason(renewal: dt.date) -> str:
+    """The de-duplication reason of a renewal's prep task: one task per renewal date, so the
+    next year's renewal opens a new one."""
+    return f"renewal-{renewal.isoformat()}"
+
+
+def open_renewal_tasks(today: dt.date, window_days: int = RENEWAL_TASK_DAYS) -> list[Task]:
+    """Open one prep task per live account renewing within `window_days`, once per renewal
+    (a task done or still open for that renewal date counts), due `RENEWAL_DUE_DAYS` before
+    the renewal or today when that has passed. Three statements, whatever the book's size."""
+    renewing = select(Account).where(
+        Account.churned_at.is_(None),
+        Account.renewal_date >= today,
+        Account.renewal_date <= today + dt.timedelta(days=window_days),
+    )
+    opened = {
+        (account_id, reason)
+        for account_id, reason in db.session.execute(
+            select(Task.account_id, Task.reason).where(
+                Task.kind == "renewal",
+                Task.account_id.in_(renewing.with_only_columns(Account.id)),
+            )
+        )
+    }
+    due_lead = dt.timedelta(days=RENEWAL_DUE_DAYS)
+    tasks = [
+        _renewal_task(account, max(account.renewal_date - due_lead, today))
+        for account in db.session.scalars(renewing)
+        if (account.id, renewal_reason(account.renewal_date)) not in opened
+    ]
+    db.session.add_all(tasks)
+    db.session.flush()
+    publish_events(
+        "task.created", [task_data(task) for task in tasks], [f"msg_task_{t.id}" for t in tasks]
+    )
+    return tasks
+
+
+def _renewal_task(account: Account, due: dt.date) -> Task:
+    renewal = account.renewal_date
+    return Task(
+        account_id=account.id,
+        kind="renewal",
+        severity="high" if account.segment == "enterprise" else "medium",
+        owner_id=account.owner_id,
+        title=f"Renewal on {renewal:%d %b %Y}: confirm the decision maker and send the proposal",
+        reason=renewal_reason(renewal),
+        details="Prepare a value summary (usage, outcomes) before the call.",
+        due_date=due,
+    )
