@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -20,6 +30,7 @@ from surveys.models import Campaign, Invitation, Survey, SurveySkip
 from surveys.planning import AUDIENCE_FIELDS, CampaignError, validate_campaign
 from surveys.results import survey_results
 from surveys.texts import LOCALES
+from surveys.tokens import preview_token
 
 bp = Blueprint("surveys", __name__, url_prefix="/surveys", template_folder="templates")
 ALL_ROLES = ("admin", "csm", "viewer")
@@ -179,9 +190,11 @@ def preview(campaign_id: int):
 
 
 def preview_email(campaign: Campaign, locale: str):
+    """The campaign's email as the admin's preview shows it; its links open the preview pages."""
     recipient = (current_user.name, current_user.email)
+    token = preview_token(current_app.config["SECRET_KEY"], campaign.id)
     return build_email(
-        campaign.survey, campaign, recipient, locale, "preview-link",
+        campaign.survey, campaign, recipient, locale, token,
         message_id=f"<survey-preview-{campaign.id}@{mail_domain()}>", test=True,
     )  # fmt: skip
 

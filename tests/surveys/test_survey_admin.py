@@ -13,6 +13,7 @@ from cs_platform.extensions import db
 from cs_platform.outbox import OutboxMessage
 from surveys.models import Campaign, Survey
 from surveys.planning import plan_campaign
+from surveys.tokens import preview_token
 from tests.factories import (
     AccountFactory,
     CampaignFactory,
@@ -173,7 +174,10 @@ def test_the_preview_shows_the_email_per_language_and_a_test_goes_to_oneself(adm
     page = admin_client.get(f"/surveys/campaigns/{campaign.id}/preview?locale=fr")
     assert "Une petite question sur Orbit" in page.text
     html = admin_client.get(f"/surveys/campaigns/{campaign.id}/preview?locale=fr&part=html")
-    assert html.text.count("/s/preview-link/") == 12  # eleven scores and unsubscribe
+    token = preview_token(admin_client.application.config["SECRET_KEY"], campaign.id)
+    assert html.text.count(f"/s/{token}/") == 12  # eleven scores and unsubscribe
+    score_page = admin_client.get(f"/s/{token}/7")
+    assert score_page.status_code == 200 and "Preview" in score_page.text
     sent = admin_client.post(f"/surveys/campaigns/{campaign.id}/test")
     assert sent.status_code == 302
     message = db.session.scalar(select(OutboxMessage))
