@@ -28,6 +28,7 @@ from cs_platform.extensions import db
 MAX_INT = 2**31 - 1
 ROLES = ("admin", "csm", "viewer")
 SEGMENTS = ("smb", "mid_market", "enterprise")
+SEGMENT_LABELS = {"smb": "SMB", "mid_market": "Mid-market", "enterprise": "Enterprise"}
 PLANS = ("starter", "growth", "enterprise")
 LIFECYCLE_STAGES = ("onboarding", "adopting", "mature", "renewing", "churned")
 CONTACT_ROLES = ("executive", "decision_maker", "champion", "admin", "user", "billing")

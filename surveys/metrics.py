@@ -9,12 +9,16 @@ three kinds and lets breakdowns run set-wise in pandas:
 * CSAT: answers 4-5 count 100, others 0: the mean is the share of satisfied answers.
 * CES: answers 5-7 count 100, others 0: the share of "easy"; the mean score is reported too.
 
+Trends mark each period `complete` or not: a period that has not ended yet (this month, so far)
+is labelled partial and never enters a period-over-period significance test.
+
 Score bands are named the NPS way for every kind (detractor / passive / promoter), so follow-up
 texts and the closed loop need one vocabulary: CSAT 1-2 and CES 1-3 are detractors.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -60,6 +64,15 @@ class Comparison:
 
     def significant(self, alpha: float = 0.05) -> bool:
         return self.p_value is not None and self.p_value < alpha
+
+
+@dataclass(frozen=True)
+class PeriodChange:
+    """The comparison of the last two complete periods of a trend, with their labels."""
+
+    before: str
+    after: str
+    comparison: Comparison
 
 
 def check_kind(kind: str) -> None:
@@ -172,12 +185,45 @@ def breakdown(frame: pd.DataFrame, kind: str, by: str | list[str]) -> pd.DataFra
     return _with_metrics(grouped, kind).reset_index()[[*keys, *columns]]
 
 
-def trend(frame: pd.DataFrame, kind: str, period: str = "month", column: str = "responded_at"):
-    """`breakdown` by week, month or quarter of `column`; the period is a string like 2026-03."""
+def trend(
+    frame: pd.DataFrame,
+    kind: str,
+    period: str = "month",
+    column: str = "responded_at",
+    as_of: dt.date | None = None,
+) -> pd.DataFrame:
+    """`breakdown` by week, month or quarter of `column`; the period is a string like 2026-03.
+
+    `complete` is False for a period that has not ended before `as_of` (default: today).
+    """
     if period not in PERIODS:
         raise ValueError(f"unknown period {period!r}: use one of {', '.join(PERIODS)}")
-    periods = pd.to_datetime(frame[column]).dt.to_period(PERIODS[period]).astype(str)
-    return breakdown(frame.assign(period=periods), kind, "period")
+    periods = pd.to_datetime(frame[column]).dt.to_period(PERIODS[period])
+    table = breakdown(frame.assign(period=periods.astype(str)), kind, "period")
+    ends = {str(value): value.end_time.date() for value in periods.unique()}
+    cutoff = as_of or dt.date.today()
+    return table.assign(complete=[ends[label] < cutoff for label in table["period"]])
+
+
+def summary_of_row(kind: str, row: pd.Series) -> Summary:
+    """The Summary of one row of `breakdown` or `trend`."""
+    return summarise_counts(
+        kind,
+        int(row["detractors"]),
+        int(row["passives"]),
+        int(row["promoters"]),
+        float(row["mean_score"] * row["n"]),
+    )
+
+
+def last_complete_change(table: pd.DataFrame, kind: str) -> PeriodChange | None:
+    """The z-test between the last two complete periods of a `trend`; partial ones are skipped."""
+    complete = table[table["complete"]]
+    if len(complete) < 2:
+        return None
+    before, after = complete.iloc[-2], complete.iloc[-1]
+    comparison = compare_summaries(summary_of_row(kind, before), summary_of_row(kind, after))
+    return PeriodChange(str(before["period"]), str(after["period"]), comparison)
 
 
 def _with_metrics(grouped: pd.DataFrame, kind: str) -> pd.DataFrame:

@@ -11,11 +11,12 @@ from sqlalchemy.orm import aliased
 from cs_platform.extensions import db
 from cs_platform.models import Account, Contact, User
 from surveys.metrics import (
-    Comparison,
+    PeriodChange,
     Summary,
     breakdown,
-    compare_summaries,
+    last_complete_change,
     summarise_counts,
+    summary_of_row,
     trend,
 )
 from surveys.models import Survey, SurveyResponse
@@ -28,8 +29,8 @@ COLUMNS = ["score", "responded_at", "segment", "plan", "role", "csm"]
 class Results:
     survey: Survey
     summary: Summary
-    monthly: pd.DataFrame
-    last_change: Comparison | None
+    monthly: pd.DataFrame  # has a `complete` column: False for the month still under way
+    last_change: PeriodChange | None  # the last two complete months
     breakdowns: dict[str, pd.DataFrame]
     comments: list[SurveyResponse]
 
@@ -58,12 +59,12 @@ def responses_frame(survey_id: int) -> pd.DataFrame:
 def survey_results(survey: Survey, comment_limit: int = 50) -> Results:
     frame = responses_frame(survey.id)
     overall = breakdown(frame.assign(all="all"), survey.kind, "all")
-    summary = _summary(survey.kind, overall.iloc[0] if len(overall) else None)
-    monthly = trend(frame, survey.kind, "month") if len(frame) else overall.iloc[0:0]
-    last_change = None
-    if len(monthly) >= 2:
-        before, after = (_summary(survey.kind, monthly.iloc[i]) for i in (-2, -1))
-        last_change = compare_summaries(before, after)
+    summary = (
+        summary_of_row(survey.kind, overall.iloc[0])
+        if len(overall)
+        else summarise_counts(survey.kind, 0, 0, 0)
+    )
+    monthly = trend(frame, survey.kind, "month")
     comments = db.session.scalars(
         select(SurveyResponse)
         .where(SurveyResponse.survey_id == survey.id, SurveyResponse.comment.is_not(None))
@@ -71,16 +72,11 @@ def survey_results(survey: Survey, comment_limit: int = 50) -> Results:
         .limit(comment_limit)
     ).all()
     tables = {label: breakdown(frame, survey.kind, key) for key, label in BREAKDOWNS.items()}
-    return Results(survey, summary, monthly, last_change, tables, list(comments))
-
-
-def _summary(kind: str, row) -> Summary:
-    if row is None:
-        return summarise_counts(kind, 0, 0, 0)
-    return summarise_counts(
-        kind,
-        int(row["detractors"]),
-        int(row["passives"]),
-        int(row["promoters"]),
-        float(row["mean_score"] * row["n"]),
+    return Results(
+        survey,
+        summary,
+        monthly,
+        last_complete_change(monthly, survey.kind),
+        tables,
+        list(comments),
     )

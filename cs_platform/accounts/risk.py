@@ -1,7 +1,8 @@
 """The risk list as a read model: every live account with its latest score, built set-wise.
 
 The default view answers "who needs me this week": accounts in the red or yellow band (the band
-in force, overrides included) or with an open churn-risk or health-drop task, ordered by ARR at
+in force, overrides included), not scored yet (unknown risk, listed last) or with an open
+churn-risk or health-drop task, ordered by ARR at
 risk over the next 90 days (ARR x the health model's P(churn within 90 days), the one risk the
 whole product shows). The whole book is one click away (`view=all`). Before a model is trained
 (cold start) no account has a probability and the order is the scorecard's: lowest health first.
@@ -295,7 +296,8 @@ def risk_query(filters: RiskFilters, user_id: int, today: dt.date, days: Scoring
 
 def _filtered(query: Select, filters: RiskFilters, user_id: int, today: dt.date, band) -> Select:
     if filters.view == "action":
-        query = query.where(or_(band.in_(("red", "yellow")), Account.id.in_(_flagged())))
+        needs_action = or_(band.in_(("red", "yellow")), band.is_(None), Account.id.in_(_flagged()))
+        query = query.where(needs_action)
     if filters.q:
         pattern = f"%{filters.q.lower()}%"
         query = query.where(

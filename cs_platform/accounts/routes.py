@@ -25,7 +25,7 @@ from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.charts import sparkline
 from cs_platform.extensions import db
-from cs_platform.models import SEGMENTS, Account
+from cs_platform.models import SEGMENT_LABELS, SEGMENTS, Account
 from cs_platform.tasks import services as task_services
 from cs_platform.tasks.forms import CompleteForm, NewTaskForm, SnoozeForm
 from scoring.models import BANDS
@@ -252,6 +252,14 @@ def first_error(form: FlaskForm) -> str:
 def money(value) -> str:
     """Format an amount as whole dollars with thousands separators."""
     return "—" if value is None else f"${value:,.0f}"
+
+
+@bp.app_template_filter("segment_label")
+def segment_label(segment: str | None) -> str:
+    """SMB, Mid-market or Enterprise; an unknown value reads as itself, spaced and capitalised."""
+    if not segment:
+        return "—"
+    return SEGMENT_LABELS.get(segment, segment.replace("_", " ").capitalize())
 
 
 @bp.app_template_filter("pct")

@@ -76,14 +76,15 @@ def band_trend(days: list[dt.date]) -> dict[str, dict[dt.date, int]]:
     return result
 
 
-def survey_trends(since: dt.datetime) -> dict[str, pd.DataFrame]:
-    """Monthly NPS / CSAT / CES with 95 % intervals (surveys.metrics.trend), one frame a kind."""
+def survey_trends(since: dt.datetime, today: dt.date) -> dict[str, pd.DataFrame]:
+    """Monthly NPS / CSAT / CES with 95 % intervals (surveys.metrics.trend), one frame a kind;
+    each month is `complete` or not as of `today`. `since` should start a month."""
     query = select(SurveyResponse.kind, SurveyResponse.score, SurveyResponse.responded_at).where(
         SurveyResponse.responded_at >= since
     )
     frame = pd.DataFrame(db.session.execute(query).all(), columns=["kind", "score", "responded_at"])
     return {
-        kind: metrics.trend(frame[frame["kind"] == kind], kind, "month")
+        kind: metrics.trend(frame[frame["kind"] == kind], kind, "month", as_of=today)
         for kind in metrics.SCORE_RANGES
         if (frame["kind"] == kind).any()
     }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
+import pandas as pd
 from flask import Blueprint, render_template
 from flask_login import login_required
 from markupsafe import Markup
@@ -19,6 +21,15 @@ BAND_ORDER = ("red", "yellow", "green")
 SURVEY_LABELS = {"nps": "NPS", "csat": "CSAT (% satisfied)", "ces": "CES (% easy)"}
 
 
+@dataclass(frozen=True)
+class SurveyChart:
+    """A survey kind's monthly chart, with a note naming the month still under way, if any."""
+
+    label: str
+    chart: Markup
+    partial_note: str = ""
+
+
 @bp.route("/dashboards")
 @login_required
 def overview():
@@ -26,6 +37,7 @@ def overview():
     today = dt.date.today()
     day = risk.reference_day()
     year_ago = dt.datetime.combine(today - dt.timedelta(days=365), dt.time())
+    snapshots = queries.snapshot_days(day)
     book = queries.book_by_band(today)
     outcomes = queries.risk_task_outcomes(year_ago)
     closed = sum(outcomes.values())
@@ -48,8 +60,9 @@ def overview():
             css=[f"band-{row.band}" for row in book],
             value_format=lambda v: f"${v:,.0f}",
         ),
-        trend_chart=band_trend_chart(queries.snapshot_days(day)),
-        survey_charts=survey_charts(queries.survey_trends(year_ago)),
+        trend_span=band_trend_span(snapshots),
+        trend_chart=band_trend_chart(snapshots),
+        survey_charts=survey_charts(queries.survey_trends(months_back(today, 12), today)),
         models=models,
         calibration_chart=calibration_chart(calibration, day),
         outcomes=outcomes,
@@ -66,9 +79,23 @@ def band_label(band: str | None) -> str:
     return band.title() if band else "Not scored"
 
 
+def months_back(today: dt.date, months: int) -> dt.datetime:
+    """Midnight on the first day of the month `months` before this one: whole months only."""
+    index = today.year * 12 + today.month - 1 - months
+    return dt.datetime(index // 12, index % 12 + 1, 1)
+
+
+def band_trend_span(days: list[dt.date]) -> str:
+    """What the band trend covers: the last 12 months, or since the first scores there are."""
+    if not days or len(days) == queries.TREND_MONTHS:
+        return "over the last 12 months"
+    return f"since {days[0]:%d %b %Y}, the earliest monthly snapshot"
+
+
 def band_trend_chart(days: list[dt.date]) -> Markup:
+    title = f"Accounts per band {band_trend_span(days)}"
     if not days:
-        return line_chart([], title="Accounts per band over the last 12 months")
+        return line_chart([], title=title)
     trend = queries.band_trend(days)
     series = [
         Series(
@@ -78,38 +105,44 @@ def band_trend_chart(days: list[dt.date]) -> Markup:
         )
         for band in BAND_ORDER
     ]
-    return line_chart(
+    return line_chart(series, title=title, ticks=date_ticks(days[0], days[-1]))
+
+
+def survey_charts(trends: dict[str, pd.DataFrame]) -> list[SurveyChart]:
+    """One chart per survey kind: complete months with their 95 % interval shaded, and the
+    month under way, if any, as a dashed "So far" segment named in the title and the note."""
+    return [survey_chart(kind, frame) for kind, frame in trends.items()]
+
+
+def survey_chart(kind: str, frame: pd.DataFrame) -> SurveyChart:
+    label = SURVEY_LABELS[kind]
+    points = list(zip(map(float, range(len(frame))), frame["value"].astype(float), strict=True))
+    complete = list(frame["complete"])
+    series = [
+        Series(
+            "Month",
+            [point for point, done in zip(points, complete, strict=True) if done],
+            lower=list(frame.loc[frame["complete"], "low"].astype(float)),
+            upper=list(frame.loc[frame["complete"], "high"].astype(float)),
+        )
+    ]
+    title, note = f"{label} by month with 95% interval", ""
+    if not complete[-1]:
+        last = frame.iloc[-1]
+        series.append(Series("So far", points[-2:], css="series-partial"))
+        title += f"; {last['period']} is partial"
+        note = (
+            f"{last['period']} is under way ({last['n']} answers so far): drawn dashed, "
+            "without an interval, until the month is complete."
+        )
+    ticks = [(float(i), str(period)) for i, period in enumerate(frame["period"])]
+    chart = line_chart(
         series,
-        title="Accounts per band over the last 12 months",
-        ticks=date_ticks(days[0], days[-1]),
+        title=title,
+        ticks=ticks[:: max(1, len(ticks) // 6)],
+        y_range=(-100.0 if kind == "nps" else 0.0, 100.0),
     )
-
-
-def survey_charts(trends: dict) -> list[tuple[str, Markup]]:
-    """One chart per survey kind: the monthly value with its 95 % interval shaded."""
-    charts = []
-    for kind, frame in trends.items():
-        months = list(range(len(frame)))
-        series = Series(
-            SURVEY_LABELS[kind],
-            list(zip(map(float, months), frame["value"].astype(float), strict=True)),
-            lower=list(frame["low"].astype(float)),
-            upper=list(frame["high"].astype(float)),
-        )
-        low = -100.0 if kind == "nps" else 0.0
-        ticks = [(float(i), str(period)) for i, period in zip(months, frame["period"], strict=True)]
-        charts.append(
-            (
-                SURVEY_LABELS[kind],
-                line_chart(
-                    [series],
-                    title=f"{SURVEY_LABELS[kind]} by month with 95% interval",
-                    ticks=ticks[:: max(1, len(ticks) // 6)],
-                    y_range=(low, 100.0),
-                ),
-            )
-        )
-    return charts
+    return SurveyChart(label, chart, note)
 
 
 def calibration_chart(stored: list[dict], day: dt.date) -> Markup:

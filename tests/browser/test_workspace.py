@@ -23,7 +23,7 @@ def morning(make_user):
     jordan = make_user("csm", name="Jordan Lee")
     colleague = make_user("csm", name="Sam Park")
     top = scored_account("Acme Analytics", arr=200_000, p_churn=0.6, score=25, owner=jordan)
-    scored_account("Bluth Company", arr=50_000, p_churn=0.3, score=35, owner=jordan)
+    scored_account("Bluth Company", arr=50_000, p_churn=0.3, score=30, owner=jordan)
     scored_account("Calm Corp", arr=300_000, p_churn=0.05, score=85, owner=jordan)
     scored_account("Dunder Mifflin", arr=900_000, p_churn=0.7, score=20, owner=colleague)
     TaskFactory(account=top, owner=jordan, title="Usage fell by half in 30 days")
@@ -33,7 +33,11 @@ def morning(make_user):
 def test_a_csm_works_the_risk_list_and_the_top_account(page: Page, live_server, app, morning):
     app.config["WTF_CSRF_ENABLED"] = True
     sign_in(page, live_server, morning.email)
-    expect(page.get_by_role("heading", name="Accounts at risk")).to_be_visible()
+    expect(page.get_by_role("heading", name="Accounts that need action")).to_be_visible()
+    expect(page.get_by_text("Calm Corp")).to_have_count(0)  # green: one click away
+    page.get_by_role("link", name="Show the whole book").click()
+    expect(page.get_by_role("link", name="Calm Corp")).to_be_visible()
+    page.goto(f"{live_server}/")
     rows = page.locator("table.risk tbody tr")
     expect(rows.first).to_contain_text("Dunder Mifflin")  # the most ARR at risk comes first
 
@@ -63,7 +67,8 @@ def test_a_csm_works_the_risk_list_and_the_top_account(page: Page, live_server, 
     task.get_by_label("Why").fill("Champion on holiday")
     task.get_by_role("button", name="Snooze task").click()
     expect(page.get_by_role("status")).to_have_text(f"Snoozed until {until}.")
-    expect(page.locator("#tasks")).to_contain_text(f"snoozed until {until}")
+    year = f" {until.year}" if until.year != dt.date.today().year else ""
+    expect(page.locator("#tasks")).to_contain_text(f"snoozed until {until.day} {until:%b}{year}")
 
     page.get_by_label("Add a note").fill("Left a voicemail for the champion")
     page.get_by_role("button", name="Add note").click()

@@ -209,5 +209,5 @@ def test_the_results_page_shows_nps_with_interval_trend_breakdowns_and_escaped_c
     assert page.status_code == 200
     assert "95 % interval" in page.text
     assert "2026-03" in page.text and "2026-04" in page.text
-    assert "enterprise" in page.text and "Casey Owner" in page.text
+    assert "Enterprise" in page.text and "Casey Owner" in page.text
     assert "&lt;b&gt;slow&lt;/b&gt;" in page.text and "<b>slow</b>" not in page.text

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pandas as pd
 import pytest
 
-from surveys.metrics import band, breakdown, compare, is_detractor, summarise, trend
+from surveys.metrics import (
+    band,
+    breakdown,
+    compare,
+    is_detractor,
+    last_complete_change,
+    summarise,
+    trend,
+)
 
 
 def test_nps_is_percent_promoters_minus_percent_detractors():
@@ -108,3 +117,49 @@ def test_trend_groups_answers_by_month_and_quarter():
 def test_breakdown_of_no_answers_is_an_empty_table():
     table = breakdown(pd.DataFrame({"score": [], "plan": []}), "ces", "plan")
     assert table.empty and "value" in table.columns
+
+
+def nps_answers(months: dict[str, list[int]]) -> pd.DataFrame:
+    """Answers on the 10th of each month: {"2026-03": [10, 9, 3], ...}."""
+    rows = [(score, f"{month}-10") for month, scores in months.items() for score in scores]
+    frame = pd.DataFrame(rows, columns=["score", "responded_at"])
+    return frame.assign(responded_at=pd.to_datetime(frame["responded_at"]))
+
+
+def test_trend_marks_the_month_under_way_as_not_complete():
+    frame = nps_answers({"2026-03": [10], "2026-04": [9], "2026-05": [3]})
+    months = trend(frame, "nps", "month", as_of=dt.date(2026, 5, 17))
+    assert list(months["complete"]) == [True, True, False]
+    weeks = trend(frame, "nps", "week", as_of=dt.date(2026, 5, 17))
+    assert list(weeks["complete"]) == [True, True, True]  # 10 May 2026 is in a week that ended
+
+
+def test_a_month_is_complete_from_the_day_after_its_last_day():
+    frame = nps_answers({"2026-05": [3]})
+    assert not trend(frame, "nps", as_of=dt.date(2026, 5, 31))["complete"].iloc[0]
+    assert trend(frame, "nps", as_of=dt.date(2026, 6, 1))["complete"].iloc[0]
+
+
+def test_the_change_skips_a_partial_month_and_compares_the_last_two_complete_ones():
+    frame = nps_answers(
+        {
+            "2026-03": [10] * 60 + [7] * 20 + [3] * 20,
+            "2026-04": [10] * 50 + [3] * 45,
+            "2026-05": [3, 3, 3, 10],
+        }
+    )
+    change = last_complete_change(trend(frame, "nps", as_of=dt.date(2026, 5, 17)), "nps")
+    assert (change.before, change.after) == ("2026-03", "2026-04")
+    assert change.comparison.after.n == 95  # not the 4 answers of May so far
+
+
+def test_the_change_compares_the_last_month_once_it_is_complete():
+    frame = nps_answers({"2026-04": [10] * 50 + [3] * 45, "2026-05": [3, 3, 3, 10]})
+    change = last_complete_change(trend(frame, "nps", as_of=dt.date(2026, 6, 1)), "nps")
+    assert (change.before, change.after) == ("2026-04", "2026-05")
+    assert change.comparison.difference == pytest.approx(-50 - 100 * 5 / 95)
+
+
+def test_there_is_no_change_without_two_complete_months():
+    frame = nps_answers({"2026-04": [10] * 50, "2026-05": [3, 3, 3, 10]})
+    assert last_complete_change(trend(frame, "nps", as_of=dt.date(2026, 5, 17)), "nps") is None
