@@ -30,6 +30,7 @@ from sqlalchemy.pool import NullPool
 
 from cs_platform.extensions import db
 from cs_platform.models import utcnow
+from cs_platform.outbox_thread import start_delivery_thread
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +161,11 @@ def running_scheduler() -> BackgroundScheduler | None:
 
 
 def start_scheduler_if_enabled(app: Flask) -> None:
+    """SCHEDULER_ENABLED makes this process run the whole loop (the embedded default, `make
+    run`): the jobs, and outbox delivery, so the mail that the jobs queue actually leaves."""
     if app.config["SCHEDULER_ENABLED"]:
         start_scheduler(app)
+        start_delivery_thread(app)
 
 
 def acquire_leadership(

@@ -17,9 +17,11 @@ from cs_platform.auth.services import create_user
 from cs_platform.demo.generator import generate_book, slug
 from cs_platform.demo.loader import load_book
 from cs_platform.demo.models import DemoRun
+from cs_platform.demo.survey_program import install_survey_program
 from cs_platform.demo.wordlists import CSM_NAMES
 from cs_platform.extensions import db
 from cs_platform.models import Account, User
+from cs_platform.progress import Progress
 from cs_platform.tasks.models import Task
 from cs_platform.tasks.services import install_default_playbooks
 from scoring.runs import ScoringSummary, score_accounts, train_and_commit
@@ -84,6 +86,7 @@ def seed_demo(accounts: int, seed: int, force: bool, as_of: dt.date | None = Non
             accounts, seed, as_of, owner_ids=demo_csm_ids(), survey_ids=demo_survey_ids()
         )
         rows = load_book(db.session.connection(), book)
+        install_survey_program()
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -108,22 +111,31 @@ class DemoScoring:
         )
 
 
-def score_demo(as_of: dt.date, history_days: int = 91, every_days: int = 7) -> DemoScoring:
+def score_demo(
+    as_of: dt.date, progress: Progress, history_days: int = 91, every_days: int = 7
+) -> DemoScoring:
     """Bring a fresh demo to life as a live install would be after months of nightly runs:
     default playbooks, trained models (or the scorecard when history is too short) and score
     history every `every_days` days up to `as_of`, so the risk list, sparklines and account
-    charts have something to show. Commits after each step."""
-    installed = install_default_playbooks()
-    db.session.commit()
-    try:
-        training = train_and_commit(as_of=as_of).describe().replace("\n", "; ")
-    except NotEnoughHistoryError as error:
-        training = str(error)
+    charts have something to show. Commits after each step, one `progress` step each for the
+    training and for every day scored (added to its total)."""
     days = [as_of - dt.timedelta(days=back) for back in range(history_days, -1, -every_days)]
+    progress.total += len(days)
+    with progress.step("installing playbooks and training the models") as step:
+        installed = install_default_playbooks()
+        db.session.commit()
+        try:
+            training = train_and_commit(as_of=as_of).describe().replace("\n", "; ")
+            step.detail = "models trained"
+        except NotEnoughHistoryError as error:
+            training = str(error)
+            step.detail = "too little churn to train, the scorecard scores"
     last = None
     for day in days:
-        last = score_accounts(day, raise_flags=day == as_of)  # tasks from today's run only
-        db.session.commit()
+        with progress.step(f"scoring {day}") as step:
+            last = score_accounts(day, raise_flags=day == as_of)  # tasks from today's run only
+            db.session.commit()
+            step.detail = f"{last.accounts:,} accounts"
     return DemoScoring(installed, training, len(days), last)
 
 
