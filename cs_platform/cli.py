@@ -16,6 +16,7 @@ from cs_platform.extensions import db
 from cs_platform.models import User
 from cs_platform.outbox import outbox_group
 from cs_platform.privacy import erase_contact_command
+from cs_platform.progress import Progress
 from cs_platform.retention import retention_group
 from cs_platform.tasks.cli import playbooks_group
 from integrations.cli import integrations_group, sync_command
@@ -111,6 +112,7 @@ def demo_command(
     from cs_platform.demo.service import (
         DemoRefused,
         database_is_empty,
+        demo_days,
         hand_accounts_to,
         score_demo,
         seed_demo,
@@ -120,8 +122,11 @@ def demo_command(
         click.echo("database already has accounts; demo data left as it is")
         return
     day = as_of.date() if as_of else dt.date.today()
+    progress = Progress(1 if no_scoring else 2 + len(demo_days(day)))  # load, train, days
     try:
-        summary = seed_demo(accounts=accounts, seed=seed, force=force, as_of=day)
+        with progress.step("loading the demo book") as step:
+            summary = seed_demo(accounts=accounts, seed=seed, force=force, as_of=day)
+            step.detail = f"{summary.accounts:,} accounts, {summary.churned:,} churned"
     except DemoRefused as error:
         raise click.ClickException(str(error)) from error
     click.echo(summary.describe())
@@ -129,7 +134,7 @@ def demo_command(
     moved = hand_accounts_to(demo_login_user())
     click.echo(f"the demo login owns {moved} accounts")
     if not no_scoring:
-        click.echo(score_demo(day).describe())
+        click.echo(score_demo(day, progress).describe())
     click.echo(f"sign in as {DEMO_LOGIN_EMAIL} with password {password}")
 
 

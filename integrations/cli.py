@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cs_platform.extensions import db
+from cs_platform.progress import Progress
 from integrations.csv_import import import_usage_csv
 from integrations.services import save_connection
 from integrations.sync import SyncError, find_connection, run_sync
@@ -21,7 +22,9 @@ def sync_command(connection: str) -> None:
         target = find_connection(connection)
     except SyncError as error:
         raise click.ClickException(str(error)) from error
-    run = run_sync(target)
+    with Progress(1).step(f"syncing {target.name}") as step:
+        run = run_sync(target)
+        step.detail = f"{run.status}, {run.fetched:,} records fetched"
     click.echo(
         f"{target.name}: {run.status} in {run.duration_seconds}s; fetched {run.fetched}, "
         f"created {run.created}, updated {run.updated}, unmatched {run.unmatched}, "
@@ -41,8 +44,10 @@ def integrations_group() -> None:
 def import_usage_command(path: Path) -> None:
     """Import daily usage from a CSV (day, active_users, events[, features_used], and
     domain or account_id); bad or unmatched rows are listed and skipped."""
-    report = import_usage_csv(path)
-    db.session.commit()
+    with Progress(1).step(f"importing {path.name}") as step:
+        report = import_usage_csv(path)
+        db.session.commit()
+        step.detail = f"{report.imported:,} rows imported, {len(report.problems):,} skipped"
     for line in report.problems:
         click.echo(line, err=True)
     click.echo(f"imported {report.imported} row(s), skipped {len(report.problems)}")

@@ -16,6 +16,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from cs_platform.progress import Progress
 from scoring.features import features_as_of, model_inputs, stack
 from scoring.health_model import HealthModel
 from scoring.metrics import top_decile_precision
@@ -65,20 +66,25 @@ def flags_table(
     snapshot = cache(features_as_of)
     scorecard = load_scorecard()  # the admin's, as the nightly run would have used
     parts = []
-    for day in replay_days(as_of, months):
-        frame = snapshot(day)
-        churned = pd.to_datetime(frame["churned_at"])
-        horizon = pd.Timestamp(day + dt.timedelta(days=HORIZON_DAYS))
-        parts.append(
-            {
-                "day": np.full(len(frame), np.datetime64(day, "ns")),
-                "account_id": frame["account_id"].to_numpy(),
-                "churned_at": churned.to_numpy("datetime64[ns]"),
-                "label": (churned <= horizon).to_numpy(int),
-                "model": _model_risk(day, snapshot, rounds, seed, min_events),
-                "scorecard": 100 - scorecard.score(model_inputs(frame))["score"].to_numpy(float),
-            }
-        )
+    days = replay_days(as_of, months)
+    progress = Progress(len(days))
+    for day in days:
+        with progress.step(f"replaying {day}") as step:
+            frame = snapshot(day)
+            churned = pd.to_datetime(frame["churned_at"])
+            horizon = pd.Timestamp(day + dt.timedelta(days=HORIZON_DAYS))
+            scores = scorecard.score(model_inputs(frame))["score"].to_numpy(float)
+            parts.append(
+                {
+                    "day": np.full(len(frame), np.datetime64(day, "ns")),
+                    "account_id": frame["account_id"].to_numpy(),
+                    "churned_at": churned.to_numpy("datetime64[ns]"),
+                    "label": (churned <= horizon).to_numpy(int),
+                    "model": _model_risk(day, snapshot, rounds, seed, min_events),
+                    "scorecard": 100 - scores,
+                }
+            )
+            step.detail = f"{len(frame):,} accounts"
     # Column by column: pandas' concat of frames with all-missing columns is deprecated.
     return pd.DataFrame({key: np.concatenate([part[key] for part in parts]) for key in parts[0]})
 

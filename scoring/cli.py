@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cs_platform.extensions import db
+from cs_platform.progress import Progress
 
 # The model libraries (XGBoost, lifelines) load inside each command, so that registering the
 # group keeps every other `flask` command and the web app quick to start.
@@ -39,8 +40,11 @@ def train_command(as_of: dt.datetime | None, months: int | None, rounds: int | N
     from scoring.runs import train_and_commit
     from scoring.training import NotEnoughHistoryError
 
+    day = _day(as_of)
     try:
-        summary = train_and_commit(as_of=_day(as_of), months=months, rounds=rounds)
+        with Progress(1).step(f"training the models as of {day}") as step:
+            summary = train_and_commit(as_of=day, months=months, rounds=rounds)
+            step.detail = f"{len(summary.versions)} models"
     except NotEnoughHistoryError as error:
         raise click.ClickException(str(error)) from error
     click.echo(summary.describe())
@@ -52,8 +56,11 @@ def score_command(as_of: dt.datetime | None) -> None:
     """Score every live account for a day (re-running a day replaces its rows)."""
     from scoring.runs import score_accounts
 
-    summary = score_accounts(_day(as_of))
-    db.session.commit()
+    day = _day(as_of)
+    with Progress(1).step(f"scoring {day}") as step:
+        summary = score_accounts(day)
+        db.session.commit()
+        step.detail = f"{summary.accounts:,} accounts"
     click.echo(summary.describe())
 
 
@@ -117,7 +124,9 @@ def evaluate_command(
     if missing:
         raise click.ClickException(f"column {missing[0]!r} to drop not found")
     try:
-        report = evaluate(frame.drop(columns=list(drop_cols)), **options)
+        with Progress(1).step(f"evaluating {csv_path.name}") as step:
+            report = evaluate(frame.drop(columns=list(drop_cols)), **options)
+            step.detail = f"{len(frame):,} customers, {options['folds']} folds"
     except EvaluateError as error:
         raise click.ClickException(str(error)) from error
     if html_path:

@@ -152,7 +152,7 @@ def score_accounts(day: dt.date | None = None, *, raise_flags: bool = True) -> S
         )
     )
     db.session.flush()
-    log.info("accounts scored", extra={"summary": summary.describe()})
+    log.info("accounts scored for %s", day, extra={"summary": summary.describe()})
     return summary
 
 

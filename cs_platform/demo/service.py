@@ -111,16 +111,17 @@ class DemoScoring:
         )
 
 
-def score_demo(
-    as_of: dt.date, progress: Progress, history_days: int = 91, every_days: int = 7
-) -> DemoScoring:
+def demo_days(as_of: dt.date, history_days: int = 91, every_days: int = 7) -> list[dt.date]:
+    """The days the demo's score history has, oldest first: every `every_days` up to `as_of`."""
+    return [as_of - dt.timedelta(days=back) for back in range(history_days, -1, -every_days)]
+
+
+def score_demo(as_of: dt.date, progress: Progress) -> DemoScoring:
     """Bring a fresh demo to life as a live install would be after months of nightly runs:
     default playbooks, trained models (or the scorecard when history is too short) and score
-    history every `every_days` days up to `as_of`, so the risk list, sparklines and account
-    charts have something to show. Commits after each step, one `progress` step each for the
-    training and for every day scored (added to its total)."""
-    days = [as_of - dt.timedelta(days=back) for back in range(history_days, -1, -every_days)]
-    progress.total += len(days)
+    history on the `demo_days`, so the risk list, sparklines and account charts have something
+    to show. Commits after each step; one `progress` step for the training, one per day."""
+    days = demo_days(as_of)
     with progress.step("installing playbooks and training the models") as step:
         installed = install_default_playbooks()
         db.session.commit()

@@ -223,7 +223,7 @@ def test_evaluate_command_prints_json_and_writes_the_html_page(runner, tmp_path)
         ]
     )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["rows"] == 200 and report["seed"] == 7
     assert page.read_text(encoding="utf-8").count("data:image/png;base64,") == 4
 

@@ -180,6 +180,7 @@ def test_score_and_backtest_commands_report_what_they_did(synthetic_book, runner
     scored = runner.invoke(args=["scoring", "score", "--as-of", "2026-06-01"])
     assert scored.exit_code == 0, scored.output
     assert "with the scorecard" in scored.output
+    assert scored.stderr.startswith("[1/1] scoring 2026-06-01: ") and "done in" in scored.stderr
     result = runner.invoke(
         args=[
             "scoring",
@@ -194,7 +195,9 @@ def test_score_and_backtest_commands_report_what_they_did(synthetic_book, runner
         ]
     )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
+    replays = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert replays[0].startswith(f"[1/{len(report['days'])}] replaying ")
     assert report["scorecard"]["days_scored"] == 12  # the oldest replays have no history
     assert 0 <= report["scorecard"]["precision_top_decile"] <= 1
     assert 0 < report["model"]["days_scored"] < 12

@@ -138,6 +138,7 @@ def test_the_demo_command_seeds_the_book_and_prints_the_login(runner):
     result = runner.invoke(args=["demo", "--accounts", "25", "--seed", "9", "--no-scoring"])
     assert result.exit_code == 0, result.output
     assert "demo book loaded (seed 9): 25 accounts" in result.output
+    assert result.stderr.startswith("[1/1] loading the demo book: 25 accounts, ")
     assert "sign in as demo@cs-platform.localhost with password" in result.output
     assert count(Account) == 25
     assert count(HealthScore) == 0
@@ -153,6 +154,10 @@ def test_the_demo_comes_up_scored_with_playbooks_and_a_book_for_the_demo_login(r
     assert len(days) == 14 and max(days) == dt.date(2026, 11, 2)
     assert count(Playbook) >= 3
     assert "scored 14 days of history" in result.output
+    steps = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in steps] == [f"[{i}/16" for i in range(1, 17)]
+    assert steps[2].startswith("[3/16] scoring 2026-08-03: ") and "s left" in steps[2]
+    assert steps[-1].startswith("[16/16] scoring 2026-11-02: ") and "done in" in steps[-1]
     # only the last (today's) run opens risk tasks: none are due months ago
     kinds = ("churn_risk", "health_drop")
     due = db.session.scalars(select(Task.due_date).where(Task.kind.in_(kinds))).all()
