@@ -64,8 +64,6 @@ def init_extensions(app: Flask) -> None:
     )
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please sign in to see that page."
-    login_manager.login_message_category = "info"
     csrf.init_app(app)
     limiter.init_app(app)
 

@@ -109,6 +109,11 @@ class Account(db.Model):
         back_populates="account", passive_deletes=True
     )
 
+    @property
+    def is_churned(self) -> bool:
+        """Whether the customer has left: it has a churn date or sits in the churned stage."""
+        return self.churned_at is not None or self.lifecycle_stage == "churned"
+
 
 class ExternalId(db.Model):
     """An account's id in an outside system (HubSpot company id, Zendesk organization id, ...)."""

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -62,14 +62,33 @@ class RetryPolicy:
     max_wait_seconds: float = 300.0  # a longer Retry-After gives up with RateLimitedError
 
 
+def host_and_port(parts: SplitResult) -> str:
+    """The URL's host with its port (if any) and without credentials; IPv6 stays bracketed."""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: not worth showing
+        port = None
+    return host if port is None else f"{host}:{port}"
+
+
 def redact_url(url: str) -> str:
-    """The URL with secret-looking query values masked."""
+    """The URL without credentials and with secret-looking query values masked, for logs."""
     parts = urlsplit(url)
     query = [
         (name, "***" if name.lower() in SECRET_PARAMS else value)
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
     ]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="*"), netloc=parts.hostname or ""))
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*"), netloc=host_and_port(parts)))
+
+
+def shown_url(url: str) -> str:
+    """scheme://host:port/path of the URL, for error messages people read: no credentials, no
+    query string, no fragment."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, host_and_port(parts), parts.path, "", ""))
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
@@ -125,9 +144,9 @@ def json_body(response: requests.Response) -> Any:
 
 
 def malformed_message(url: str, status: int, attempt: int) -> str:
-    """The error of a body that stayed malformed, naming where it came from with secrets masked."""
+    """The error of a body that stayed malformed, naming where it came from."""
     tries = f" after {attempt} tries" if attempt > 1 else ""
-    return f"malformed JSON from {redact_url(url)} ({status}){tries}"
+    return f"malformed JSON from {shown_url(url)} ({status}){tries}"
 
 
 @dataclass
@@ -214,7 +233,7 @@ class HttpClient:
             )
             if attempt >= self.retry.attempts:
                 raise VendorError(
-                    f"{method} {safe_url} failed after {attempt} tries: {type(exc).__name__}"
+                    f"{method} {shown_url(url)} failed after {attempt} tries: {type(exc).__name__}"
                 ) from None
             return None
         log.debug(
@@ -258,14 +277,14 @@ class HttpClient:
         if oauth_error(response):
             raise AuthFailedError(f"token request refused: {oauth_error(response)}")
         if status in (401, 403) and limit is None:
-            raise AuthFailedError(f"{status} from {redact_url(url)}: the credentials were refused")
+            raise AuthFailedError(f"{status} from {shown_url(url)}: the credentials were refused")
         retryable = status == 429 or status in RETRY_STATUSES or limit is not None
         if not retryable:
-            raise VendorError(f"{status} from {redact_url(url)}: {response.text[:300]}")
+            raise VendorError(f"{status} from {shown_url(url)}: {response.text[:300]}")
         if attempt >= self.retry.attempts:
-            raise VendorError(f"{status} from {redact_url(url)} after {attempt} tries")
+            raise VendorError(f"{status} from {shown_url(url)} after {attempt} tries")
         if status == 429 and "DAILY" in response.text:
-            raise RateLimitedError(f"daily rate limit reached at {redact_url(url)}")
+            raise RateLimitedError(f"daily rate limit reached at {shown_url(url)}")
 
     def _delay(self, response: requests.Response | None, attempt: int) -> float:
         asked = retry_after_seconds(response) if response is not None else None

@@ -35,7 +35,7 @@ from surveys.tokens import preview_token
 bp = Blueprint("surveys", __name__, url_prefix="/surveys", template_folder="templates")
 ALL_ROLES = ("admin", "csm", "viewer")
 CAMPAIGN_FIELDS = (
-    "name", "survey_id", "trigger", "cron", "period_days", "delay_hours", "send_at",
+    "name", "survey_id", "trigger", "period_days", "delay_hours", "send_at",
     "window_start_hour", "window_end_hour", "weekdays_only", "throttle_days", "sample_percent",
     "daily_cap", "spread_days", "reminders", "reminder_after_days", "expiry_days",
 )  # fmt: skip
@@ -143,11 +143,13 @@ def edit_campaign(campaign_id: int | None):
         (survey.id, survey.name)
         for survey in db.session.scalars(select(Survey).order_by(Survey.name))
     ]
+    if request.method != "POST":
+        form.show_schedule(campaign.cron)
     if form.validate_on_submit():
         for field in CAMPAIGN_FIELDS:
             setattr(campaign, field, getattr(form, field).data)
         campaign.event = form.event.data or None
-        campaign.cron = (form.cron.data or "").strip() or None
+        campaign.cron = form.schedule_cron() if form.trigger.data == "recurring" else None
         campaign.audience = {
             key: getattr(form, key).data for key in AUDIENCE_FIELDS if getattr(form, key).data
         }

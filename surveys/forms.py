@@ -13,14 +13,38 @@ from wtforms import (
     StringField,
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from cs_platform.models import CONTACT_ROLES, LIFECYCLE_STAGES, PLANS, SEGMENTS
 from surveys.models import EVENTS, SURVEY_KINDS, TRIGGERS
+from surveys.schedule import WEEKDAYS, Preset, preset_of
 from surveys.texts import LOCALES
 
 
 def choices(values) -> list[SelectChoice]:
     return [SelectChoice(value, value.replace("_", " ")) for value in values]
+
+
+class CheckboxesField(SelectMultipleField):
+    """A multiple choice as a list of checkboxes: no Ctrl-click needed."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+SCHEDULES = [
+    SelectChoice("daily", "Daily"),
+    SelectChoice("weekly", "Weekly"),
+    SelectChoice("monthly", "Monthly"),
+    SelectChoice("quarterly", "Quarterly (Jan, Apr, Jul, Oct)"),
+    SelectChoice("cron", "Crontab (advanced)"),
+]
+HOURS = [SelectChoice(hour, f"{hour:02d}:00") for hour in range(24)]
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAY_CHOICES = [
+    SelectChoice(day, name) for day, name in zip(WEEKDAYS, WEEKDAY_NAMES, strict=True)
+]
+DAYS = [SelectChoice(day, str(day)) for day in range(1, 29)]
 
 
 class SurveyForm(FlaskForm):
@@ -50,7 +74,12 @@ class CampaignForm(FlaskForm):
     )
     survey_id = SelectField("Survey", coerce=int)
     trigger = SelectField("Trigger", choices=choices(TRIGGERS))
-    cron = StringField("Schedule (crontab, UTC)", validators=[Optional(), Length(max=64)])
+    # Without a `schedule` in the POST (an older form or script), the crontab field rules.
+    schedule = SelectField("Repeat (UTC)", choices=SCHEDULES, default="cron")
+    schedule_hour = SelectField("At", coerce=int, choices=HOURS, default=6)
+    schedule_weekday = SelectField("On (weekly)", choices=WEEKDAY_CHOICES, default="mon")
+    schedule_day = SelectField("On day (monthly, quarterly)", coerce=int, choices=DAYS, default=1)
+    cron = StringField("Crontab (advanced, UTC)", validators=[Optional(), Length(max=64)])
     period_days = IntegerField(
         "Invite each contact once every (days)", default=90, validators=[NumberRange(1, 3650)]
     )
@@ -98,7 +127,34 @@ class CampaignForm(FlaskForm):
     expiry_days = IntegerField(
         "Links expire after (days)", default=30, validators=[NumberRange(1, 365)]
     )
-    segments = SelectMultipleField("Segments", choices=choices(SEGMENTS))
-    lifecycle_stages = SelectMultipleField("Lifecycle stages", choices=choices(LIFECYCLE_STAGES))
-    plans = SelectMultipleField("Plans", choices=choices(PLANS))
-    roles = SelectMultipleField("Contact roles", choices=choices(CONTACT_ROLES))
+    segments = CheckboxesField("Segments", choices=choices(SEGMENTS))
+    # Churned accounts are never surveyed, so they are not offered.
+    lifecycle_stages = CheckboxesField(
+        "Lifecycle stages", choices=choices(s for s in LIFECYCLE_STAGES if s != "churned")
+    )
+    plans = CheckboxesField("Plans", choices=choices(PLANS))
+    roles = CheckboxesField("Contact roles", choices=choices(CONTACT_ROLES))
+
+    def show_schedule(self, cron: str | None) -> None:
+        """Show a saved rule as its preset when it is one, else in the crontab field; without a
+        rule (a new campaign), offer weekly on Monday."""
+        preset = preset_of(cron) or (None if cron else Preset("weekly"))
+        if preset is None:
+            self.schedule.data = "cron"
+            return
+        self.schedule.data = preset.kind
+        self.schedule_hour.data, self.schedule_weekday.data = preset.hour, preset.weekday
+        self.schedule_day.data = preset.day
+        self.cron.data = preset.cron()
+
+    def schedule_cron(self) -> str | None:
+        """The crontab rule that the chosen preset, or the crontab field, stands for."""
+        if self.schedule.data == "cron":
+            return (self.cron.data or "").strip() or None
+        preset = Preset(
+            self.schedule.data,
+            self.schedule_hour.data,
+            self.schedule_weekday.data,
+            self.schedule_day.data,
+        )
+        return preset.cron()

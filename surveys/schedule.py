@@ -31,6 +31,49 @@ def validate_cron(expression: str) -> CronTrigger:
         raise ScheduleError(f"{expression!r} is not a valid crontab rule: {exc}") from exc
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+QUARTER_MONTHS = "1,4,7,10"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A schedule offered without crontab: daily, weekly on a weekday, monthly or quarterly on
+    a day of the month (1-28, so that no month is skipped), at an hour, in UTC."""
+
+    kind: str  # daily, weekly, monthly, quarterly
+    hour: int = 6
+    weekday: str = "mon"
+    day: int = 1
+
+    def cron(self) -> str:
+        """The crontab rule of the preset."""
+        day, month, weekday = {
+            "daily": ("*", "*", "*"),
+            "weekly": ("*", "*", self.weekday),
+            "monthly": (str(self.day), "*", "*"),
+            "quarterly": (str(self.day), QUARTER_MONTHS, "*"),
+        }[self.kind]
+        return f"0 {self.hour} {day} {month} {weekday}"
+
+
+def preset_of(expression: str | None) -> Preset | None:
+    """The preset whose rule `expression` is, or None when only crontab can say it."""
+    fields = (expression or "").split()
+    if len(fields) != 5 or fields[0] != "0" or not fields[1].isdecimal():
+        return None
+    hour, day, month, weekday = int(fields[1]), fields[2], fields[3], fields[4]
+    if hour > 23:
+        return None
+    if (day, month) == ("*", "*"):
+        if weekday == "*":
+            return Preset("daily", hour)
+        return Preset("weekly", hour, weekday=weekday) if weekday in WEEKDAYS else None
+    if weekday != "*" or not day.isdecimal() or not 1 <= int(day) <= 28:
+        return None
+    kinds = {"*": "monthly", QUARTER_MONTHS: "quarterly"}
+    return Preset(kinds[month], hour, day=int(day)) if month in kinds else None
+
+
 def period_key(now: dt.datetime, period_days: int) -> str:
     """The period of a recurring campaign that `now` falls in: "p<n>", n counted from EPOCH."""
     if period_days < 1:

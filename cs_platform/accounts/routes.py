@@ -212,8 +212,11 @@ def log_outreach(account_id: int):
 @bp.route("/accounts/<int:account_id>/override", methods=["POST"])
 @roles_required("admin", "csm")
 def override_band(account_id: int):
-    """Override the account's band with a reason until a date."""
+    """Override the account's band with a reason until a date; refused once it has churned."""
     account = services.editable_account_or_abort(current_user, account_id)
+    if account.is_churned:
+        flash("The band was not changed: a churned account has no band to override.", "error")
+        return render_account(account, status=409)
     form = OverrideForm()
     if not form.validate_on_submit():
         flash("The band was not changed: " + first_error(form), "error")

@@ -6,7 +6,7 @@ import logging
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_url, login_user, logout_user
 
 from cs_platform.auth.forms import LoginForm
 from cs_platform.auth.services import authenticate
@@ -15,11 +15,21 @@ from cs_platform.models import User
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
+LOGIN_MESSAGE = "Please sign in to see that page."
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id))
+
+
+@login_manager.unauthorized_handler
+def sign_in_first():
+    """To the sign-in page, then back to the page asked for. Why is said only for a page deeper
+    than the home page: on a first visit to the home page it would be noise."""
+    if request.path != url_for("accounts.index"):
+        flash(LOGIN_MESSAGE, "info")
+    return redirect(login_url("auth.login", next_url=request.url))
 
 
 def safe_next_url(target: str | None) -> str:

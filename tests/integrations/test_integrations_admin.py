@@ -57,6 +57,17 @@ def test_editing_without_retyping_the_token_keeps_it_and_a_bad_token_fails_the_t
     assert "Test failed: 401" in wrong.text
 
 
+def test_a_failed_connection_test_names_the_host_and_port_it_could_not_reach(make_user, login):
+    client = admin_client(make_user, login)
+    form = {"name": "Support", "base_url": "http://127.0.0.1:9", "settings": "{}",
+            "interval_minutes": "60", "request_budget": "100", "enabled": "y",
+            "email": "ops@example.com", "api_token": "t0k", "action": "test"}  # fmt: skip
+
+    response = client.post("/integrations/new/zendesk", data=form, follow_redirects=True)
+
+    assert "Test failed: GET http://127.0.0.1:9/api/v2/users/me.json failed after" in response.text
+
+
 def test_bad_settings_json_is_shown_as_a_field_error(make_user, login):
     client = admin_client(make_user, login)
 

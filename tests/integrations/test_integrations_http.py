@@ -16,6 +16,7 @@ from integrations.http import (
     RateLimitedError,
     VendorError,
     redact_url,
+    shown_url,
 )
 from tests.integrations.fakes.server import FakeVendor, json_response
 
@@ -104,9 +105,7 @@ def test_a_body_that_stays_malformed_fails_after_the_back_off_of_a_server_error(
     with pytest.raises(MalformedResponseError) as failure:
         client_for(echo, no_sleep).get_json("/broken-json?api_key=k3y")
 
-    assert str(failure.value) == (
-        "malformed JSON from http://127.0.0.1/broken-json?api_key=*** (200) after 5 tries"
-    )
+    assert str(failure.value) == f"malformed JSON from {echo.url}/broken-json (200) after 5 tries"
     assert no_sleep.waits == [1.0, 2.0, 4.0, 8.0]
     assert len(echo.requests) == 5
 
@@ -139,3 +138,24 @@ def test_secret_query_values_and_userinfo_are_redacted():
     safe = redact_url(url)
 
     assert safe == "https://api.example.com/v1/items?api_key=***&page=2&access_token=***"
+
+
+def test_logged_urls_keep_the_port_and_mask_secrets_but_drop_credentials():
+    url = "http://user:pw@[::1]:8443/v1?token=t0k&page=2"
+
+    assert redact_url(url) == "http://[::1]:8443/v1?token=***&page=2"
+
+
+def test_error_messages_show_scheme_host_port_and_path_but_no_credentials_or_query():
+    url = "https://user:pw@crm.example.com:8443/v1/items?api_key=abc123&page=2#top"
+
+    assert shown_url(url) == "https://crm.example.com:8443/v1/items"
+    assert shown_url("https://crm.example.com/v1") == "https://crm.example.com/v1"
+
+
+def test_an_unreachable_vendor_names_its_port_in_the_error(no_sleep):
+    client = HttpClient("http://user:pw@127.0.0.1:9", sleep=no_sleep, timeout=0.5)
+
+    with pytest.raises(VendorError) as failure:
+        client.get_json("/x", params={"api_key": "k3y"})
+    assert str(failure.value) == "GET http://127.0.0.1:9/x failed after 5 tries: ConnectionError"

@@ -249,13 +249,13 @@ def test_a_ticket_page_that_stays_truncated_stops_the_run_and_the_next_run_resum
 
     assert first.status == "failed"
     assert first.error == (
-        "malformed JSON from http://127.0.0.1/api/v2/incremental/tickets/cursor.json (200) after "
+        f"malformed JSON from {zendesk.url}/api/v2/incremental/tickets/cursor.json (200) after "
         "5 tries (the next run resumes from the last committed page)"
     )
     assert connection.status != "failing"
     state = db.session.scalar(select(SyncState).where(SyncState.stream == "tickets"))
     assert state.cursor == encode_cursor(2)
-    assert state.last_error.startswith("malformed JSON from http://127.0.0.1/api/v2/incremental")
+    assert state.last_error.startswith(f"malformed JSON from {zendesk.url}/api/v2/incremental")
     assert ticket_ids() == ["1", "2"]
 
     zendesk.truncate_ticket_pages(times=0)

@@ -211,3 +211,55 @@ def test_the_results_page_shows_nps_with_interval_trend_breakdowns_and_escaped_c
     assert "2026-03" in page.text and "2026-04" in page.text
     assert "Enterprise" in page.text and "Casey Owner" in page.text
     assert "&lt;b&gt;slow&lt;/b&gt;" in page.text and "<b>slow</b>" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        ({"schedule": "daily", "schedule_hour": "7"}, "0 7 * * *"),
+        ({"schedule": "weekly", "schedule_hour": "9", "schedule_weekday": "tue"}, "0 9 * * tue"),
+        ({"schedule": "monthly", "schedule_hour": "6", "schedule_day": "15"}, "0 6 15 * *"),
+        ({"schedule": "quarterly", "schedule_day": "1"}, "0 6 1 1,4,7,10 *"),
+        ({"schedule": "cron", "cron": " 30 6 * * * "}, "30 6 * * *"),
+    ],
+)
+def test_a_schedule_preset_saves_the_crontab_rule_it_stands_for(admin_client, preset, expected):
+    ContactFactory()
+    form = campaign_form(SurveyFactory().id, **{"cron": "", **preset})
+    assert admin_client.post("/surveys/campaigns/new", data=form).status_code == 302
+    assert db.session.scalar(select(Campaign)).cron == expected
+
+
+def test_a_preset_outside_its_choices_is_refused_on_the_server(admin_client):
+    form = campaign_form(SurveyFactory().id, schedule="monthly", schedule_day="31")
+    page = admin_client.post("/surveys/campaigns/new", data=form)
+    assert page.status_code == 200 and "Not a valid choice" in page.text
+    assert db.session.scalar(select(Campaign)) is None
+
+
+@pytest.mark.parametrize(
+    ("cron", "shown"),
+    [
+        ("0 6 15 * *", ['selected value="monthly"', 'selected value="15"']),
+        ("0 8 * * fri", ['selected value="weekly"', 'selected value="fri"', 'selected value="8"']),
+        ("0 6 1 1,4,7,10 *", ['selected value="quarterly"']),
+        ("30 6 * * *", ['selected value="cron"', 'value="30 6 * * *"']),
+    ],
+)
+def test_a_saved_rule_shows_as_its_preset_or_else_as_crontab(admin_client, cron, shown):
+    campaign = CampaignFactory(cron=cron)
+    page = admin_client.get(f"/surveys/campaigns/{campaign.id}/edit").text
+    assert all(html in page for html in shown)
+
+
+def test_the_audience_is_chosen_with_checkboxes_and_never_offers_churned(admin_client):
+    campaign = CampaignFactory(audience={"segments": ["smb"]})
+    page = admin_client.get(f"/surveys/campaigns/{campaign.id}/edit").text
+    assert "<legend>Lifecycle stages</legend>" in page and "<select multiple" not in page
+    assert '<input checked id="segments-0" name="segments" type="checkbox" value="smb">' in page
+    assert 'value="churned"' not in page
+    refused = admin_client.post(
+        f"/surveys/campaigns/{campaign.id}/edit",
+        data=campaign_form(campaign.survey_id, lifecycle_stages=["churned"]),
+    )
+    assert "not a valid choice" in refused.text

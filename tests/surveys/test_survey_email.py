@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import select
 
 from cs_platform.extensions import db
@@ -71,6 +72,26 @@ def test_a_german_contact_gets_german_text_and_a_french_survey_text_overrides(ap
     assert received(german, 1)["Subject"] == "Erinnerung: ein Klick zu Acme"
     assert "Recommanderiez-vous Acme ?" in received(french, 0).get_body(("plain",)).get_content()
     assert received(portuguese, 0)["Subject"] == "Quick question about Acme"
+
+
+@pytest.mark.parametrize(
+    ("locale", "closing", "signature"),
+    [
+        ("en", "Thank you,", "The Acme team"),
+        ("de", "Vielen Dank,", "Ihr Acme-Team"),
+        ("fr", "Merci,", "L'équipe Acme"),
+        ("es", "Gracias,", "El equipo de Acme"),
+    ],
+)
+def test_the_email_is_signed_in_the_contacts_language(app, locale, closing, signature):
+    ContactFactory(locale=locale)
+    survey = SurveyFactory(texts={}, product_name="Acme", sender_name="Customer Success")
+    [invitation] = invite(CampaignFactory(survey=survey))
+    email = received(invitation, 0)
+    assert f"{closing}\r\n{signature}\r\n" in email.get_body(("plain",)).get_content()
+    html = email.get_body(("html",)).get_content()
+    assert f"{closing}<br>{escape(signature)}</td>" in html
+    assert "Customer Success" not in html
 
 
 def test_invitations_are_delivered_over_smtp_and_marked_sent(app, smtp_sink):

@@ -282,3 +282,33 @@ def test_the_account_page_says_what_changed_and_shows_context_apart_from_levers(
     assert "Since last month" in changes and "No score to compare with yet" in changes
     drivers = page[page.index('id="drivers"') : page.index('id="changes"')]
     assert "Context" in drivers and "ARR 90,000" in drivers
+
+
+def test_a_churned_account_shows_when_and_why_it_churned_but_no_band_or_churn_risk(
+    owner_client, csm
+):
+    account = scored_account(
+        "Gone Corp",
+        p_churn=0.42,
+        owner=csm,
+        lifecycle_stage="churned",
+        churned_at=dt.date(2026, 3, 1),
+        churn_reason="Moved to a competitor",
+    )
+    BandOverrideFactory(account=account, band="green")
+    page = owner_client.get(f"/accounts/{account.id}").text
+    assert "Churned on 2026-03-01: Moved to a competitor" in page
+    assert "band-pill" not in page
+    assert "P(churn)" not in page and "42%" not in page
+    assert "Churn risk over the coming months" not in page
+    assert "Override the band" not in page and "Clear override" not in page
+
+
+def test_overriding_the_band_of_a_churned_account_is_refused_with_a_message(owner_client, csm):
+    account = AccountFactory(owner=csm, churned_at=dt.date(2026, 3, 1))
+    until = (dt.date.today() + dt.timedelta(days=5)).isoformat()
+    data = {"band": "green", "reason": "Hope springs eternal", "expires_on": until}
+    response = owner_client.post(f"/accounts/{account.id}/override", data=data)
+    assert response.status_code == 409
+    assert "a churned account has no band to override" in response.text
+    assert db.session.scalar(select(BandOverride)) is None

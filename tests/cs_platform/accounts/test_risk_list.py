@@ -211,9 +211,15 @@ def test_the_list_pages_fifty_accounts_at_a_time(csm_client):
     last = csm_client.get("/?view=all&page=2").text
     assert "Page 2 of 2" in last
     assert last.count('href="/accounts/') == 1
+
+
+def test_a_page_past_the_last_says_so_and_links_to_the_last_page(csm_client):
+    AccountFactory.create_batch(51)
     beyond = csm_client.get("/?view=all&page=9")
     assert beyond.status_code == 200
-    assert "No accounts match" in beyond.text
+    assert "Page 9 is past the last page (2)." in beyond.text
+    assert 'href="/?view=all&amp;page=2">Go to the last page' in beyond.text
+    assert "No accounts match" not in beyond.text
 
 
 def test_unknown_filter_values_are_ignored(csm_client):

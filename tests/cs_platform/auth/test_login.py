@@ -122,3 +122,15 @@ def test_passwords_are_stored_hashed(make_user):
     user = make_user("admin")
     assert PASSWORD not in user.password_hash
     assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
+
+
+def test_a_first_visit_to_the_home_page_goes_to_sign_in_without_a_message(client):
+    response = client.get("/", follow_redirects=True)
+    assert response.request.path == "/login"
+    assert "Please sign in to see that page." not in response.text
+
+
+def test_asking_for_a_deeper_page_says_to_sign_in_first_and_keeps_the_page(client):
+    response = client.get("/accounts/1")
+    assert response.headers["Location"] == "/login?next=%2Faccounts%2F1"
+    assert "Please sign in to see that page." in client.get(response.headers["Location"]).text
