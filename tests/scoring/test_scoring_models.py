@@ -91,35 +91,6 @@ def test_survival_model_reports_a_ph_violation_and_lets_cross_validation_pick_th
     assert chosen["c_index_cv"] >= best["c_index_cv"] - TIE
 
 
-def snapshot_rows(accounts: int = 2000, hazard: float = 0.02, seed: int = 1) -> pd.DataFrame:
-    """Monthly snapshot rows (start, stop, event) of accounts already some months into their
-    contract when observation starts, churning at a known constant monthly `hazard`."""
-    rng = np.random.default_rng(seed)
-    life = rng.exponential(1 / hazard, accounts)
-    seen_from = rng.uniform(0, 40, accounts)
-    life, seen_from = life[life > seen_from], seen_from[life > seen_from]
-    end = np.minimum(life, seen_from + 12)
-    parts = []
-    for month in range(12):
-        start = seen_from + month
-        stop = np.minimum(end, start + 1)
-        keep = stop > start
-        churned = (life <= stop) & (stop == end)
-        parts.append(
-            pd.DataFrame({"noise": rng.normal(size=keep.sum()), "start": start[keep],
-                          "stop": stop[keep], "event": churned[keep].astype(int)})
-        )  # fmt: skip
-    return pd.concat(parts, ignore_index=True)
-
-
-def test_survival_probabilities_match_the_true_hazard_of_late_entering_snapshot_rows():
-    rows = snapshot_rows()
-    model = SurvivalModel.fit(rows[["noise"]], rows["stop"], rows["event"], rows["start"])
-    risk = model.predict(pd.DataFrame({"noise": [0.0]}), pd.Series([20.0]), pd.Series([12.0]))
-    true_year = 1 - np.exp(-0.02 * 12)  # 21 %; lifelines' own baseline said about 1.4 %
-    assert risk["p_churn_before_renewal"].iloc[0] == pytest.approx(true_year, rel=0.25)
-
-
 def test_scorecard_spreads_a_missing_measures_weight_over_the_others():
     card = Scorecard((Measure("a", 50, bad=0, good=1), Measure("b", 50, bad=0, good=1)), 70, 40)
     scored = card.score(pd.DataFrame({"a": [1.0, 1.0, 0.5], "b": [0.0, np.nan, np.nan]}))

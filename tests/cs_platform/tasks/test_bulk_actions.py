@@ -9,20 +9,10 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from cs_platform.extensions import db
-from cs_platform.models import Task, TimelineEntry, User
+from cs_platform.models import Task, TimelineEntry
 from tests.factories import AccountFactory, TaskFactory
 
 TODAY = dt.date.today()
-
-
-@pytest.fixture
-def csm(make_user) -> User:
-    return make_user("csm", name="Olivia Owner")
-
-
-@pytest.fixture
-def owner_client(csm, login):
-    return login(csm)
 
 
 @pytest.fixture

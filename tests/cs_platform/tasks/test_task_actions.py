@@ -18,16 +18,6 @@ TODAY = dt.date.today()
 
 
 @pytest.fixture
-def csm(make_user):
-    return make_user("csm", name="Olivia Owner")
-
-
-@pytest.fixture
-def owner_client(csm, login):
-    return login(csm)
-
-
-@pytest.fixture
 def task(csm):
     return TaskFactory(account=AccountFactory(owner=csm, name="Initech"), owner=csm)
 

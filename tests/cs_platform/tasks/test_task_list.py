@@ -27,16 +27,6 @@ def listed(page: str) -> list[str]:
 
 
 @pytest.fixture
-def csm(make_user) -> User:
-    return make_user("csm", name="Olivia Owner")
-
-
-@pytest.fixture
-def owner_client(csm, login):
-    return login(csm)
-
-
-@pytest.fixture
 def account(csm) -> Account:
     return AccountFactory(owner=csm, name="Initech")
 
