@@ -125,29 +125,14 @@ def summary(name: str, source: str, report: dict, seconds: float) -> str:
         ),
         f"  won: {survival['summary']['chosen']}",
         f"{'':<32}{'held-out':>9}{'k-fold':>8}{'fit s':>7}",
-        _row(
-            "health product AUC",
-            health["product"]["auc"],
-            kfold["product_auc"],
-            health["seconds"]["product"],
-        ),
-        _row(
-            "logistic baseline AUC",
-            health["logistic"]["auc"],
-            kfold["logistic_auc"],
-            health["seconds"]["logistic"],
-        ),
-        _row(
-            "survival product C",
-            survival["product"]["c_index"],
-            kfold["survival_c_index"],
-            survival["seconds"]["product"],
-        ),
-        _row(
-            "Cox penalizer=0.1 C",
-            survival["cox"]["c_index"],
-            kfold["cox_c_index"],
-            survival["seconds"]["cox"],
+        *(
+            _row(name, part[side][metric], kfold[spread], part["seconds"][side])
+            for name, part, side, metric, spread in (
+                ("health product AUC", health, "product", "auc", "product_auc"),
+                ("logistic baseline AUC", health, "logistic", "auc", "logistic_auc"),
+                ("survival product C", survival, "product", "c_index", "survival_c_index"),
+                ("Cox penalizer=0.1 C", survival, "cox", "c_index", "cox_c_index"),
+            )
         ),
         *report["verdicts"],
         f"total wall time {seconds:.0f} s",

@@ -1,5 +1,6 @@
-"""Newest-first pages of the admin logs (webhook deliveries, the audit log), by row id: an
-"Older" link carries the last id shown, so rows added meanwhile never shift a page."""
+"""Paging helpers: newest-first pages of the admin logs (webhook deliveries, the audit log), by
+row id (an "Older" link carries the last id shown, so rows added meanwhile never shift a page),
+and the page count of numbered lists (the risk list, the task list)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,8 @@ def newest_first(
     rows = list(db.session.scalars(query.order_by(id_column.desc()).limit(size + 1)))
     older = rows[size - 1].id if len(rows) > size else None
     return rows[:size], older
+
+
+def page_count(total: int, per_page: int) -> int:
+    """How many numbered pages `total` rows fill (at least one, so page 1 always exists)."""
+    return max(1, -(-total // per_page))

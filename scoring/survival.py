@@ -29,6 +29,7 @@ MAX_PH_ROWS, an AFT fit at most MAX_AFT_ROWS (all churn rows and a weighted samp
 
 from __future__ import annotations
 
+import logging
 import pickle
 import time
 import warnings
@@ -83,6 +84,7 @@ STOPPING_SHARE = 0.2  # of the training groups held back to stop the boosting
 
 _DURATION, _EVENT, _ENTRY, _STRATUM = "_duration", "_event", "_entry", "_stratum"
 _OUTCOME = (_DURATION, _EVENT, _ENTRY)
+log = logging.getLogger(__name__)
 _FIT_ERRORS = (ConvergenceError, ZeroDivisionError, np.linalg.LinAlgError)
 
 
@@ -482,7 +484,11 @@ def _score(spec: Spec, data: _Training, folds: list) -> Candidate:
             rmst = _rmst(family.survival(held.frame, held.tenure))
             elapsed = held.frame[_DURATION].to_numpy() - held.tenure
             scores.append(concordance_index(elapsed, rmst, held.frame[_EVENT]))
-    except _FIT_ERRORS:
+    except _FIT_ERRORS as error:
+        log.warning(
+            "survival candidate could not be fitted",
+            extra={"candidate": spec.name, "error": str(error)},
+        )
         scores = []
     c_index = float(np.mean(scores)) if scores else None
     return Candidate(spec, c_index, time.perf_counter() - started)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 
 from cs_platform.extensions import db
 from cs_platform.models import SEGMENTS, Account, Task, User
+from cs_platform.paging import page_count
 from scoring.models import BANDS, BandOverride, ChurnRisk, HealthScore
 from surveys.metrics import BAND_LIMITS
 from surveys.models import SurveyResponse
@@ -151,7 +152,7 @@ class RiskPage:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return page_count(self.total, self.per_page)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from cs_platform.accounts.risk import active_overrides
 from cs_platform.accounts.services import can_edit_account
 from cs_platform.extensions import db
 from cs_platform.models import TASK_KINDS, Account, Task, TimelineEntry, User, utcnow
+from cs_platform.paging import page_count
 from cs_platform.tasks.models import Playbook, TaskStep
 from cs_platform.webhooks.events import publish_events, publish_task_created, task_data
 from scoring.models import BANDS, HealthScore
@@ -247,7 +248,7 @@ class TaskPage:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return page_count(self.total, self.per_page)
 
 
 def task_page(filters: TaskFilters, user: User, today: dt.date) -> TaskPage:
