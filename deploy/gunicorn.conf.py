@@ -12,6 +12,8 @@ keepalive = 5
 max_requests = 2000  # recycle workers now and then
 max_requests_jitter = 200
 accesslog = "-"
+# gunicorn's default format logs the Basic-auth user (%(u)s), which on /v1/* is a write key.
+access_log_format = '%(h)s - - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # The scheduler never runs inside web workers in production: it is its own process.
 raw_env = ["SCHEDULER_ENABLED=0"]

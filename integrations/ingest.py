@@ -1,16 +1,23 @@
-"""Segment-style ingestion: POST /v1/track, /v1/identify, /v1/group and /v1/batch.
+"""Segment-style ingestion: POST /v1/track, /v1/identify, /v1/group, /v1/page, /v1/screen and
+/v1/batch.
 
 Authenticated like Segment's HTTP API: HTTP Basic with the source's write key as the username
-(and an empty password), or `writeKey` in the body. CSRF-exempt (no cookies involved).
+(and an empty password), checked before any of the body is read; or `writeKey` in the body, read
+only within the size limit. Bodies may be gzip- or deflate-encoded, as the Segment and
+RudderStack SDKs send them; the limits hold for the body on the wire and once decoded. Errors
+carry `code` and `message` at the top level too, where those SDKs read them. CSRF-exempt (no
+cookies involved).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
-from werkzeug.exceptions import BadRequest
+from typing import Any
 
-from cs_platform.errors import json_error
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
 from cs_platform.extensions import csrf, db, limiter
+from cs_platform.request_bodies import decoded_body
 from integrations.usage import (
     MAX_BATCH_BYTES,
     MAX_EVENT_BYTES,
@@ -23,34 +30,62 @@ bp = Blueprint("ingest", __name__, url_prefix="/v1")
 csrf.exempt(bp)
 
 
-def write_key() -> str:
+def ingest_error(status: int, code: str, message: str, details: Any = None):
+    """The product's JSON error shape, with `code` and `message` also at the top level, where
+    the Segment and RudderStack SDKs look for them."""
+    body = {"code": code, "message": message}
+    return jsonify(error={**body, "details": details or {}}, **body), status
+
+
+@bp.errorhandler(HTTPException)
+def http_error(error: HTTPException):
+    code = "too_large" if error.code == 413 else (error.name or "error").lower().replace(" ", "_")
+    return ingest_error(error.code or 500, code, error.description or "")
+
+
+def body_limit() -> int:
+    return MAX_BATCH_BYTES if request.path.endswith("/batch") else MAX_EVENT_BYTES
+
+
+def basic_auth_key() -> str:
     auth = request.authorization
-    if auth is not None and auth.type == "basic" and auth.username:
-        return auth.username
-    body = request.get_json(silent=True)
+    return auth.username if auth is not None and auth.type == "basic" and auth.username else ""
+
+
+def body_write_key() -> str:
+    body = body_json(required=False)
     return str(body.get("writeKey", "")) if isinstance(body, dict) else ""
-
-
-def rate_limit_key() -> str:
-    return f"ingest:{write_key() or request.remote_addr}"
 
 
 @bp.before_request
 def authenticate():
-    limit = MAX_BATCH_BYTES if request.path.endswith("/batch") else MAX_EVENT_BYTES
-    if (request.content_length or 0) > limit:
-        return json_error(400, "too_large", f"request body is larger than {limit // 1024} KB")
-    g.ingest_source = source_for_write_key(write_key())
+    """Size first (from Content-Length, before reading), then the key; a Basic-auth key is
+    checked without reading the body at all."""
+    request.max_content_length = body_limit()
+    if (request.content_length or 0) > body_limit():
+        return ingest_error(413, "too_large", f"the body is larger than {body_limit() // 1024} KB")
+    g.ingest_source = source_for_write_key(basic_auth_key() or body_write_key())
     if g.ingest_source is None:
-        return json_error(401, "unauthorized", "unknown write key: send it as the Basic username")
+        return ingest_error(401, "unauthorized", "unknown write key: send it as the Basic username")
     return None
 
 
-def body_json() -> dict:
-    try:
-        body = request.get_json(force=True)
-    except BadRequest:
-        body = None
+def body_json(required: bool = True) -> Any:
+    """The decoded JSON body (cached for the request); None when it is not JSON and not required."""
+    if "ingest_body" not in g:
+        try:
+            g.ingest_body = current_app.json.loads(decoded_body(body_limit()))
+        except ValueError as exc:  # invalid JSON or UTF-8, or nested too deep
+            g.ingest_body = InvalidBodyError(f"the body is not valid JSON: {exc}")
+    if isinstance(g.ingest_body, InvalidBodyError):
+        if required:
+            raise g.ingest_body
+        return None
+    return g.ingest_body
+
+
+def body_object() -> dict:
+    body = body_json()
     if not isinstance(body, dict):
         raise InvalidBodyError("the body must be a JSON object")
     return body
@@ -62,13 +97,13 @@ class InvalidBodyError(Exception):
 
 @bp.errorhandler(InvalidBodyError)
 def invalid_body(error: InvalidBodyError):
-    return json_error(400, "invalid_json", str(error))
+    return ingest_error(400, "invalid_json", str(error))
 
 
 def answer(result: IngestResult):
     db.session.commit()
     if result.rejected:
-        return json_error(
+        return ingest_error(
             400,
             "invalid_events",
             f"{len(result.rejected)} event(s) rejected; {result.accepted} accepted",
@@ -81,6 +116,11 @@ def ingest_limit() -> str:
     return current_app.config["INGEST_RATE_LIMIT"]
 
 
+def rate_limit_key() -> str:
+    """Per source (authentication has already run when route limits are checked)."""
+    return f"ingest:{g.ingest_source.id}"
+
+
 @bp.post("/track")
 @bp.post("/identify")
 @bp.post("/group")
@@ -90,14 +130,14 @@ def ingest_limit() -> str:
 def single():
     """Record one event of the type the path names."""
     kind = request.path.rsplit("/", 1)[-1]
-    return answer(ingest_events(g.ingest_source, [body_json()], kind))
+    return answer(ingest_events(g.ingest_source, [body_object()], kind))
 
 
 @bp.post("/batch")
 @limiter.limit(ingest_limit, key_func=rate_limit_key)
 def batch():
     """Record a batch of events (`batch`: a list, each with its `type`)."""
-    events = body_json().get("batch")
+    events = body_object().get("batch")
     if not isinstance(events, list):
         raise InvalidBodyError("batch must be a list of events")
     return answer(ingest_events(g.ingest_source, events))

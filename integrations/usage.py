@@ -78,7 +78,7 @@ def validate_event(event: Any, kind: str | None, now: dt.datetime) -> dict[str, 
     if not isinstance(message_id, str) or len(message_id) > 100:
         raise BadRecord("messageId must be a string of at most 100 characters")
     timestamp = parse_time(event.get("timestamp"), "timestamp", False, now) or now
-    return {
+    row = {
         "message_id": message_id,
         "type": kind,
         "event": str(name)[:200] if kind == "track" else None,
@@ -87,6 +87,16 @@ def validate_event(event: Any, kind: str | None, now: dt.datetime) -> dict[str, 
         "day": timestamp.date(),
         "timestamp": timestamp,
     }
+    refuse_nul_characters(row)
+    return row
+
+
+def refuse_nul_characters(row: dict[str, Any]) -> None:
+    """No database stores NUL in text (PostgreSQL refuses it), and stripping it could merge two
+    ids: such an event is rejected on its own, the rest of its batch kept."""
+    for field, value in row.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise BadRecord(f"{field} contains a NUL character")
 
 
 @dataclass

@@ -9,12 +9,14 @@ from copy import deepcopy
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
-from flask_smorest import Api, Blueprint
-from marshmallow import RAISE, Schema, fields
+from flask import Flask, Request, Response, current_app, g, request
+from flask_smorest import Api, Blueprint, abort
+from marshmallow import RAISE, Schema, fields, missing
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from cs_platform.auth.decorators import api_key_required
 from cs_platform.extensions import csrf, limiter
+from cs_platform.request_bodies import JSONTooDeepError, loads_bounded
 
 PREFIX = "/api/v1"
 BEARER = "bearerAuth"
@@ -66,8 +68,24 @@ def make_api(app: Flask) -> CsApi:
     return api
 
 
+class BoundedJSONParser(FlaskParser):
+    """webargs' parser reading JSON bodies with the app's depth limit (webargs calls json.loads
+    itself, so a deeply nested body would otherwise end in a RecursionError)."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if not is_json_request(req):
+            return missing
+        try:
+            return loads_bounded(req.get_data(cache=True))
+        except JSONTooDeepError as exc:
+            abort(400, exc=exc, messages={"json": [str(exc)]})
+
+
 class ApiBlueprint(Blueprint):
-    """A smorest blueprint that documents If-None-Match and 304 on the reads `guarded` marks."""
+    """A smorest blueprint that documents If-None-Match and 304 on the reads `guarded` marks,
+    and parses bodies with the depth limit."""
+
+    ARGUMENTS_PARSER = BoundedJSONParser()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gzip
+import json
+import zlib
 
 import pytest
 from sqlalchemy import func, select
 
+from cs_platform.auth.services import create_api_key
 from cs_platform.extensions import db
 from integrations.models import RawUsageEvent, UnmatchedRecord, UsageDaily
 from integrations.sync import resolve_unmatched
@@ -100,7 +104,7 @@ def test_a_batch_over_500_kb_is_refused_whole(client, source):
 
     response = client.post("/v1/batch", json={"batch": batch}, headers=auth())
 
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json["error"]["code"] == "too_large"
     assert count_raw() == 0
 
@@ -177,3 +181,136 @@ def test_events_of_an_unknown_group_wait_in_the_queue_until_resolved(client, sou
     usage = db.session.scalar(select(UsageDaily))
     assert (usage.account_id, usage.events) == (account.id, 2)
     assert queued.resolved_at is not None
+
+
+# Bodies as real SDKs and attackers send them: compressed, oversized, nested, with NUL.
+
+JSON = {"Content-Type": "application/json"}
+
+
+def post_encoded(client, body: bytes, encoding: str, path: str = "/v1/batch", **headers):
+    return client.post(
+        path, data=body, headers={**JSON, "Content-Encoding": encoding, **auth(), **headers}
+    )
+
+
+def batch_bytes(*message_ids: str) -> bytes:
+    return json.dumps({"batch": [track(m) for m in message_ids]}).encode()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress), ("identity", lambda body: body)],
+)
+def test_a_compressed_batch_is_decoded_and_stored(client, source, encoding, compress):
+    response = post_encoded(client, compress(batch_bytes("m1", "m2")), encoding)
+
+    assert response.status_code == 200, response.json
+    assert response.json == {"success": True, "accepted": 2}
+    assert count_raw() == 2
+
+
+def test_a_gzip_bomb_is_refused_once_it_decompresses_past_the_limit(client, source):
+    bomb = gzip.compress(b'{"batch": [' + b" " * 50_000_000 + b"]}")
+
+    response = post_encoded(client, bomb, "gzip")
+
+    assert len(bomb) < 100_000
+    assert response.status_code == 413
+    assert response.json["code"] == "too_large"
+    assert "decompressed" in response.json["message"]
+    assert count_raw() == 0
+
+
+def test_a_corrupt_gzip_body_is_a_400(client, source):
+    response = post_encoded(client, b"\x1f\x8b\x08\x00garbage", "gzip")
+
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "bad_request"
+
+
+def test_a_truncated_gzip_body_is_a_400(client, source):
+    response = post_encoded(client, gzip.compress(batch_bytes("m1"))[:-12], "gzip")
+
+    assert response.status_code == 400
+    assert "truncated" in response.json["message"]
+
+
+def test_an_unknown_content_encoding_is_a_415(client, source):
+    response = post_encoded(client, b"{}", "br")
+
+    assert response.status_code == 415
+    assert "br" in response.json["error"]["message"]
+
+
+def test_errors_carry_code_and_message_at_the_top_level_for_the_sdks(client, source):
+    response = client.post("/v1/track", json=track("m1"), headers=auth("wrong"))
+
+    assert response.status_code == 401
+    assert response.json["code"] == response.json["error"]["code"] == "unauthorized"
+    assert response.json["message"] == response.json["error"]["message"]
+
+
+def test_json_nested_5000_deep_is_a_400_not_a_crash(client, source):
+    deep = '{"batch": [' + "[" * 5000 + "]" * 5000 + "]}"
+
+    response = client.post("/v1/batch", data=deep, headers={**JSON, **auth()})
+
+    assert response.status_code == 400
+    assert response.json["code"] == "invalid_json"
+    assert "nested deeper" in response.json["message"]
+
+
+def test_json_nested_past_the_depth_limit_is_refused_too(client, source):
+    event = track("m1", properties={"a": json.loads("[" * 70 + "]" * 70)})
+
+    response = client.post("/v1/track", json=event, headers=auth())
+
+    assert response.status_code == 400
+    assert count_raw() == 0
+
+
+def test_the_write_key_may_come_in_the_body(client, source):
+    body = {"writeKey": "wk_test_4f9a2b", "batch": [track("m1")]}
+
+    response = client.post("/v1/batch", json=body)
+
+    assert response.status_code == 200
+    assert count_raw() == 1
+
+
+def test_a_nul_in_an_id_rejects_that_event_and_keeps_the_rest_of_the_batch(client, source):
+    batch = [track("ok-1"), track("nul", user="u\u00001"), track("ok-2", group="ac\x00me")]
+
+    response = client.post("/v1/batch", json={"batch": batch}, headers=auth())
+
+    assert response.status_code == 400
+    details = response.json["error"]["details"]
+    assert details["accepted"] == 1
+    assert [r["index"] for r in details["rejected"]] == [1, 2]
+    assert "NUL" in details["rejected"][0]["reason"]
+    assert count_raw() == 1
+
+
+def test_every_api_json_body_has_the_same_depth_limit(client):
+    account = AccountFactory()
+    _, key = create_api_key("crm sync", ["write:accounts"])
+    db.session.commit()
+    deep = "[" * 5000 + "]" * 5000
+
+    response = client.patch(
+        f"/api/v1/accounts/{account.id}",
+        data=deep,
+        headers={**JSON, "Authorization": f"Bearer {key}"},
+    )
+
+    assert response.status_code == 400
+    assert "nested deeper" in json.dumps(response.json["error"])
+
+
+def test_a_body_over_max_content_length_is_a_413_page(app, client, make_user, login):
+    login(make_user("admin"))
+
+    response = client.post("/login", data={"email": "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)})
+
+    assert response.status_code == 413
