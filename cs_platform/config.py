@@ -144,6 +144,13 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "INTEGRATIONS_KEY": os.environ.get("INTEGRATIONS_KEY")
         or instance_fernet_key(instance_path, "integrations_key"),
         "INTEGRATIONS_HTTP_TIMEOUT": env_int("INTEGRATIONS_HTTP_TIMEOUT", 30),
+        # Credentials go only to each vendor's own hosts over https, plus these (host or
+        # host:port, comma-separated); private addresses only with ..._ALLOW_PRIVATE_HOSTS.
+        "INTEGRATIONS_ALLOWED_HOSTS": env_list("INTEGRATIONS_ALLOWED_HOSTS"),
+        "INTEGRATIONS_ALLOW_PRIVATE_HOSTS": env_bool("INTEGRATIONS_ALLOW_PRIVATE_HOSTS", False),
+        # SQL warehouse sources: each query runs read-only under this timeout and row cap.
+        "WAREHOUSE_STATEMENT_TIMEOUT_SECONDS": env_int("WAREHOUSE_STATEMENT_TIMEOUT_SECONDS", 300),
+        "WAREHOUSE_MAX_ROWS": env_int("WAREHOUSE_MAX_ROWS", 1_000_000),
         "INGEST_RATE_LIMIT": os.environ.get("INGEST_RATE_LIMIT", "6000 per minute"),
         # Scoring (scoring/): cold start until this many churned accounts in the training window.
         "SCORING_MIN_CHURN_EVENTS": env_int("SCORING_MIN_CHURN_EVENTS", 30),

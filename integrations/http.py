@@ -20,6 +20,9 @@ from urllib.parse import SplitResult, parse_qsl, urlencode, urljoin, urlsplit, u
 
 import requests
 
+from cs_platform.webhooks.ssrf import UnsafeTargetError
+from integrations.hosts import HostPolicy, UnsafeHostError
+
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
@@ -39,6 +42,10 @@ class AuthFailedError(IntegrationError):
 
 class RateLimitedError(IntegrationError):
     """The vendor asked to wait longer than a run should (a daily limit, say)."""
+
+
+class RefusedHostError(IntegrationError):
+    """The URL is not one this connection's credentials may go to (integrations/hosts.py)."""
 
 
 class BudgetExhaustedError(IntegrationError):
@@ -163,6 +170,8 @@ class HttpClient:
     sleep: Callable[[float], None] = time.sleep
     rng: Callable[[], float] = random.random
     session: requests.Session = field(default_factory=requests.Session)
+    # Where the credentials may go; checked before every request, "next" URLs included.
+    hosts: HostPolicy | None = None
     requests_made: int = 0
     waited_seconds: float = 0.0  # time spent waiting on the vendor's rate limits and back-off
     _refreshing: bool = field(default=False, init=False, repr=False)
@@ -195,6 +204,7 @@ class HttpClient:
         """The retry loop behind `request` and `request_json`; a 2xx is final unless `as_json`
         and its body is malformed."""
         url = path if path.startswith(("http://", "https://")) else self.url(path)
+        self._check_host(url)
         refreshed = False
         attempt = 0
         while True:
@@ -216,6 +226,15 @@ class HttpClient:
             self._raise_unless_retryable(response, url, attempt)
             self._wait(self._delay(response, attempt))
 
+    def _check_host(self, url: str) -> None:
+        if self.hosts is None:
+            return
+        try:
+            self.hosts.check(url)
+        except UnsafeHostError as exc:
+            log.warning("refused host", extra={"url": shown_url(url)})
+            raise RefusedHostError(f"refused to send credentials: {exc}") from None
+
     def _send(self, method: str, url: str, attempt: int, **kwargs: Any) -> requests.Response | None:
         if self.requests_made >= self.budget:
             raise BudgetExhaustedError(f"request budget of {self.budget} used up")
@@ -226,6 +245,8 @@ class HttpClient:
             response = self.session.request(
                 method, url, auth=self.auth, timeout=self.timeout, **kwargs
             )
+        except UnsafeTargetError as exc:  # the SSRF guard: the host resolved to a private address
+            raise RefusedHostError(f"refused to connect to {shown_url(url)}: {exc}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             log.warning(
                 "http error",

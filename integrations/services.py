@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from cs_platform.audit import record_audit
 from cs_platform.extensions import db
 from cs_platform.models import Account
 from integrations.crypto import decrypt_credentials, encrypt_credentials
@@ -26,8 +27,11 @@ def save_connection(
     request_budget: int = 10_000,
     enabled: bool = True,
 ) -> Connection:
-    """Create (connection=None) or update a connection; blank credential values keep the old."""
+    """Create (connection=None) or update a connection; blank credential values keep the old.
+    The audit log records which fields changed (secrets by name only)."""
+    action = "connection.updated" if connection else "connection.created"
     connection = connection or Connection(kind=kind)
+    before = audited_fields(connection)
     stored = decrypt_credentials(connection.credentials_encrypted or "")
     fresh = {key: value for key, value in (credentials or {}).items() if value}
     connection.name = name
@@ -40,7 +44,23 @@ def save_connection(
     connection.enabled = enabled
     db.session.add(connection)
     db.session.flush()
+    after = audited_fields(connection)
+    changed = {key: [before[key], value] for key, value in after.items() if before[key] != value}
+    if changed or fresh:
+        record_audit(action, name, {"kind": kind, "changed": changed, "credentials": sorted(fresh)})
     return connection
+
+
+def audited_fields(connection: Connection) -> dict[str, Any]:
+    """What the audit log shows of a connection: everything but its secrets."""
+    return {
+        "name": connection.name,
+        "base_url": connection.base_url,
+        "settings": connection.settings,
+        "interval_minutes": connection.interval_minutes,
+        "request_budget": connection.request_budget,
+        "enabled": connection.enabled,
+    }
 
 
 @dataclass

@@ -16,10 +16,12 @@ from sqlalchemy import select, text, update
 
 from cs_platform.extensions import db
 from cs_platform.models import utcnow
+from cs_platform.webhooks.ssrf import public_only_session
 from integrations.bulk import is_postgres
 from integrations.connectors import CONNECTORS
 from integrations.connectors.base import Connector
 from integrations.crypto import CredentialsError, decrypt_credentials
+from integrations.hosts import policy_for
 from integrations.http import (
     AuthFailedError,
     BudgetExhaustedError,
@@ -47,6 +49,11 @@ def connector_for(connection: Connection, **client_options: Any) -> Connector:
     if cls is None:
         raise SyncError(f"connections of kind {connection.kind!r} are not pulled by sync runs")
     client_options.setdefault("timeout", current_app.config["INTEGRATIONS_HTTP_TIMEOUT"])
+    client_options.setdefault(
+        "hosts", policy_for(connection.kind, current_app.config["INTEGRATIONS_ALLOWED_HOSTS"])
+    )
+    if not current_app.config["INTEGRATIONS_ALLOW_PRIVATE_HOSTS"]:
+        client_options.setdefault("session", public_only_session())
     credentials = decrypt_credentials(connection.credentials_encrypted)
     return cls(connection, cls.build_client(connection, credentials, **client_options))
 

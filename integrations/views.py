@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 
+from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.extensions import db
 from integrations.connectors import CONNECTORS
-from integrations.forms import CREDENTIALS, ResolveForm, connection_form
+from integrations.forms import CREDENTIALS, NOT_SECRET, ResolveForm, connection_form
+from integrations.hosts import VENDOR_HOSTS, UnsafeHostError, policy_for
 from integrations.models import KIND_LABELS, Connection, SyncRun, UnmatchedRecord
 from integrations.services import connection_overview, find_account, save_connection
 from integrations.sync import SyncError, check_connection, resolve_unmatched, run_sync
@@ -47,22 +58,25 @@ def edit(connection_id: int):
     return edit_form(connection, connection.kind)
 
 
+def render_edit(form, kind: str, connection: Connection | None, status: int = 200, **extra):
+    page = render_template(
+        "integrations/edit.html", form=form, kind=kind, label=KIND_LABELS[kind],
+        connection=connection, secrets=CREDENTIALS[kind], **extra,
+    )  # fmt: skip
+    return page, status
+
+
 def edit_form(connection: Connection | None, kind: str):
     form = connection_form(kind, obj=connection)
     if request.method == "GET" and connection is not None:
         form.settings.data = json.dumps(connection.settings or {}, indent=2)
     if not form.validate_on_submit():
-        return render_template(
-            "integrations/edit.html", form=form, kind=kind, label=KIND_LABELS[kind],
-            connection=connection, secrets=CREDENTIALS[kind],
-        )  # fmt: skip
-    duplicate = db.session.scalar(select(Connection).where(Connection.name == form.name.data))
-    if duplicate is not None and duplicate is not connection:
-        form.name.errors = [*form.name.errors, "Another connection has this name."]
-        return render_template(
-            "integrations/edit.html", form=form, kind=kind, label=KIND_LABELS[kind],
-            connection=connection, secrets=CREDENTIALS[kind],
-        ), 400  # fmt: skip
+        return render_edit(form, kind, connection)
+    problems = form_problems(form, kind, connection)
+    if problems:
+        for field, message in problems:
+            form[field].errors = [*form[field].errors, message]
+        return render_edit(form, kind, connection, 400)
     saved = save_connection(
         connection, name=form.name.data, kind=kind, base_url=form.base_url.data or "",
         credentials=form.credential_values(kind), settings=json.loads(form.settings.data or "{}"),
@@ -70,16 +84,51 @@ def edit_form(connection: Connection | None, kind: str):
         enabled=form.enabled.data,
     )  # fmt: skip
     if kind == "segment" and saved.write_key_hash is None:
-        write_key = new_write_key()
-        saved.write_key_hash = hash_write_key(write_key)
-        flash(f"Write key (copy it now, it is not shown again): {write_key}", "info")
+        return show_new_write_key(saved)
     if request.form.get("action") == "test" and kind in CONNECTORS:
         problem = check_connection(saved)
+        record_audit("connection.tested", saved.name, {"passed": problem is None})
         flash(f"Test failed: {problem}" if problem else "Test passed: the vendor accepted "
               "the credentials.", "error" if problem else "info")  # fmt: skip
     db.session.commit()
     flash(f"Saved {saved.name}.", "info")
     return redirect(url_for(".edit", connection_id=saved.id))
+
+
+def form_problems(form, kind: str, connection: Connection | None) -> list[tuple[str, str]]:
+    """What the form may not save: a duplicate name, a base URL off the vendor's hosts, or a
+    new base URL that would take the stored secrets along without them being typed again."""
+    problems = []
+    duplicate = db.session.scalar(select(Connection).where(Connection.name == form.name.data))
+    if duplicate is not None and duplicate is not connection:
+        problems.append(("name", "Another connection has this name."))
+    base_url = form.base_url.data or ""
+    if base_url and kind in VENDOR_HOSTS:
+        try:
+            policy_for(kind, current_app.config["INTEGRATIONS_ALLOWED_HOSTS"]).check(base_url)
+        except UnsafeHostError as exc:
+            problems.append(("base_url", f"Not saved: {exc}."))
+    secret_fields = [name for name in CREDENTIALS[kind] if name not in NOT_SECRET]
+    secrets_typed = any(form[name].data for name in secret_fields)
+    moved = connection is not None and base_url != connection.base_url
+    if moved and secret_fields and not secrets_typed:
+        problems.append(
+            ("base_url", "A new base URL needs the credentials typed again: stored secrets "
+             "are never sent to a different address.")
+        )  # fmt: skip
+    return problems
+
+
+def show_new_write_key(source: Connection):
+    """The new write key on this one page, never in the session cookie or a cache."""
+    write_key = new_write_key()
+    source.write_key_hash = hash_write_key(write_key)
+    record_audit("connection.write_key_created", source.name)
+    db.session.commit()
+    form = connection_form(source.kind, obj=source)
+    form.settings.data = json.dumps(source.settings or {}, indent=2)
+    page, status = render_edit(form, source.kind, source, new_write_key=write_key)
+    return page, status, {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 @bp.post("/<int:connection_id>/sync")

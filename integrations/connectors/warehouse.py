@@ -1,18 +1,25 @@
-"""A SQL source: daily usage rollups read from any SQLAlchemy URL (a team's warehouse).
+"""A SQL source: daily usage rollups read from a team's PostgreSQL warehouse.
 
 The query (setting `query`) returns one row per account and day with the columns `day`,
 `active_users`, `events`, optionally `features_used`, and `domain` and/or `external_id` to name
 the account; it receives `:since` (the last day already read, re-read because it may have grown).
+
+The query runs read-only and bounded: a read-only transaction, a statement timeout, at most
+WAREHOUSE_MAX_ROWS rows, and one statement (it is wrapped as a subquery). Only postgresql:// URLs
+are accepted (a sqlite:// URL would open or create a file on this server), never the app's own
+database. Give the source a read-only role all the same.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from flask import current_app
+from sqlalchemy import URL, Engine, TextClause, create_engine, make_url, text
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from integrations.connectors.base import Connector
@@ -29,12 +36,82 @@ DEFAULT_QUERY = (
 CHUNK = 5000
 
 
+LOOPBACK = {"localhost", "127.0.0.1", "::1", "", None}
+
+
+class UnsafeSourceError(VendorError):
+    """A SQL source URL that may not be opened: not PostgreSQL, or the app's own database."""
+
+
+def check_source_url(url: str, app_database_url: str) -> None:
+    """Refuse anything but a PostgreSQL URL, and the database this app itself runs on."""
+    try:
+        source = make_url(url)
+    except ArgumentError as exc:
+        raise UnsafeSourceError("the database URL is malformed") from exc
+    if source.get_backend_name() != "postgresql":
+        raise UnsafeSourceError(
+            f"only postgresql:// sources are read, not {source.get_backend_name()}:// "
+            "(a file-based URL would open a file on this server)"
+        )
+    if same_database(source, make_url(app_database_url)):
+        raise UnsafeSourceError("this is the app's own database: point the source at a warehouse")
+
+
+def same_database(source: URL, app: URL) -> bool:
+    def place(url: URL) -> tuple:
+        host = "localhost" if url.host in LOOPBACK else url.host.lower()
+        return host, url.port or 5432, url.database
+
+    return app.get_backend_name() == "postgresql" and place(source) == place(app)
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """How long a statement may run and how many rows a run may read."""
+
+    timeout_seconds: int
+    max_rows: int
+
+    @classmethod
+    def from_config(cls) -> QueryLimits:
+        config = current_app.config
+        return cls(config["WAREHOUSE_STATEMENT_TIMEOUT_SECONDS"], config["WAREHOUSE_MAX_ROWS"])
+
+
+def read_only_engine(url: str, limits: QueryLimits) -> Engine:
+    """An engine whose sessions are read-only and time out (PostgreSQL server settings)."""
+    timeout_ms = limits.timeout_seconds * 1000
+    options = f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}"
+    return create_engine(url, poolclass=NullPool, connect_args={"options": options})
+
+
+def bounded_query(query: str) -> TextClause:
+    """The admin's query as a subquery: one statement only, and at most :row_limit rows."""
+    body = query.strip().rstrip(";")
+    return text(f"SELECT * FROM ({body}) AS source_rows LIMIT :row_limit")  # noqa: S608 - admin-written SQL, run read-only
+
+
+def within_limit(partitions: Iterator[list], max_rows: int) -> Iterator[list]:
+    """The partitions, failing the run once more than max_rows rows came."""
+    read = 0
+    for rows in partitions:
+        read += len(rows)
+        if read > max_rows:
+            raise VendorError(
+                f"the query returned more than {max_rows:,} rows: narrow it "
+                "(WHERE day >= :since) or raise WAREHOUSE_MAX_ROWS"
+            )
+        yield rows
+
+
 class UsageRowStream(Stream):
     name = "usage_daily"
 
-    def __init__(self, connection, url: str) -> None:
+    def __init__(self, connection, url: str, limits: QueryLimits) -> None:
         super().__init__(connection)
         self.connection_url = url
+        self.limits = limits
 
     @property
     def source(self) -> str:  # type: ignore[override]
@@ -42,13 +119,15 @@ class UsageRowStream(Stream):
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
         since = dt.date.fromisoformat(cursor) if cursor else dt.date(2000, 1, 1)
-        engine = create_engine(self.connection_url, poolclass=NullPool)
+        engine = read_only_engine(self.connection_url, self.limits)
+        query = bounded_query(self.settings.get("query", DEFAULT_QUERY))
+        params = {"since": since, "row_limit": self.limits.max_rows + 1}
         try:
-            with engine.connect() as connection:
-                result = connection.execution_options(stream_results=True).execute(
-                    text(self.settings.get("query", DEFAULT_QUERY)), {"since": since}
-                )
-                for rows in result.mappings().partitions(CHUNK):
+            with (
+                engine.connect() as connection,
+                connection.execution_options(stream_results=True).execute(query, params) as result,
+            ):
+                for rows in within_limit(result.mappings().partitions(CHUNK), self.limits.max_rows):
                     records = [{k: json_safe(v) for k, v in row.items()} for row in rows]
                     today = dt.date.today().isoformat()  # a bad future day must not jump ahead
                     days = [r["day"] for r in records if str(r.get("day")) <= today]
@@ -102,17 +181,18 @@ class WarehouseConnector(Connector):
         return None
 
     def streams(self) -> list[Stream]:
-        return [UsageRowStream(self.connection, self.url)]
+        return [UsageRowStream(self.connection, self.url, QueryLimits.from_config())]
 
     @property
     def url(self) -> str:
         url = decrypt_credentials(self.connection.credentials_encrypted).get("url")
         if not url:
             raise AuthFailedError("no database URL is stored for this SQL source")
+        check_source_url(url, current_app.config["SQLALCHEMY_DATABASE_URI"])
         return url
 
     def check(self) -> None:
-        engine = create_engine(self.url, poolclass=NullPool)
+        engine = read_only_engine(self.url, QueryLimits.from_config())
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))

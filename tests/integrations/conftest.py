@@ -26,6 +26,16 @@ class SleepRecorder:
         self.waits.append(seconds)
 
 
+@pytest.fixture(autouse=True)
+def vendor_fakes_allowed(request, monkeypatch) -> None:
+    """The fakes serve on 127.0.0.1, which an operator allows as an on-premises host would be;
+    `localhost` stays refused, so tests can play a foreign host with it."""
+    if "app" in request.fixturenames:
+        app = request.getfixturevalue("app")
+        monkeypatch.setitem(app.config, "INTEGRATIONS_ALLOWED_HOSTS", ["127.0.0.1"])
+        monkeypatch.setitem(app.config, "INTEGRATIONS_ALLOW_PRIVATE_HOSTS", True)
+
+
 @pytest.fixture
 def no_sleep() -> SleepRecorder:
     return SleepRecorder()

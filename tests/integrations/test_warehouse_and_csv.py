@@ -1,29 +1,40 @@
-"""Daily usage from a SQL source (any SQLAlchemy URL) and from a CSV file."""
+"""Daily usage from a SQL source (a PostgreSQL warehouse, read-only) and from a CSV file."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import create_engine, select, text
+import pytest
+from sqlalchemy import create_engine, make_url, select, text
 from sqlalchemy.pool import NullPool
 
 from cs_platform.extensions import db
+from integrations.connectors.warehouse import UnsafeSourceError, check_source_url
 from integrations.models import UnmatchedRecord, UsageDaily
 from integrations.sync import run_sync
+from tests.conftest import postgres_server_url
 from tests.factories import AccountFactory, ExternalIdFactory
 
 
-def warehouse(tmp_path, rows: list[tuple]) -> str:
-    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+@pytest.fixture
+def warehouse_url(scratch_database_url) -> str:
+    """An empty PostgreSQL database next to the app's: the team's warehouse."""
+    if postgres_server_url() is None:
+        pytest.skip("SQL sources are PostgreSQL databases; set TEST_DATABASE_URL (CI does)")
+    return scratch_database_url()
+
+
+def warehouse(url: str, rows: list[tuple]) -> str:
     engine = create_engine(url, poolclass=NullPool)
     with engine.begin() as connection:
         connection.execute(text(
             "CREATE TABLE usage_rollup (domain TEXT, day DATE, active_users INT, events INT, "
             "features_used INT)"))  # fmt: skip
-        connection.execute(
-            text("INSERT INTO usage_rollup VALUES (:d, :day, :u, :e, :f)"),
-            [{"d": d, "day": day, "u": u, "e": e, "f": f} for d, day, u, e, f in rows],
-        )
+        if rows:
+            connection.execute(
+                text("INSERT INTO usage_rollup VALUES (:d, :day, :u, :e, :f)"),
+                [{"d": d, "day": day, "u": u, "e": e, "f": f} for d, day, u, e, f in rows],
+            )
     engine.dispose()
     return url
 
@@ -35,9 +46,11 @@ def usage_rows() -> list[tuple]:
     ).all()  # fmt: skip
 
 
-def test_sql_source_loads_daily_usage_and_queues_what_it_cannot_match(tmp_path, make_connection):
+def test_sql_source_loads_daily_usage_and_queues_what_it_cannot_match(
+    warehouse_url, make_connection
+):
     acme = AccountFactory(domain="acme.example")
-    url = warehouse(tmp_path, [
+    url = warehouse(warehouse_url, [
         ("acme.example", "2026-03-01", 5, 120, 4),
         ("https://www.acme.example", "2026-03-02", 6, 130, 5),
         ("unknown.example", "2026-03-02", 1, 2, 1),
@@ -55,9 +68,9 @@ def test_sql_source_loads_daily_usage_and_queues_what_it_cannot_match(tmp_path, 
     assert reasons == {"unmatched", "invalid"}
 
 
-def test_sql_source_rereads_from_the_last_day_it_saw(tmp_path, make_connection):
+def test_sql_source_rereads_from_the_last_day_it_saw(warehouse_url, make_connection):
     AccountFactory(domain="acme.example")
-    url = warehouse(tmp_path, [("acme.example", "2026-03-01", 5, 120, 4)])
+    url = warehouse(warehouse_url, [("acme.example", "2026-03-01", 5, 120, 4)])
     connection = make_connection("sql", "", {"url": url})
     run_sync(connection)
     engine = create_engine(url, poolclass=NullPool)
@@ -74,14 +87,100 @@ def test_sql_source_rereads_from_the_last_day_it_saw(tmp_path, make_connection):
     assert [row[3] for row in usage_rows()] == [150]
 
 
-def test_an_unreachable_sql_source_fails_the_run_with_the_reason(tmp_path, make_connection):
-    connection = make_connection("sql", "", {"url": f"sqlite:///{tmp_path}/missing/x.db"})
+def test_an_unreachable_sql_source_fails_the_run_with_the_reason(make_connection):
+    connection = make_connection("sql", "", {"url": "postgresql://reader@127.0.0.1:9/warehouse"})
 
     run = run_sync(connection)
 
     assert run.status == "failed"
     assert "SQL source failed" in run.error
     assert connection.status == "failing"
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///{tmp}/created.db", "sqlite://", "mysql://root@127.0.0.1/test", "nonsense"]
+)
+def test_a_sql_source_that_is_not_postgresql_is_refused_and_creates_no_file(
+    tmp_path, make_connection, url
+):
+    connection = make_connection("sql", "", {"url": url.format(tmp=tmp_path)})
+
+    run = run_sync(connection)
+
+    assert run.status == "failed"
+    assert "postgresql://" in run.error or "malformed" in run.error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_apps_own_database_is_refused_as_a_sql_source(app, make_connection):
+    own = app.config["SQLALCHEMY_DATABASE_URI"].replace("127.0.0.1", "localhost")
+    if not own.startswith("postgresql"):
+        own = "postgresql://postgres@localhost/" + make_url(own).database
+        app_url = own
+    else:
+        app_url = app.config["SQLALCHEMY_DATABASE_URI"]
+    with pytest.raises(UnsafeSourceError, match="app's own database"):
+        check_source_url(own, app_url)
+
+
+def test_a_sql_source_query_runs_read_only(warehouse_url, make_connection):
+    url = warehouse(warehouse_url, [])
+    scalar_from(url, "CREATE SEQUENCE counter")
+    query = "SELECT nextval('counter') AS events"
+    connection = make_connection("sql", "", {"url": url}, settings={"query": query})
+
+    run = run_sync(connection)
+
+    assert run.status == "failed"
+    assert "read-only transaction" in run.error
+
+
+def test_a_sql_source_query_is_one_statement(warehouse_url, make_connection):
+    url = warehouse(warehouse_url, [])
+    query = "SELECT 1; COMMIT; SET default_transaction_read_only = off; DROP TABLE usage_rollup"
+    connection = make_connection("sql", "", {"url": url}, settings={"query": query})
+
+    run = run_sync(connection)
+
+    assert run.status == "failed"
+    assert scalar_from(url, "SELECT count(*) FROM usage_rollup") == 0  # the table is still there
+
+
+def test_a_slow_sql_source_query_is_stopped_by_the_statement_timeout(
+    app, warehouse_url, make_connection, monkeypatch
+):
+    monkeypatch.setitem(app.config, "WAREHOUSE_STATEMENT_TIMEOUT_SECONDS", 1)
+    query = "SELECT 'acme.example' AS domain, current_date AS day, 1 AS active_users, " \
+        "1 AS events FROM pg_sleep(5)"  # fmt: skip
+    connection = make_connection("sql", "", {"url": warehouse_url}, settings={"query": query})
+
+    run = run_sync(connection)
+
+    assert run.status == "failed"
+    assert "statement timeout" in run.error
+
+
+def test_a_sql_source_past_the_row_limit_fails_with_a_message(
+    app, warehouse_url, make_connection, monkeypatch
+):
+    monkeypatch.setitem(app.config, "WAREHOUSE_MAX_ROWS", 2)
+    AccountFactory(domain="acme.example")
+    url = warehouse(warehouse_url, [("acme.example", f"2026-03-0{d}", 1, 1, 1) for d in (1, 2, 3)])
+    connection = make_connection("sql", "", {"url": url})
+
+    run = run_sync(connection)
+
+    assert run.status == "failed"
+    assert "more than 2 rows" in run.error
+
+
+def scalar_from(url: str, sql: str) -> object:
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.begin() as connection:
+        result = connection.execute(text(sql))
+        value = result.scalar() if result.returns_rows else None
+    engine.dispose()
+    return value
 
 
 def test_csv_import_upserts_usage_and_reports_bad_and_unmatched_lines(runner, tmp_path):
