@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, request
+from flask_login import current_user
 
 from cs_platform.config import check_database, load_config
 from cs_platform.errors import register_error_handlers
@@ -124,8 +125,12 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+HSTS = "max-age=31536000; includeSubDomains"
+
+
 def register_response_headers(app: Flask) -> None:
-    """A request id for the logs (the caller's X-Request-ID or a new one) and security headers."""
+    """A request id for the logs (the caller's X-Request-ID or a new one) and security headers:
+    no caching of signed-in pages, HSTS once cookies are HTTPS-only."""
 
     @app.before_request
     def assign_request_id() -> None:
@@ -141,4 +146,8 @@ def register_response_headers(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if current_user.is_authenticated:  # customer data, and secrets shown once: never cached
+            response.headers.setdefault("Cache-Control", "no-store")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response

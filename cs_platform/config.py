@@ -122,6 +122,9 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "SMTP_USERNAME": os.environ.get("SMTP_USERNAME"),
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD"),
         "SMTP_SECURITY": os.environ.get("SMTP_SECURITY", "plain"),  # plain, starttls or ssl
+        # A login over a plain connection would show the password to the network: refused
+        # unless the relay is on a network trusted for it.
+        "SMTP_ALLOW_PLAIN_AUTH": env_bool("SMTP_ALLOW_PLAIN_AUTH", False),
         "SMTP_TIMEOUT": env_int("SMTP_TIMEOUT", 30),
         "SMTP_RATE_PER_SECOND": env_int("SMTP_RATE_PER_SECOND", 0),  # 0: as fast as it goes
         "MAIL_DIR": os.environ.get("MAIL_DIR") or str(instance_path / "mail"),  # file transport

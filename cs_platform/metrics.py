@@ -7,6 +7,7 @@ worker, scheduler and outbox worker on every machine, with no multiprocess bookk
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -124,12 +125,26 @@ def scoring_run_metrics() -> Iterator[Metric]:
 @bp.route("/metrics")
 @limiter.exempt
 def metrics() -> Response:
-    """Prometheus exposition; needs `Authorization: Bearer $METRICS_TOKEN` when one is set."""
+    """Prometheus exposition: `Authorization: Bearer $METRICS_TOKEN` when a token is set; without
+    one, only for a scraper on this machine (loopback, not through a proxy)."""
     token = current_app.config["METRICS_TOKEN"]
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             abort(401)
+    elif not direct_loopback_request():
+        abort(403, "Set METRICS_TOKEN to scrape /metrics from another machine.")
     registry = CollectorRegistry()
     registry.register(DatabaseCollector())
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def direct_loopback_request() -> bool:
+    """From this machine and not relayed by a proxy (a local reverse proxy's requests come from
+    loopback too, but carry X-Forwarded-For or Forwarded)."""
+    try:
+        loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
+    relayed = "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+    return loopback and not relayed

@@ -64,6 +64,12 @@ class FileTransport:
         temporary.replace(self.directory / f"{name}.eml")  # atomic: readers never see half
 
 
+PLAIN_AUTH_REFUSED = (
+    "SMTP_SECURITY=plain would send SMTP_USERNAME's password in clear text: use starttls or "
+    "ssl, or set SMTP_ALLOW_PLAIN_AUTH=1 for a relay on a trusted network"
+)
+
+
 class SmtpTransport:
     """One reused SMTP connection, paced to at most `rate` messages per second (0: no pacing)."""
 
@@ -76,10 +82,12 @@ class SmtpTransport:
         credentials: tuple[str, str] | None = None,
         timeout: int = 30,
         rate: int = 0,
+        allow_plain_auth: bool = False,
     ) -> None:
         if security not in ("plain", "starttls", "ssl"):
             raise ValueError(f"SMTP_SECURITY={security!r}: use plain, starttls or ssl")
         self.host, self.port, self.security = host, port, security
+        self.allow_plain_auth = allow_plain_auth
         self.credentials, self.timeout = credentials, timeout
         self.interval = 1 / rate if rate else 0.0
         self._connection: smtplib.SMTP | None = None
@@ -138,6 +146,8 @@ class SmtpTransport:
             connection.starttls(context=context)
             connection.ehlo()
         if self.credentials:
+            if self.security == "plain" and not self.allow_plain_auth:
+                raise TransientDeliveryError(PLAIN_AUTH_REFUSED)
             connection.login(*self.credentials)
 
     def _login_refused(self, error: smtplib.SMTPAuthenticationError) -> str:
@@ -200,6 +210,7 @@ def transport() -> Transport:
             credentials=credentials,
             timeout=config["SMTP_TIMEOUT"],
             rate=config["SMTP_RATE_PER_SECOND"],
+            allow_plain_auth=config["SMTP_ALLOW_PLAIN_AUTH"],
         )
     elif config["MAIL_TRANSPORT"] == "file":
         made = FileTransport(config["MAIL_DIR"])

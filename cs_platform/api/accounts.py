@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, g
+
 from cs_platform.api import services
 from cs_platform.api.core import api_blueprint, guarded, query_args
 from cs_platform.api.pagination import keyset_page, page_schema
@@ -13,6 +15,7 @@ from cs_platform.api.schemas import (
     AccountUpsertSchema,
     AccountWriteSchema,
 )
+from cs_platform.auth.services import key_has_scope
 from cs_platform.extensions import db
 from cs_platform.models import Account
 
@@ -36,16 +39,27 @@ def get_account(account_id: int):
     return services.get_account(account_id)
 
 
+WRITE_ONLY = "Written; the key lacks read:scores, so the account is not shown."
+
+
+def shown_to_key(account: Account, status: int) -> tuple[Account, int] | Response:
+    """The written account, for a key that may read accounts; 204 for a write-only key."""
+    if not key_has_scope(g.api_key, "read:scores"):
+        return Response(status=204)
+    return account, status
+
+
 @bp.route("/accounts/<int:account_id>", methods=["PATCH"])
 @guarded(bp, "write:accounts", not_found=True)
 @bp.arguments(AccountWriteSchema(partial=True))
 @bp.response(200, AccountSchema)
+@bp.alt_response(204, description=WRITE_ONLY)
 def update_account(changes: dict[str, Any], account_id: int):
     """Change some CRM fields of an account."""
     account = services.get_account(account_id)
     services.apply_account_fields(account, changes)
     db.session.commit()
-    return account
+    return shown_to_key(account, 200)
 
 
 @bp.route(
@@ -60,8 +74,9 @@ def update_account(changes: dict[str, Any], account_id: int):
 @bp.arguments(AccountUpsertSchema)
 @bp.response(200, AccountSchema, description="The account existed and was updated.")
 @bp.alt_response(201, schema=AccountSchema, description="The account was created.")
+@bp.alt_response(204, description=WRITE_ONLY)
 def upsert_account(fields: dict[str, Any], source: str, external_id: str):
     """Create or update the account a CRM knows by its own id, e.g. hubspot/4711."""
     account, created = services.upsert_by_external_id(source, external_id, fields)
     db.session.commit()
-    return account, 201 if created else 200
+    return shown_to_key(account, 201 if created else 200)

@@ -7,13 +7,14 @@ import re
 from typing import Any, NoReturn
 
 import pandas as pd
-from flask import abort
+from flask import abort, g
 from sqlalchemy import Select, and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
 from cs_platform.api.fields import MAX_ID
+from cs_platform.audit import record_audit
 from cs_platform.extensions import db
 from cs_platform.models import Account, AccountChange, ExternalId, User
 from scoring.models import BandOverride, ChurnRisk, HealthScore
@@ -60,24 +61,45 @@ def accounts_statement(args: dict[str, Any]) -> Select:
     return statement
 
 
+OWNER_ROLES = ("admin", "csm")
+
+
 def apply_account_fields(account: Account, changes: dict[str, Any]) -> None:
     """Set the CRM fields in `changes`; owner_email names the owning user. An existing
     account's history keeps the values replaced, so features of a past day see them."""
     changes = dict(changes)
     if "owner_email" in changes:
-        email = changes.pop("owner_email")
-        owner_id = None
-        if email is not None:
-            with db.session.no_autoflush:  # a new account is not complete yet
-                owner_id = db.session.scalar(select(User.id).where(User.email == email.lower()))
-            if owner_id is None:
-                invalid("json", "owner_email", "no user has this email")
-        account.owner_id = owner_id
+        set_owner(account, changes.pop("owner_email"))
     if account.id is not None:
         replaced = [(name, getattr(account, name), value) for name, value in changes.items()]
         db.session.add_all(AccountChange.rows(account.id, replaced, "api"))
     for name, value in changes.items():
         setattr(account, name, value)
+
+
+def set_owner(account: Account, email: str | None) -> None:
+    """Make the active CSM or admin with this email the owner (None: no owner), audited. One
+    answer for an unknown email and an ineligible user, so the API tells nobody who exists."""
+    owner_id = None
+    if email is not None:
+        with db.session.no_autoflush:  # a new account is not complete yet
+            owner_id = db.session.scalar(
+                select(User.id).where(
+                    User.email == email.strip().lower(),
+                    User.role.in_(OWNER_ROLES),
+                    User.active.is_(True),
+                )
+            )
+        if owner_id is None:
+            invalid("json", "owner_email", "no active CSM or admin can own accounts as this email")
+    if owner_id != account.owner_id:
+        key = g.get("api_key")
+        record_audit(
+            "account.owner_changed",
+            account.name or "new account",
+            {"to": email, "via": "api", "api_key": key.prefix if key else None},
+        )
+    account.owner_id = owner_id
 
 
 def upsert_by_external_id(

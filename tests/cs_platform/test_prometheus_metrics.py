@@ -44,6 +44,23 @@ def test_metrics_need_the_token_when_one_is_configured(app, client):
         app.config["METRICS_TOKEN"] = ""
 
 
+@pytest.mark.parametrize(
+    ("remote_addr", "headers"),
+    [("203.0.113.9", {}), ("10.0.0.7", {}), ("127.0.0.1", {"X-Forwarded-For": "203.0.113.9"})],
+)
+def test_metrics_without_a_token_answer_only_a_scraper_on_this_machine(
+    client, remote_addr, headers
+):
+    response = client.get("/metrics", headers=headers, environ_base={"REMOTE_ADDR": remote_addr})
+
+    assert response.status_code == 403
+    assert "METRICS_TOKEN" in response.text
+
+
+def test_metrics_without_a_token_answer_loopback_over_ipv6(client):
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
+
+
 def metric(body: str, name: str) -> float | None:
     """The value of the sample `name` (no labels), None when there is no sample."""
     values = [line.split()[-1] for line in body.splitlines() if line.startswith(f"{name} ")]

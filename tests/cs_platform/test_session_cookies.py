@@ -49,3 +49,37 @@ def test_session_cookies_are_secure_when_session_cookie_secure_is_set(
     cookies = login_cookies(client, make_user("csm"))
     for name in ("session", "remember_token"):
         assert {"httponly", "samesite=lax", "secure"} <= attributes(cookies[name])
+
+
+def test_https_only_cookies_come_with_hsts(client, secure_cookies):
+    response = client.get("/login")
+
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+
+
+def test_no_hsts_while_cookies_may_travel_over_http(client):
+    assert "Strict-Transport-Security" not in client.get("/login").headers
+
+
+def test_pages_that_show_a_secret_once_are_never_cached(client, make_user, login):
+    login(make_user("admin"))
+    data = {"name": "BI export", "scopes": ["read:scores"]}
+
+    api_key = client.post("/admin/api-keys/", data=data)
+    webhook = client.post(
+        "/admin/webhooks/",
+        data={
+            "url": "http://127.0.0.1:9/cs",
+            "allow_private": "y",
+            "event_types": ["health_score.changed"],
+        },
+    )
+
+    assert "csk_" in api_key.text
+    assert api_key.headers["Cache-Control"] == "no-store"
+    assert "whsec_" in webhook.text
+    assert webhook.headers["Cache-Control"] == "no-store"
+
+
+def test_a_signed_out_page_may_be_cached_as_usual(client):
+    assert "no-store" not in client.get("/login").headers.get("Cache-Control", "")

@@ -149,3 +149,40 @@ def test_a_connection_the_server_dropped_while_idle_is_reopened_without_a_failur
         assert deliver_all() == {"sent": 1}
     assert len(server.sink.messages) == 2
     assert server.sink.sessions == 2
+
+
+class ClearTextAuthServer(SmtpServer):
+    """A plain-text server that would take a login in the clear (aiosmtpd refuses by default)."""
+
+    def _auth_options(self) -> dict:
+        return {**super()._auth_options(), "auth_require_tls": False}
+
+
+@pytest.fixture
+def clear_text_smtp(app) -> Iterator[Callable[..., SmtpServer]]:
+    with contextlib.ExitStack() as stack:
+
+        def start(**config) -> SmtpServer:
+            server = ClearTextAuthServer(SmtpSink(accounts={LOGIN: PASSWORD}), "plain")
+            credentials = {"SMTP_USERNAME": LOGIN, "SMTP_PASSWORD": PASSWORD}
+            return stack.enter_context(smtp_server_for(app, server, **credentials, **config))
+
+        yield start
+
+
+def test_a_login_is_never_sent_over_a_plain_connection_by_default(clear_text_smtp):
+    server = clear_text_smtp()
+    queue_test_email(1)
+
+    assert deliver_all() == {"pending": 1}  # kept: fixing the setting sends it
+    assert server.sink.logins == []
+    assert server.sink.messages == []
+    assert "SMTP_SECURITY=plain would send" in last_error()
+
+
+def test_a_plain_login_goes_through_when_explicitly_allowed(clear_text_smtp):
+    server = clear_text_smtp(SMTP_ALLOW_PLAIN_AUTH=True)
+    queue_test_email(1)
+
+    assert deliver_all() == {"sent": 1}
+    assert [(login, ok) for _, login, ok in server.sink.logins] == [(LOGIN, True)]

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from cs_platform.extensions import db
 from cs_platform.models import Account, AccountChange, ExternalId, utcnow
 from scoring.features import features_as_of
+from tests.conftest import audit_trail
 from tests.factories import (
     AccountFactory,
     BandOverrideFactory,
@@ -252,7 +253,7 @@ def test_tasks_are_listed_by_status(client, auth_headers):
 def test_patch_changes_crm_fields_and_names_a_bad_field(client, auth_headers, make_user):
     account = AccountFactory()
     owner = make_user("csm")
-    headers = auth_headers("write:accounts")
+    headers = auth_headers("write:accounts", "read:scores")
     response = client.patch(
         f"/api/v1/accounts/{account.id}",
         json={"arr": 120000.5, "renewal_date": "2027-06-30", "owner_email": owner.email},
@@ -279,6 +280,53 @@ def test_patch_changes_crm_fields_and_names_a_bad_field(client, auth_headers, ma
     assert "owner_email" in details["json"]
 
 
+def test_a_write_only_key_cannot_read_an_account_through_its_writes(client, auth_headers):
+    account = AccountFactory(name="Initech", arr=90000)
+    headers = auth_headers("write:accounts")
+
+    patched = client.patch(f"/api/v1/accounts/{account.id}", json={}, headers=headers)
+    body = {"name": "Globex", "segment": "smb", "plan": "growth", "seats": 12}
+    upserted = client.put("/api/v1/accounts/external/hubspot/55", json=body, headers=headers)
+
+    assert (patched.status_code, patched.data) == (204, b"")
+    assert (upserted.status_code, upserted.data) == (204, b"")
+
+
+@pytest.mark.parametrize("role", ["viewer", "unknown", "inactive"])
+def test_owner_email_takes_only_active_csms_and_admins_and_says_the_same_otherwise(
+    client, auth_headers, make_user, role
+):
+    account = AccountFactory()
+    email = "nobody@example.com"
+    if role != "unknown":
+        user = make_user("viewer" if role == "viewer" else "csm")
+        user.active = role != "inactive"
+        db.session.commit()
+        email = user.email
+
+    response = client.patch(f"/api/v1/accounts/{account.id}", json={"owner_email": email},
+                            headers=auth_headers("write:accounts"))  # fmt: skip
+
+    details = assert_error(response, 422, "unprocessable_entity")
+    assert details["json"]["owner_email"] == [
+        "no active CSM or admin can own accounts as this email"
+    ]
+
+
+def test_an_owner_change_through_the_api_is_audited_with_the_key(client, auth_headers, make_user):
+    account = AccountFactory(name="Initech")
+    owner = make_user("csm")
+    headers = auth_headers("write:accounts")
+
+    client.patch(f"/api/v1/accounts/{account.id}", json={"owner_email": owner.email},
+                 headers=headers)  # fmt: skip
+
+    entry = audit_trail()[-1]
+    assert (entry.action, entry.target) == ("account.owner_changed", "Initech")
+    assert entry.details["to"] == owner.email
+    assert headers["Authorization"].removeprefix("Bearer ").startswith(entry.details["api_key"])
+
+
 def test_writes_need_the_write_scope(client, auth_headers):
     account = AccountFactory()
     response = client.patch(
@@ -288,7 +336,7 @@ def test_writes_need_the_write_scope(client, auth_headers):
 
 
 def test_upsert_by_crm_id_creates_then_updates_one_account(client, auth_headers):
-    headers = auth_headers("write:accounts")
+    headers = auth_headers("write:accounts", "read:scores")
     body = {"name": "Globex", "segment": "smb", "plan": "growth", "seats": 12}
     created = client.put("/api/v1/accounts/external/hubspot/987", json=body, headers=headers)
     assert created.status_code == 201, created.text
@@ -305,7 +353,7 @@ def test_upsert_by_crm_id_creates_then_updates_one_account(client, auth_headers)
 def test_upserts_and_patches_keep_the_crm_values_they_replace_for_features_of_past_days(
     client, auth_headers
 ):
-    headers = auth_headers("write:accounts")
+    headers = auth_headers("write:accounts", "read:scores")
     url = "/api/v1/accounts/external/hubspot/987"
     body = {"name": "Globex", "segment": "mid_market", "plan": "growth", "seats": 40}
     body |= {"arr": 50000, "contract_start": "2025-01-01"}
