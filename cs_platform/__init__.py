@@ -14,6 +14,7 @@ from cs_platform.config import check_database, load_config
 from cs_platform.errors import register_error_handlers
 from cs_platform.extensions import csrf, db, limiter, login_manager, migrate
 from cs_platform.logging_setup import configure_logging
+from cs_platform.request_args import BoundedRequest, DatabaseIdConverter
 from cs_platform.request_bodies import BoundedJSONProvider
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -22,7 +23,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 def create_app(overrides: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     """Build the app: configuration, extensions, domain models, blueprints, CLI and scheduler."""
     app = Flask(__name__, instance_path=instance_path or os.environ.get("INSTANCE_PATH"))
-    app.json = BoundedJSONProvider(app)
+    bound_input(app)
     app.config.update(load_config(Path(app.instance_path)))
     app.config.update(overrides or {})
     configure_logging(app)
@@ -42,6 +43,14 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
 
     start_scheduler_if_enabled(app)
     return app
+
+
+def bound_input(app: Flask) -> None:
+    """What every request may bring: JSON of bounded depth, query values and path ids that fit
+    the database (sizes: MAX_CONTENT_LENGTH)."""
+    app.json = BoundedJSONProvider(app)
+    app.request_class = BoundedRequest
+    app.url_map.converters["int"] = DatabaseIdConverter
 
 
 def import_domain_models() -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import aliased
 from cs_platform.extensions import db
 from cs_platform.models import SEGMENTS, Account, Task, User
 from cs_platform.paging import page_count
+from cs_platform.request_args import is_database_id
 from scoring.models import BANDS, BandOverride, ChurnRisk, HealthScore
 from surveys.metrics import BAND_LIMITS
 from surveys.models import SurveyResponse
@@ -81,10 +82,10 @@ class RiskFilters:
         return cls(
             view=args.get("view", "") if args.get("view") in VIEWS else "action",
             q=args.get("q", "").strip()[:100],
-            owner=owner if owner in ("me", "none") or owner.isdecimal() else "",
+            owner=owner if owner in ("me", "none") or is_database_id(owner) else "",
             segment=args.get("segment", "") if args.get("segment") in SEGMENTS else "",
             band=args.get("band", "") if args.get("band") in BANDS else "",
-            renewal_within=min(int(within), 3650) if within.isdecimal() else None,
+            renewal_within=min(int(within), 3650) if is_database_id(within) else None,
             detractor=args.get("detractor") in ("1", "on", "y"),
             sort=sort,
             direction=direction if direction in ("asc", "desc") else SORT_COLUMNS[sort],

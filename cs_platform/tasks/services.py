@@ -20,6 +20,7 @@ from cs_platform.accounts.services import can_edit_account
 from cs_platform.extensions import db
 from cs_platform.models import TASK_KINDS, Account, Task, TimelineEntry, User, utcnow
 from cs_platform.paging import page_count
+from cs_platform.request_args import is_database_id
 from cs_platform.tasks.models import Playbook, TaskStep
 from cs_platform.webhooks.events import publish_events, publish_task_created, task_data
 from scoring.models import BANDS, HealthScore
@@ -218,9 +219,7 @@ class TaskFilters:
         owner, page = args.get("owner", ""), args.get("page", "")
         return cls(
             scope="team" if args.get("scope") == "team" else "mine",
-            owner=owner
-            if owner in ("me", "none") or (owner.isdecimal() and len(owner) < 10)
-            else "",
+            owner=owner if owner in ("me", "none") or is_database_id(owner) else "",
             kind=_allowed(args.get("kind", ""), TASK_KINDS),
             due=_allowed(args.get("due", ""), DUE_FILTERS),
             band=_allowed(args.get("band", ""), BANDS),
