@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import has_request_context, request
 from flask_login import current_user
+from sqlalchemy import inspect
 
 from cs_platform.extensions import db
 from cs_platform.models import AuditEntry, User
@@ -26,3 +28,24 @@ def record_audit(
     )
     db.session.add(entry)
     return entry
+
+
+def changed_fields(record: db.Model) -> dict[str, list[Any]]:
+    """The columns an unflushed edit changes, {name: [old, new]} (for a new row: [None, value]),
+    in JSON-safe form for an audit entry's details."""
+    state = inspect(record)
+    changes = {}
+    for column in state.mapper.column_attrs:
+        history = state.attrs[column.key].history
+        if history.added or history.deleted:
+            old = history.deleted[0] if history.deleted else None
+            new = history.added[0] if history.added else None
+            if old != new:
+                changes[column.key] = json.loads(json.dumps([old, new], default=str))
+    return changes
+
+
+def record_edit(action: str, target: str, record: db.Model) -> AuditEntry | None:
+    """Audit an edit of `record` with what it changes; nothing when nothing changes."""
+    changes = changed_fields(record)
+    return record_audit(action, target, {"changed": changes}) if changes else None

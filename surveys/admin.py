@@ -19,6 +19,7 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from cs_platform.audit import record_edit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.extensions import db
 from cs_platform.outbox import enqueue
@@ -99,6 +100,7 @@ def edit_survey(survey_id: int | None):
         survey.brand_colour = form.brand_colour.data.lower()
         survey.texts = survey_texts(form, survey)
         db.session.add(survey)
+        record_edit("survey.updated" if survey_id else "survey.created", survey.name, survey)
         db.session.commit()
         flash(f"Saved survey {survey.name}.", "info")
         return redirect(url_for(".index"))
@@ -154,6 +156,9 @@ def edit_campaign(campaign_id: int | None):
             key: getattr(form, key).data for key in AUDIENCE_FIELDS if getattr(form, key).data
         }
         campaign.status = campaign.status or "active"
+        # Before validation's queries autoflush the edit away (a refused edit rolls it back).
+        record_edit("campaign.updated" if campaign_id else "campaign.created", campaign.name,
+                    campaign)  # fmt: skip
         try:
             validate_campaign(campaign)
         except CampaignError as error:
@@ -224,6 +229,7 @@ def pause_or_resume(campaign_id: int, action: str):
     """Pause (queued mail waits, no new runs) or resume a campaign."""
     campaign = get_or_404(Campaign, campaign_id)
     campaign.status = "paused" if action == "pause" else "active"
+    record_edit(f"campaign.{action}d", campaign.name, campaign)
     db.session.commit()
     sync_campaign_jobs(running_scheduler())
     flash(f"Campaign {campaign.name} is {campaign.status}.", "info")

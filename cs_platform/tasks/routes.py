@@ -14,6 +14,7 @@ from cs_platform.accounts.forms import choices
 from cs_platform.accounts.queries import owners
 from cs_platform.accounts.routes import first_error, render_account
 from cs_platform.accounts.services import editable_account_or_abort
+from cs_platform.audit import record_edit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.auth.routes import safe_next_url
 from cs_platform.extensions import db
@@ -259,6 +260,7 @@ def playbooks():
                 task_kind=form.task_kind.data or None,
             )
             db.session.add(playbook)
+            record_edit("playbook.created", playbook.name, playbook)
             try:
                 db.session.commit()
             except IntegrityError:

@@ -14,6 +14,7 @@ from cs_platform.outbox import OutboxMessage
 from surveys.models import Campaign, Survey
 from surveys.planning import plan_campaign
 from surveys.tokens import preview_token
+from tests.conftest import audit_trail
 from tests.factories import (
     AccountFactory,
     CampaignFactory,
@@ -167,6 +168,35 @@ def test_an_admin_creates_pauses_and_resumes_a_campaign(admin_client):
     admin_client.post(f"/surveys/campaigns/{campaign.id}/resume")
     db.session.refresh(campaign)
     assert campaign.status == "active"
+
+
+def test_survey_and_campaign_edits_are_audited_with_what_changed(admin_client):
+    survey = SurveyFactory(name="Relationship NPS")
+    ContactFactory(role="champion")
+    admin_client.post("/surveys/campaigns/new", data=campaign_form(survey.id, roles=["champion"]))
+    campaign = db.session.scalar(select(Campaign))
+    edited = campaign_form(survey.id, roles=["champion"], throttle_days="120")
+    assert (
+        admin_client.post(f"/surveys/campaigns/{campaign.id}/edit", data=edited).status_code == 302
+    )
+    admin_client.post(f"/surveys/campaigns/{campaign.id}/pause")
+    admin_client.post(
+        f"/surveys/{survey.id}/edit",
+        data={"name": "Relationship NPS 2027", "kind": "nps", "default_locale": "en",
+              "product_name": "Orbit", "sender_name": "Orbit team", "brand_colour": "#0f766e"},
+    )  # fmt: skip
+
+    entries = [(e.action, e.target, e.details["changed"]) for e in audit_trail()]
+    assert [(action, target) for action, target, _ in entries] == [
+        ("campaign.created", "Quarterly NPS"),
+        ("campaign.updated", "Quarterly NPS"),
+        ("campaign.paused", "Quarterly NPS"),
+        ("survey.updated", "Relationship NPS 2027"),
+    ]
+    assert entries[1][2] == {"throttle_days": [90, 120]}
+    assert entries[2][2] == {"status": ["active", "paused"]}
+    assert entries[3][2]["name"] == ["Relationship NPS", "Relationship NPS 2027"]
+    assert all(entry.actor.email == "admin@example.com" for entry in audit_trail())
 
 
 def test_the_preview_shows_the_email_per_language_and_a_test_goes_to_oneself(admin_client):

@@ -12,6 +12,7 @@ from cs_platform.extensions import db
 from cs_platform.models import Task, TimelineEntry
 from cs_platform.tasks.jobs import wake_snoozed_tasks
 from cs_platform.tasks.models import Playbook, TaskStep
+from tests.conftest import audit_trail
 from tests.factories import AccountFactory, PlaybookFactory, TaskFactory
 
 TODAY = dt.date.today()
@@ -222,6 +223,8 @@ def test_admins_add_playbooks_and_csms_cannot(make_user, login, csm):
     duplicate = admin.post("/playbooks", data=data)
     assert duplicate.status_code == 400
     assert "A playbook with this name exists." in duplicate.text
+    added = [(e.action, e.target, e.details["changed"]["steps"]) for e in audit_trail()]
+    assert added == [("playbook.created", "Renewal prep", [None, playbook.steps])]
 
 
 def test_the_cli_installs_the_built_in_playbooks_once(runner):
