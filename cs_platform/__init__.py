@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, g, request
 from flask_login import current_user
 
-from cs_platform.config import check_database, load_config
+from cs_platform.config import check_database, check_outbox_timing, load_config
 from cs_platform.errors import register_error_handlers
 from cs_platform.extensions import csrf, db, limiter, login_manager, migrate
 from cs_platform.logging_setup import configure_logging
@@ -27,6 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     app.config.update(load_config(Path(app.instance_path)))
     app.config.update(overrides or {})
     configure_logging(app)
+    check_outbox_timing(app.config)
     check_database(app.config["SQLALCHEMY_DATABASE_URI"])
 
     import_domain_models()

@@ -183,6 +183,17 @@ def load_config(instance_path: Path) -> dict[str, Any]:
     }
 
 
+def check_outbox_timing(config: dict[str, Any]) -> None:
+    """A worker renews its lease once half of it has run out, before each message: half a
+    lease must outlast a webhook's whole deadline, or a second worker could send it again."""
+    lease, deadline = config["OUTBOX_LEASE_SECONDS"], config["WEBHOOK_TIMEOUT_SECONDS"]
+    if lease <= 2 * deadline:
+        raise ConfigError(
+            f"OUTBOX_LEASE_SECONDS={lease} is too short for WEBHOOK_TIMEOUT_SECONDS={deadline}: "
+            "make the lease more than twice the deadline"
+        )
+
+
 def check_database(url: str) -> None:
     """Connect once so a wrong or unreachable database stops start-up with one clear line."""
     engine = create_engine(url, poolclass=NullPool)

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 import requests
+import urllib3
 from flask import current_app
 from sqlalchemy import update
 
@@ -19,13 +20,13 @@ from cs_platform.models import utcnow
 from cs_platform.webhooks.events import OUTBOX_KIND
 from cs_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
 from cs_platform.webhooks.signing import cipher, signature_header
-from cs_platform.webhooks.ssrf import UnsafeTargetError, check_target, public_only_session
+from cs_platform.webhooks.ssrf import UnsafeTargetError, check_target, deadline, guarded_session
 
 # Waits after the 1st, 2nd, ... failed attempt (seconds).
 BACKOFF = (5, 300, 1800, 7200, 18000, 36000, 86400, 86400)
 MAX_LOG_ENTRIES = 20
 USER_AGENT = "cs-platform-webhooks/1"
-_session: dict[str, requests.Session] = {}
+CONNECT_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -39,22 +40,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
-
-
-def http_session(allow_private: bool) -> requests.Session:
-    """Keep-alive sessions, one per process and kind of target (a worker delivers one message
-    at a time): endpoints an admin allowed on internal addresses, and all others, whose
-    connections are refused unless they reach a public address."""
-    key = "internal" if allow_private else "public"
-    if key not in _session:
-        _session[key] = requests.Session() if allow_private else public_only_session()
-    return _session[key]
-
-
-def close_http_session() -> None:
-    """Drop the keep-alive connections (tests do this when their receivers stop)."""
-    for key in list(_session):
-        _session.pop(key).close()
 
 
 def signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
@@ -82,23 +67,38 @@ def signed_headers(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> dict
 
 
 def attempt(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> Outcome:
-    """POST the delivery once; never follows redirects, reads at most 1 KiB of the answer."""
+    """POST the delivery once within WEBHOOK_TIMEOUT_SECONDS in all (connect, headers, body,
+    however slowly the receiver sends); never follows redirects, reads at most 1 KiB of the
+    answer. A fresh connection each time, so the deadline can cut it."""
     started = time.monotonic()
-    try:
-        check_target(endpoint.url, endpoint.allow_private)
-        with http_session(endpoint.allow_private).post(
+    limit = current_app.config["WEBHOOK_TIMEOUT_SECONDS"]
+    with deadline(limit) as watch:
+        try:
+            check_target(endpoint.url, endpoint.allow_private)
+            status, error = post(endpoint, delivery, limit), None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, UnsafeTargetError,
+                OSError) as exc:  # fmt: skip
+            status, error = None, f"{type(exc).__name__}: {exc}"[:500]
+    if watch.expired:
+        status, error = None, f"no complete answer within the {limit} s deadline"
+    return Outcome(status, error, int((time.monotonic() - started) * 1000))
+
+
+def post(endpoint: WebhookEndpoint, delivery: WebhookDelivery, limit: float) -> int:
+    """The receiver's status code (the running deadline cuts the connection, not this)."""
+    with (
+        guarded_session(public_only=not endpoint.allow_private) as session,
+        session.post(
             endpoint.url,
             data=delivery.body.encode(),
             headers=signed_headers(endpoint, delivery),
-            timeout=current_app.config["WEBHOOK_TIMEOUT_SECONDS"],
+            timeout=(min(CONNECT_SECONDS, limit), limit + 1),  # the deadline comes first
             allow_redirects=False,
             stream=True,
-        ) as response:
-            response.raw.read(1024, decode_content=True)
-            status, error = response.status_code, None
-    except (requests.RequestException, UnsafeTargetError) as exc:
-        status, error = None, f"{type(exc).__name__}: {exc}"[:500]
-    return Outcome(status, error, int((time.monotonic() - started) * 1000))
+        ) as response,
+    ):
+        response.raw.read(1024, decode_content=True)
+        return response.status_code
 
 
 def record(delivery: WebhookDelivery, outcome: Outcome, final: bool) -> None:

@@ -39,7 +39,8 @@ def queue_emails(count: int) -> None:
 
 
 def worker_env(fault_db: FaultDatabase, smtp: CountingSmtpServer, **extra) -> dict[str, str]:
-    settings = {"SMTP_PORT": smtp.port, "SMTP_TIMEOUT": 5, "OUTBOX_LEASE_SECONDS": 8}
+    settings = {"SMTP_PORT": smtp.port, "SMTP_TIMEOUT": 5, "OUTBOX_LEASE_SECONDS": 8,
+                "WEBHOOK_TIMEOUT_SECONDS": 3}  # fmt: skip
     return fault_db.env(MAIL_TRANSPORT="smtp", SMTP_HOST="127.0.0.1", **{**settings, **extra})
 
 

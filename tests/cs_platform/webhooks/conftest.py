@@ -18,7 +18,6 @@ from werkzeug.wrappers import Request, Response
 
 from cs_platform import outbox
 from cs_platform.extensions import db
-from cs_platform.webhooks.delivery import close_http_session
 from cs_platform.webhooks.services import create_endpoint
 
 
@@ -74,7 +73,6 @@ def receiver() -> Iterator[Receiver]:
     thread.start()
     hook.url = f"http://127.0.0.1:{server.server_port}/hooks"
     yield hook
-    close_http_session()
     server.shutdown()
     thread.join(timeout=5)
 

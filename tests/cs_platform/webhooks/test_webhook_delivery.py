@@ -3,13 +3,18 @@ checked against SSRF; every delivery is verified by the standardwebhooks package
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import socket
+import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
 
 from cs_platform import outbox
+from cs_platform.config import ConfigError, check_outbox_timing
 from cs_platform.extensions import db
 from cs_platform.webhooks import services
 from cs_platform.webhooks.delivery import BACKOFF
@@ -130,7 +135,7 @@ def test_a_receiver_that_is_down_or_slow_gets_the_event_later(app, receiver, sub
         receiver.delay = 0.0
     errors = {d.endpoint_id: d.error for d in deliveries()}
     assert "ConnectionError" in errors.pop(down.id)
-    assert "Timeout" in errors.popitem()[1]
+    assert "0.3 s deadline" in errors.popitem()[1]
     assert all(d.status == "pending" for d in deliveries())
     receiver.verified.clear()
     run_outbox()
@@ -197,6 +202,17 @@ def test_the_secret_is_stored_encrypted_and_shown_once(app):
         "http://169.254.169.254/latest/meta-data",
         "http://[::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64 to 127.0.0.1
+        "http://[64:ff9b::808:808]/hook",  # NAT64, even to a public address
+        "http://[64:ff9b:1::a00:1]/hook",  # local-use NAT64
+        "http://[2002:7f00:1::1]/hook",  # 6to4
+        "http://[fec0::1]/hook",  # site-local
+        "http://168.63.129.16/machine",  # Azure wireserver
+        "http://100.64.0.1/hook",  # carrier-grade NAT
+        "http://[fd00:ec2::254]/latest/meta-data",  # AWS metadata over IPv6
+        "http://0.0.0.0:8080/hook",
+        "http://[::]/hook",
         "ftp://example.com/hook",
         "http://user:pw@example.com/hook",
     ],
@@ -244,3 +260,60 @@ def test_the_test_event_goes_to_one_endpoint_only(receiver, subscribe):
     [item] = receiver.verified
     assert item["payload"]["type"] == "webhook.test"
     assert json.loads(item["raw"])["data"]["endpoint_id"] == endpoint.id
+
+
+class DrippingReceiver:
+    """A raw-socket receiver that sends `first`, then `drip` every 0.3 s, forever: each read
+    succeeds, so only a deadline on the whole attempt can stop it."""
+
+    def __init__(self, first: bytes, drip: bytes) -> None:
+        self.first, self.drip = first, drip
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hooks"
+        self.stopped = threading.Event()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = self.server.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(self.first)
+                while not self.stopped.wait(0.3):
+                    connection.sendall(self.drip)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.server.close()
+
+
+@pytest.mark.parametrize(
+    ("first", "drip"),
+    [
+        (b"HTTP/1.1 200 OK\r\n", b"X-Drip: 1\r\n"),  # headers that never end
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x"),  # a body that never ends
+    ],
+    ids=["headers", "body"],
+)
+def test_a_dripping_receiver_is_cut_at_the_deadline(app, monkeypatch, first, drip):
+    receiver = DrippingReceiver(first, drip)
+    monkeypatch.setitem(app.config, "WEBHOOK_TIMEOUT_SECONDS", 1)
+    services.create_endpoint(receiver.url, [EVENT], allow_private=True)
+    publish_event(EVENT, {"account_id": 3})
+    db.session.commit()
+
+    started = time.monotonic()
+    run_outbox()
+    took = time.monotonic() - started
+    receiver.stop()
+
+    assert took < 3
+    [delivery] = deliveries()
+    assert delivery.status == "pending"
+    assert delivery.error == "no complete answer within the 1 s deadline"
+
+
+def test_a_lease_shorter_than_twice_the_webhook_deadline_stops_start_up():
+    with pytest.raises(ConfigError, match="OUTBOX_LEASE_SECONDS=20 is too short"):
+        check_outbox_timing({"OUTBOX_LEASE_SECONDS": 20, "WEBHOOK_TIMEOUT_SECONDS": 15})
+    check_outbox_timing({"OUTBOX_LEASE_SECONDS": 300, "WEBHOOK_TIMEOUT_SECONDS": 15})
