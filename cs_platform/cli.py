@@ -49,7 +49,9 @@ def register_cli(app: Flask) -> None:
 @click.option(
     "--role", type=click.Choice(["admin", "csm", "viewer"]), default="csm", show_default=True
 )
-@click.password_option(help="At least 10 characters; prompted for (hidden) when left out.")
+@click.password_option(
+    help="At least 10 characters, hard to guess, not your name; prompted for when left out."
+)
 def create_user_command(email: str, name: str, role: str, password: str) -> None:
     """Create a user who can sign in to the CSM pages."""
     try:
@@ -155,7 +157,7 @@ def ensure_demo_login() -> str:
     if user is not None:
         db.session.delete(user)
         db.session.flush()
-    password = secrets.token_urlsafe(12)
+    password = "-".join(secrets.token_hex(3) for _ in range(4))  # e.g. 3f9a1c-...: 24 hex digits
     create_user(DEMO_LOGIN_EMAIL, "Demo Admin", "admin", password)
     db.session.commit()
     login_file.touch(mode=0o600)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -132,7 +133,13 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "SURVEY_PAGE_RATE_LIMIT": os.environ.get("SURVEY_PAGE_RATE_LIMIT", "60 per minute"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
-        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        # Failed sign-ins (cs_platform/auth/routes.py): per client address and account, per
+        # address across accounts, and a high cap per account that also emails its owner.
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute;20 per hour"),
+        "LOGIN_ADDRESS_RATE_LIMIT": os.environ.get("LOGIN_ADDRESS_RATE_LIMIT", "100 per hour"),
+        "LOGIN_ACCOUNT_RATE_LIMIT": os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "100 per hour"),
+        "PASSWORD_RESET_RATE_LIMIT": os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per hour"),
+        "REMEMBER_COOKIE_DURATION": dt.timedelta(days=env_int("REMEMBER_COOKIE_DAYS", 30)),
         # REST API and outbound webhooks (docs/api.md).
         "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "1200 per minute"),
         # Fernet key (urlsafe base64, 32 bytes) for webhook secrets at rest; derived from

@@ -61,14 +61,39 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Part of every session and remember-me cookie (get_id): raising it ends them all.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     @property
     def is_active(self) -> bool:  # Flask-Login asks this before logging a user in
         return self.active
 
+    def get_id(self) -> str:
+        """Flask-Login's alternative id: "<id>:<session version>"."""
+        return f"{self.id}:{self.session_version}"
+
     @property
     def can_edit(self) -> bool:
         return self.role in ("admin", "csm")
+
+
+class PasswordReset(db.Model):
+    """A single-use reset link: its token is an HMAC of `salt` under SECRET_KEY, so the table
+    alone cannot rebuild a link; it expires, and is used up by a reset or a newer link."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    requested_by_id: Mapped[int | None] = mapped_column(  # an admin who forced the reset
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
 
 
 class Account(db.Model):

@@ -72,7 +72,11 @@ LEASE_SECONDS = 300
 # The outcome of a message whose lease another worker took over: nothing of it was recorded.
 LEASE_LOST = "lease_lost"
 # Modules that call register_handler when imported (like scheduler.JOB_MODULES for jobs).
-HANDLER_MODULES: list[str] = ["surveys.mailer", "cs_platform.webhooks.delivery"]
+HANDLER_MODULES: list[str] = [
+    "surveys.mailer",
+    "cs_platform.webhooks.delivery",
+    "cs_platform.auth.emails",
+]
 
 
 def exponential_backoff(base_seconds: int = 30, factor: int = 4, steps: int = 6) -> list[int]:

@@ -7,6 +7,7 @@ import json
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -14,6 +15,7 @@ from cs_platform.accounts.routes import first_error
 from cs_platform.admin.forms import ChangeUserForm, NewUserForm
 from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
+from cs_platform.auth.passwords import force_reset
 from cs_platform.auth.services import AuthError, create_user
 from cs_platform.extensions import db
 from cs_platform.models import AuditEntry, User
@@ -73,6 +75,20 @@ def change(user_id: int):
     record_audit("user.changed", user.email, changes)
     db.session.commit()
     flash(f"{user.name}: {user.role}, {'active' if active else 'deactivated'}.", "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/reset-password")
+@roles_required("admin")
+def force_password_reset(user_id: int):
+    """End the user's sessions, void their password and email them a link to choose one."""
+    user = db.get_or_404(User, user_id)
+    if not FlaskForm().validate_on_submit():  # the CSRF token is all it carries
+        abort(400, "The form expired: reload the page and try again.")
+    force_reset(user, current_user._get_current_object())
+    record_audit("password.reset_forced", user.email)
+    db.session.commit()
+    flash(f"{user.name} was signed out everywhere and emailed a link to choose a password.", "info")
     return redirect(url_for("admin.users"))
 
 

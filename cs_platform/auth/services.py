@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
+from zxcvbn import zxcvbn
 
 from cs_platform.extensions import db
 from cs_platform.models import ROLES, ApiKey, User, utcnow
@@ -16,6 +18,8 @@ API_SCOPES = ("read:scores", "read:surveys", "write:accounts", "admin")
 API_KEY_PREFIX = "csk_"
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 200
+MIN_STRENGTH = 3  # zxcvbn's score, 0-4: 3 is "safely unguessable" for an online attacker
 # Checked when the email is unknown, so a wrong email costs as much time as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
@@ -24,19 +28,45 @@ class AuthError(ValueError):
     """Invalid user or key input; the message is fit to show to the person who typed it."""
 
 
-def create_user(email: str, name: str, role: str, password: str) -> User:
-    """Add a user with a hashed password."""
+def create_user(email: str, name: str, role: str, password: str | None) -> User:
+    """Add a user with a hashed password; None gives an unusable random one (the user signs in
+    after a reset link, or never: the demo's colleagues)."""
     email = email.strip().lower()
     if role not in ROLES:
         raise AuthError(f"role must be one of {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AuthError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if password is not None:
+        check_password_strength(password, [email, name])
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise AuthError(f"a user with email {email} already exists")
-    user = User(email=email, name=name, role=role, password_hash=generate_password_hash(password))
+    secret = password if password is not None else secrets.token_urlsafe(32)
+    user = User(email=email, name=name, role=role, password_hash=generate_password_hash(secret))
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def check_password_strength(password: str, user_inputs: list[str]) -> None:
+    """Raise AuthError with advice unless the password is long enough, not common or
+    patterned (zxcvbn, with the person's name and email as words to avoid) and not built on
+    the person's own name or address."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AuthError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AuthError(f"the password can have at most {MAX_PASSWORD_LENGTH} characters")
+    words = personal_words(user_inputs)
+    if any(word in password.lower() for word in words):
+        raise AuthError("the password must not contain your name or email address")
+    verdict = zxcvbn(password[:100], user_inputs=words)
+    if verdict["score"] < MIN_STRENGTH:
+        advice = [verdict["feedback"]["warning"], *verdict["feedback"]["suggestions"]]
+        reason = " ".join(text for text in advice if text) or "It is too easy to guess."
+        raise AuthError(f"the password is too easy to guess. {reason}")
+
+
+def personal_words(user_inputs: list[str]) -> list[str]:
+    """The parts of a name and an email (4 letters or more) a password must not be built on."""
+    parts = re.split(r"[\s@._+-]+", " ".join(user_inputs).lower())
+    return sorted({part for part in parts if len(part) >= 4})
 
 
 def authenticate(email: str, password: str) -> User | None:

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from cs_platform.auth.services import find_active_api_key
 from cs_platform.extensions import db
 from cs_platform.models import ApiKey, AuditEntry, User
+from tests.conftest import PASSWORD
 
 
 def test_create_user_makes_a_user_who_can_sign_in(runner, client):
@@ -36,7 +37,7 @@ def test_create_user_refuses_a_short_password_with_one_line(runner):
         args=["create-user", "--email", "a@example.com", "--name", "A", "--password", "short"]
     )
     assert result.exit_code == 1
-    assert "Error: password must be at least 10 characters" in result.output
+    assert "Error: the password needs at least 10 characters" in result.output
     assert db.session.scalar(select(User)) is None
 
 
@@ -77,7 +78,7 @@ def test_create_api_key_rejects_an_unknown_scope(runner):
 
 def test_creating_users_and_keys_is_written_to_the_audit_log(runner):
     runner.invoke(
-        args=["create-user", "--email", "a@example.com", "--name", "A", "--password", "x" * 12]
+        args=["create-user", "--email", "a@example.com", "--name", "A", "--password", PASSWORD]
     )
     runner.invoke(args=["create-api-key", "--name", "BI", "--scope", "read:scores"])
     actions = db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()

@@ -23,7 +23,7 @@ def test_an_admin_adds_a_user_who_can_then_sign_in(make_user, login, client):
     assert response.status_code == 302
     user = db.session.scalar(select(User).where(User.email == "new.csm@example.com"))
     assert user.role == "csm"
-    assert db.session.scalar(select(AuditEntry.action)) == "user.created"
+    assert "user.created" in db.session.scalars(select(AuditEntry.action)).all()
     page = admin.get("/admin/users").text
     assert "New Csm" in page and "Ada Admin" in page
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
+from cs_platform.extensions import db
+from cs_platform.outbox import OutboxMessage
 from tests.conftest import PASSWORD
 
 
@@ -24,7 +28,9 @@ def test_a_user_signs_in_and_lands_on_the_page_they_asked_for(client, make_user)
 
 def test_a_login_never_redirects_to_another_site(client, make_user):
     user = make_user("csm")
-    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example",
+                   "////evil.example/phish", "/\t/evil.example", "/%0A/evil.example",
+                   "/\n/evil.example", "https:/evil.example", " //evil.example"):  # fmt: skip
         response = client.post(
             f"/login?next={target}", data={"email": user.email, "password": PASSWORD}
         )
@@ -83,9 +89,9 @@ def test_successful_sign_ins_do_not_use_up_the_limit(app, client, make_user):
     assert codes == [302, 302, 302]
 
 
-def test_guesses_at_one_account_from_many_addresses_are_throttled(app, client, make_user):
+def test_a_flood_of_guesses_at_one_account_pauses_it_and_tells_its_owner(app, client, make_user):
     user = make_user("csm")
-    app.config["LOGIN_RATE_LIMIT"] = "2 per minute"
+    app.config["LOGIN_ACCOUNT_RATE_LIMIT"] = "2 per minute"
     try:
         codes = [
             client.post(
@@ -93,11 +99,13 @@ def test_guesses_at_one_account_from_many_addresses_are_throttled(app, client, m
                 data={"email": user.email, "password": "wrong guess"},
                 environ_base={"REMOTE_ADDR": f"203.0.113.{n}"},
             ).status_code
-            for n in range(3)
+            for n in range(4)
         ]
     finally:
-        app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
-    assert codes == [401, 401, 429]
+        app.config["LOGIN_ACCOUNT_RATE_LIMIT"] = "1000 per minute"
+    assert codes == [401, 401, 429, 429]
+    notices = db.session.scalars(select(OutboxMessage.payload)).all()
+    assert notices == [{"template": "login_notice", "user_id": user.id}]  # once, not per guess
 
 
 def test_the_login_form_is_protected_against_csrf(client, make_user, csrf_enabled):
