@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, g, request
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cs_platform.config import check_database, check_outbox_timing, load_config
 from cs_platform.errors import register_error_handlers
@@ -27,6 +28,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     app.config.update(load_config(Path(app.instance_path)))
     app.config.update(overrides or {})
     configure_logging(app)
+    trust_proxies(app)
     check_outbox_timing(app.config)
     check_database(app.config["SQLALCHEMY_DATABASE_URI"])
 
@@ -52,6 +54,14 @@ def bound_input(app: Flask) -> None:
     app.json = BoundedJSONProvider(app)
     app.request_class = BoundedRequest
     app.url_map.converters["int"] = DatabaseIdConverter
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXY_HOPS reverse proxies, the client's address, scheme and host come from
+    their X-Forwarded-* headers: rate limits, the audit log and external URLs see the client."""
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
 
 def import_domain_models() -> None:

@@ -102,6 +102,9 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         # ingestion endpoints (/v1/*) hold theirs to Segment's 32 KB per event, 500 KB per batch.
         "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 1024 * 1024),
         "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000"),
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host/-Port to trust
+        # (0: none, so nobody can forge a client address; 1 behind nginx or one load balancer).
+        "TRUSTED_PROXY_HOPS": env_int("TRUSTED_PROXY_HOPS", 0),
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "SCHEDULER_ENABLED": env_bool("SCHEDULER_ENABLED", False),

@@ -1,8 +1,9 @@
 """The public response pages under /s/<token>: no login, the link token is the only credential.
 
-Scanner-proof by construction: a GET never records anything. The score link opens a page with
-the score preselected; the page's own script (static/survey.js) posts it, and a visible confirm
-button does the same without script. Then the comment page, then thank-you.
+Scanner-proof by construction: nothing is recorded without a person's click. A GET never records
+anything, and the page runs no script: the score link opens a page with the score preselected
+and the "Send my answer" button, which a person presses (link scanners that run JavaScript,
+with their automation flag masked or not, never do). Then the comment page, then thank-you.
 
 Previews: the links of a campaign's "Send a test" email carry a preview token (surveys.tokens)
 and open these same pages with a banner on each, recording nothing: no response, task,

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import requests
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cs_platform.extensions import db
-from cs_platform.models import Contact
+from cs_platform.models import Contact, Task, TimelineEntry
+from cs_platform.outbox import OutboxMessage
 from surveys.models import SurveyResponse
 from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SurveyFactory
 from tests.surveys.helpers import deliver_all, invite
@@ -78,15 +79,27 @@ def test_a_contact_answers_from_the_email_confirms_and_comments(page: Page, rece
     assert (response.score, response.comment) == (9, "The <b>exports</b> are great")
 
 
-def test_a_person_in_a_normal_browser_has_the_score_posted_by_the_page(page: Page, received_email):
-    page.add_init_script("Object.defineProperty(navigator, 'webdriver', {get: () => false})")
-    score_three = next(link for link in links_of(received_email) if link.endswith("/3"))
-    page.goto(score_three)
-    expect(page.get_by_role("heading")).to_have_text(
-        "We are sorry to hear that. What should we do better?"
-    )
-    [response] = recorded()
-    assert response.score == 3
+def test_a_scanner_browser_with_its_automation_flag_masked_records_nothing(
+    browser, received_email, live_server
+):
+    """Sandboxing link scanners run JavaScript in a Chromium whose navigator.webdriver is hidden;
+    they open every link and wait, but press nothing."""
+    context = browser.new_context()
+    context.add_init_script("Object.defineProperty(navigator, 'webdriver', {get: () => false})")
+    scanner = context.new_page()
+    links = links_of(received_email)
+    for link in links:
+        scanner.goto(link)
+        scanner.wait_for_load_state("networkidle")
+        assert scanner.evaluate("navigator.webdriver") is False
+    scanner.wait_for_timeout(1000)
+    context.close()
+
+    assert recorded() == []
+    assert db.session.scalar(select(func.count()).select_from(Task)) == 0
+    assert db.session.scalar(select(func.count()).select_from(TimelineEntry)) == 0
+    assert db.session.scalars(select(OutboxMessage.kind)).all() == ["email"]  # the invitation
+    assert db.session.scalar(select(Contact.unsubscribed_at)) is None
 
 
 def test_a_contact_unsubscribes_from_the_survey_page_only_after_confirming(
