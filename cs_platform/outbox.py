@@ -51,13 +51,14 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import JSON, CheckConstraint, Index, String, Text, and_, or_, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column
@@ -104,6 +105,9 @@ class OutboxMessage(db.Model):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     lease_until: Mapped[dt.datetime | None]
     leased_by: Mapped[str | None] = mapped_column(String(100))
+    # Messages of one lane (e.g. "webhook:7", one receiver) go out in order on a thread of their
+    # own, so a slow lane never holds up another or the mail (None: the worker's own thread).
+    lane: Mapped[str | None] = mapped_column(String(80))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
@@ -194,7 +198,7 @@ def enqueue(
 def enqueue_many(rows: list[dict[str, Any]]) -> int:
     """Queue many messages set-wise, skipping dedupe keys already queued; returns rows added.
 
-    Each row has kind, payload, dedupe_key and optionally next_attempt_at.
+    Each row has kind, payload, dedupe_key and optionally next_attempt_at and lane.
     """
     if not rows:
         return 0
@@ -207,6 +211,7 @@ def enqueue_many(rows: list[dict[str, Any]]) -> int:
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": row.get("next_attempt_at") or now,
+            "lane": row.get("lane"),
             "created_at": now,
         }
         for row in rows
@@ -280,8 +285,11 @@ def lease_seconds() -> int:
     return current_app.config.get("OUTBOX_LEASE_SECONDS", LEASE_SECONDS)
 
 
-def claim_batch(worker_id: str, limit: int = 100) -> list[OutboxMessage]:
-    """Lease up to `limit` due messages to `worker_id` and commit the lease."""
+def claim_batch(
+    worker_id: str, limit: int = 100, busy_lanes: frozenset[str] = frozenset()
+) -> list[OutboxMessage]:
+    """Lease up to `limit` due messages to `worker_id` and commit the lease; messages of lanes
+    this worker is still delivering wait for them to finish."""
     now = utcnow()
     query = (
         select(OutboxMessage.id)
@@ -289,6 +297,10 @@ def claim_batch(worker_id: str, limit: int = 100) -> list[OutboxMessage]:
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
     )
+    if busy_lanes:
+        query = query.where(
+            or_(OutboxMessage.lane.is_(None), OutboxMessage.lane.not_in(sorted(busy_lanes)))
+        )
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     ids = list(db.session.scalars(query))
@@ -366,35 +378,109 @@ class BatchLease:
 
 
 def process_batch(
-    worker_id: str, limit: int = 100, stopping: Callable[[], bool] = lambda: False
+    worker_id: str,
+    limit: int = 100,
+    stopping: Callable[[], bool] = lambda: False,
+    lanes: LanePool | None = None,
 ) -> BatchResult:
     """Claim and deliver one batch; each message's outcome is committed on its own.
 
-    When `stopping()` turns true, the messages not yet started are released to other workers.
-    Messages whose lease another worker took over are skipped (counted as LEASE_LOST).
-    Rows loaded for the batch stay loaded across the per-message commits (no reload per
-    message): the batch is seconds old at most, and handlers re-check what must be fresh.
+    Messages without a lane are delivered here, in order; each lane's go to a thread of
+    `lanes` (a worker's pool that outlives the batch) or, without one, to threads this call
+    waits for. When `stopping()` turns true, the messages not yet started are released to other
+    workers. Messages whose lease another worker took over are skipped (counted as LEASE_LOST).
     """
-    handlers = load_handlers()
+    pool = lanes or LanePool(current_app._get_current_object(), worker_id, stopping)
+    claimed = claim_batch(worker_id, limit, pool.busy())
     result = BatchResult()
+    own = [message for message in claimed if message.lane is None]
+    by_lane: dict[str, list[int]] = {}
+    for message in claimed:
+        if message.lane is not None:
+            by_lane.setdefault(message.lane, []).append(message.id)
+    for lane, ids in by_lane.items():
+        pool.start(lane, ids)
+    deliver_in_order(worker_id, own, stopping, result)
+    if lanes is None:
+        pool.wait(result)
+    return result
+
+
+def deliver_in_order(
+    worker_id: str, messages: list[OutboxMessage], stopping: Callable[[], bool], result
+) -> None:
+    """Deliver leased messages one after the other, renewing the lease of the rest as it goes.
+    Rows loaded for the batch stay loaded across the per-message commits (no reload per
+    message): the batch is seconds old at most, and handlers re-check what must be fresh."""
+    handlers = load_handlers()
     session = db.session()
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     try:
-        claimed = claim_batch(worker_id, limit)
-        loaded = _prefetch(claimed, handlers)  # noqa: F841 - keeps the batch's rows in the session
-        lease = BatchLease.of(worker_id, claimed)
-        for position, message in enumerate(claimed):
+        loaded = _prefetch(messages, handlers)  # noqa: F841 - keeps the batch's rows in the session
+        lease = BatchLease.of(worker_id, messages)
+        for position, message in enumerate(messages):
             if stopping():
-                release(worker_id, [m.id for m in claimed[position:]])
+                release(worker_id, [m.id for m in messages[position:]])
                 break
-            if not lease.still_holds(message, claimed[position:]):
+            if not lease.still_holds(message, messages[position:]):
                 result.count(LEASE_LOST)
                 continue
             result.claimed += 1
             result.count(deliver(message, handlers))
     finally:
         session.expire_on_commit = expire_on_commit
-    return result
+
+
+class LanePool:
+    """One thread per lane with messages in hand, each with its own app context and session; at
+    most OUTBOX_LANES at once (the messages of lanes beyond that go back to the queue)."""
+
+    def __init__(self, app: Flask, worker_id: str, stopping: Callable[[], bool]) -> None:
+        self.app, self.worker_id, self.stopping = app, worker_id, stopping
+        self.threads: dict[str, threading.Thread] = {}
+        self.results: list[BatchResult] = []
+
+    def busy(self) -> frozenset[str]:
+        self.threads = {lane: t for lane, t in self.threads.items() if t.is_alive()}
+        return frozenset(self.threads)
+
+    def start(self, lane: str, ids: list[int]) -> None:
+        if len(self.busy()) >= self.app.config.get("OUTBOX_LANES", 8):
+            release(self.worker_id, ids)
+            return
+        result = BatchResult()
+        self.results.append(result)
+        thread = threading.Thread(
+            target=self.deliver, args=(ids, result), name=f"outbox-{lane}", daemon=True
+        )
+        self.threads[lane] = thread
+        thread.start()
+
+    def deliver(self, ids: list[int], result: BatchResult) -> None:
+        with self.app.app_context():
+            try:
+                held = db.session.scalars(
+                    select(OutboxMessage)
+                    .where(leased_to(self.worker_id, ids))
+                    .order_by(OutboxMessage.id)
+                ).all()
+                if len(held) < len(ids):
+                    result.outcomes[LEASE_LOST] = len(ids) - len(held)
+                deliver_in_order(self.worker_id, list(held), self.stopping, result)
+            except Exception:
+                log.exception("outbox lane failed", extra={"worker": self.worker_id})
+            finally:
+                db.session.remove()
+
+    def wait(self, into: BatchResult | None = None) -> None:
+        """Join every lane; add what they did to `into`."""
+        for thread in list(self.threads.values()):
+            thread.join()
+        for result in self.results if into is not None else ():
+            into.claimed += result.claimed
+            for status, count in result.outcomes.items():
+                into.outcomes[status] = into.outcomes.get(status, 0) + count
+        self.results.clear()
 
 
 def _prefetch(messages: list[OutboxMessage], handlers: dict[str, Registration]) -> list[Any]:
@@ -508,13 +594,17 @@ def work(worker_id: str, batch: int, once: bool, idle_seconds: float = 1.0) -> i
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stopping.append(True))
     done = 0
+    is_stopping = lambda: bool(stopping)  # noqa: E731 - shared by the worker and its lanes
+    lanes = None if once else LanePool(current_app._get_current_object(), worker_id, is_stopping)
     while not stopping:
-        result = process_batch(worker_id, batch, stopping=lambda: bool(stopping))
+        result = process_batch(worker_id, batch, stopping=is_stopping, lanes=lanes)
         done += result.claimed
         if once:
             break
         if result.claimed == 0:
             time.sleep(idle_seconds)
+    if lanes is not None:
+        lanes.wait()
     return done
 
 

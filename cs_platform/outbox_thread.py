@@ -16,7 +16,7 @@ import threading
 
 from flask import Flask
 
-from cs_platform.outbox import default_worker_id, process_batch
+from cs_platform.outbox import LanePool, default_worker_id, process_batch
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class DeliveryThread(threading.Thread):
         # Unique per thread, as fenced writes require; host:pid alone is shared with a CLI worker.
         self.worker_id = f"{default_worker_id()}:web"
         self.stopping = threading.Event()
+        self.lanes = LanePool(app, self.worker_id, self.stopping.is_set)
 
     def run(self) -> None:
         log.info("outbox delivery started in-process", extra={"worker": self.worker_id})
@@ -44,12 +45,15 @@ class DeliveryThread(threading.Thread):
                 self.stopping.wait(ERROR_SECONDS)
             elif claimed == 0:
                 self.stopping.wait(self.idle_seconds)
+        self.lanes.wait()  # each lane finishes its message in hand and releases the rest
 
     def deliver_one_batch(self) -> int | None:
         """Messages claimed by one batch, or None when the batch failed."""
         try:
             with self.app.app_context():
-                result = process_batch(self.worker_id, self.batch, stopping=self.stopping.is_set)
+                result = process_batch(
+                    self.worker_id, self.batch, stopping=self.stopping.is_set, lanes=self.lanes
+                )
         except Exception:
             log.exception("outbox delivery batch failed", extra={"worker": self.worker_id})
             return None

@@ -87,27 +87,29 @@ def publish_events(
     statement = (
         outbox.dialect_insert(table)
         .on_conflict_do_nothing(index_elements=["endpoint_id", "message_id"])
-        .returning(table.c.id)
+        .returning(table.c.id, table.c.endpoint_id)
     )
-    delivery_ids = [
-        delivery_id
+    deliveries = [
+        (delivery_id, endpoint_id)
         for start in range(0, len(rows), 2000)
-        for delivery_id in db.session.execute(statement, rows[start : start + 2000]).scalars()
+        for delivery_id, endpoint_id in db.session.execute(statement, rows[start : start + 2000])
     ]
-    queue_deliveries(delivery_ids, "new")
-    return len(delivery_ids)
+    queue_deliveries(deliveries, "new")
+    return len(deliveries)
 
 
-def queue_deliveries(delivery_ids: Sequence[int], reason: str) -> None:
-    """Put deliveries in the outbox; `reason` keeps replays apart from the first send."""
+def queue_deliveries(deliveries: Sequence[tuple[int, int]], reason: str) -> None:
+    """Put (delivery id, endpoint id) pairs in the outbox, each endpoint a lane of its own (a slow
+    receiver never holds up another); `reason` keeps replays apart from the first send."""
     outbox.enqueue_many(
         [
             {
                 "kind": OUTBOX_KIND,
                 "payload": {"delivery_id": delivery_id},
                 "dedupe_key": f"webhook:{delivery_id}:{reason}",
+                "lane": f"webhook:{endpoint_id}",
             }
-            for delivery_id in delivery_ids
+            for delivery_id, endpoint_id in deliveries
         ]
     )
 

@@ -87,7 +87,7 @@ def send_test(endpoint: WebhookEndpoint) -> None:
 def replay(delivery: WebhookDelivery) -> None:
     """Send a delivery again, with its original webhook-id and body."""
     delivery.status = "pending"
-    queue_deliveries([delivery.id], f"replay-{uuid.uuid4().hex[:12]}")
+    queue_deliveries([(delivery.id, delivery.endpoint_id)], f"replay-{uuid.uuid4().hex[:12]}")
 
 
 def replay_failed(endpoint: WebhookEndpoint) -> int:
@@ -103,7 +103,8 @@ def replay_failed(endpoint: WebhookEndpoint) -> int:
         db.session.execute(
             update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(status="pending")
         )
-        queue_deliveries(ids, f"replay-{uuid.uuid4().hex[:12]}")
+        pairs = [(delivery_id, endpoint.id) for delivery_id in ids]
+        queue_deliveries(pairs, f"replay-{uuid.uuid4().hex[:12]}")
     return len(ids)
 
 

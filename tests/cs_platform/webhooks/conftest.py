@@ -33,6 +33,7 @@ class Receiver:
     verified: list[dict] = field(default_factory=list)
     rejected: int = 0
     hits: int = 0
+    arrived: list[float] = field(default_factory=list)  # time.monotonic() of each verified one
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, environ, start_response):
@@ -50,6 +51,7 @@ class Receiver:
                 self.verified.append(
                     {"id": request.headers["webhook-id"], "payload": payload, "raw": body}
                 )
+                self.arrived.append(time.monotonic())
         return Response(json.dumps({"ok": status == 200}), status=status)(environ, start_response)
 
     def verify(self, body: bytes, headers: dict[str, str]) -> dict | None:
@@ -65,8 +67,7 @@ class Receiver:
         return [item["id"] for item in self.verified]
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def serve_receiver() -> Iterator[Receiver]:
     hook = Receiver()
     server = make_server("127.0.0.1", 0, hook, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -75,6 +76,16 @@ def receiver() -> Iterator[Receiver]:
     yield hook
     server.shutdown()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from serve_receiver()
+
+
+@pytest.fixture
+def other_receiver() -> Iterator[Receiver]:
+    yield from serve_receiver()
 
 
 @pytest.fixture

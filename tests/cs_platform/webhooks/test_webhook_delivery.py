@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -22,6 +23,8 @@ from cs_platform.webhooks.events import publish_event
 from cs_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
 from cs_platform.webhooks.ssrf import UnsafeTargetError, check_target, public_only_session
 from tests.cs_platform.webhooks.conftest import run_outbox
+from tests.factories import CampaignFactory, ContactFactory
+from tests.surveys.helpers import invite
 
 EVENT = "health_score.changed"
 
@@ -317,3 +320,27 @@ def test_a_lease_shorter_than_twice_the_webhook_deadline_stops_start_up():
     with pytest.raises(ConfigError, match="OUTBOX_LEASE_SECONDS=20 is too short"):
         check_outbox_timing({"OUTBOX_LEASE_SECONDS": 20, "WEBHOOK_TIMEOUT_SECONDS": 15})
     check_outbox_timing({"OUTBOX_LEASE_SECONDS": 300, "WEBHOOK_TIMEOUT_SECONDS": 15})
+
+
+def test_a_slow_receiver_delays_neither_other_receivers_nor_emails(
+    app, receiver, other_receiver, subscribe, monkeypatch
+):
+    monkeypatch.setitem(app.config, "WEBHOOK_TIMEOUT_SECONDS", 5)
+    other_receiver.delay = 1.0  # answers, but slowly: four events take it four seconds
+    subscribe(other_receiver)
+    subscribe(receiver)
+    for number in range(4):
+        publish_event(EVENT, {"account_id": number})
+    ContactFactory()
+    [invitation] = invite(CampaignFactory())  # an invitation email queued behind the webhooks
+    db.session.commit()
+
+    started, wall_clock = time.monotonic(), time.time()
+    run_outbox()
+
+    healthy = [arrived - started for arrived in receiver.arrived]
+    slow = [arrived - started for arrived in other_receiver.arrived]
+    mail = Path(app.config["MAIL_DIR"]) / f"survey-{invitation.id}-0_cs-platform.localhost.eml"
+    assert len(healthy) == 4 and max(healthy) < 0.9
+    assert len(slow) == 4 and max(slow) > 3.5
+    assert mail.stat().st_mtime - wall_clock < 0.9
