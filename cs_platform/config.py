@@ -114,6 +114,8 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         # and a percentage applied to every retry wait (100: the handler's schedule as declared).
         "OUTBOX_LEASE_SECONDS": env_int("OUTBOX_LEASE_SECONDS", 300),
         "OUTBOX_BACKOFF_PERCENT": env_int("OUTBOX_BACKOFF_PERCENT", 100),
+        # Lanes (webhook endpoints) one worker delivers to at once, each on a thread of its own.
+        "OUTBOX_LANES": env_int("OUTBOX_LANES", 8),
         # Retention (cs_platform/retention.py): days kept; 0 keeps forever.
         "RAW_USAGE_EVENTS_RETENTION_DAYS": env_int("RAW_USAGE_EVENTS_RETENTION_DAYS", 35),
         "DELIVERY_LOG_RETENTION_DAYS": env_int("DELIVERY_LOG_RETENTION_DAYS", 90),

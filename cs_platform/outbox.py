@@ -445,7 +445,7 @@ class LanePool:
         return frozenset(self.threads)
 
     def start(self, lane: str, ids: list[int]) -> None:
-        if len(self.busy()) >= self.app.config.get("OUTBOX_LANES", 8):
+        if len(self.busy()) >= self.app.config["OUTBOX_LANES"]:
             release(self.worker_id, ids)
             return
         result = BatchResult()
