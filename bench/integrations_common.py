@@ -44,7 +44,10 @@ def scratch_app(accounts: int) -> Iterator:
         with tempfile.TemporaryDirectory() as instance:
             app = create_app(
                 {"SQLALCHEMY_DATABASE_URI": url, "LOG_LEVEL": "WARNING",
-                 "INGEST_RATE_LIMIT": "1000000 per minute"},
+                 "INGEST_RATE_LIMIT": "1000000 per minute",
+                 # the fake vendors serve on this machine: allowed as an on-premises host
+                 "INTEGRATIONS_ALLOWED_HOSTS": ["127.0.0.1"],
+                 "INTEGRATIONS_ALLOW_PRIVATE_HOSTS": True},
                 instance_path=instance,
             )  # fmt: skip
             with app.app_context():

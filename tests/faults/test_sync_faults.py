@@ -47,7 +47,9 @@ def ticket_requests(zendesk: SlowZendesk) -> list[Request]:
 
 
 def run_sync_process(processes: Processes, fault_db: FaultDatabase, name: str):
-    return processes.start(name, ["sync", "zendesk-main"], fault_db.env())
+    # The fake serves on 127.0.0.1, which the operator allows as an on-premises host.
+    env = fault_db.env(INTEGRATIONS_ALLOWED_HOSTS="127.0.0.1", INTEGRATIONS_ALLOW_PRIVATE_HOSTS=1)
+    return processes.start(name, ["sync", "zendesk-main"], env)
 
 
 TERMINATE_OTHERS = (

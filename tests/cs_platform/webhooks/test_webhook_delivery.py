@@ -310,7 +310,7 @@ def test_a_dripping_receiver_is_cut_at_the_deadline(app, monkeypatch, first, dri
     took = time.monotonic() - started
     receiver.stop()
 
-    assert took < 3
+    assert took < 10  # the receiver would drip forever
     [delivery] = deliveries()
     assert delivery.status == "pending"
     assert delivery.error == "no complete answer within the 1 s deadline"
@@ -341,6 +341,6 @@ def test_a_slow_receiver_delays_neither_other_receivers_nor_emails(
     healthy = [arrived - started for arrived in receiver.arrived]
     slow = [arrived - started for arrived in other_receiver.arrived]
     mail = Path(app.config["MAIL_DIR"]) / f"survey-{invitation.id}-0_cs-platform.localhost.eml"
-    assert len(healthy) == 4 and max(healthy) < 0.9
-    assert len(slow) == 4 and max(slow) > 3.5
-    assert mail.stat().st_mtime - wall_clock < 0.9
+    assert len(healthy) == len(slow) == 4
+    assert max(healthy) < min(slow)  # all four before the slow receiver answered even once
+    assert mail.stat().st_mtime - wall_clock < min(slow)  # and the mail too
