@@ -54,6 +54,7 @@ SIGNED_IN_PAGES = {
     "integration": "/integrations/{connection}/edit",
     "users": "/admin/users",
     "audit log": "/admin/audit",
+    "change password": "/account/password",
 }
 REFLOW_PAGES = [
     "risk list",
@@ -184,9 +185,16 @@ def test_every_public_survey_page_has_no_serious_or_critical_axe_violation(
     assert {name: rules for name, rules in found.items() if rules} == {}
 
 
-def test_the_sign_in_page_has_no_serious_or_critical_axe_violation(page: Page, live_server):
-    page.goto(f"{live_server}/login")
-    assert blocking_violations(page, "sign in") == []
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [("sign in", "/login"), ("forgot password", "/login/forgot"),
+     ("stale reset link", "/login/reset/1." + "0" * 64)],
+)  # fmt: skip
+def test_the_signed_out_pages_have_no_serious_or_critical_axe_violation(
+    page: Page, live_server, name, path
+):
+    page.goto(f"{live_server}{path}")
+    assert blocking_violations(page, name) == []
 
 
 @pytest.mark.parametrize("name", REFLOW_PAGES)
