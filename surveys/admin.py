@@ -3,6 +3,7 @@ preview the email, send a test to oneself, pause and resume, and see the results
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from flask import (
@@ -30,6 +31,7 @@ from surveys.jobs import sync_campaign_jobs
 from surveys.models import Campaign, Invitation, Survey, SurveySkip
 from surveys.planning import AUDIENCE_FIELDS, CampaignError, validate_campaign
 from surveys.results import survey_results
+from surveys.schedule import ScheduleError, next_fire_times
 from surveys.texts import LOCALES
 from surveys.tokens import preview_token
 
@@ -164,15 +166,32 @@ def edit_campaign(campaign_id: int | None):
         except CampaignError as error:
             db.session.rollback()
             flash(str(error), "error")
-            return render_template(
-                "surveys/admin/campaign_form.html", form=form, campaign=campaign
-            ), 400
+            return render_campaign_form(form, campaign, None, 400)
+        if request.form.get("action") == "preview_schedule":  # show the sends, save nothing
+            sends = upcoming_sends(campaign.cron)
+            db.session.rollback()
+            return render_campaign_form(form, campaign, sends)
         db.session.add(campaign)
         db.session.commit()
         sync_campaign_jobs(running_scheduler())
         flash(f"Saved campaign {campaign.name}.", "info")
         return redirect(url_for(".index"))
-    return render_template("surveys/admin/campaign_form.html", form=form, campaign=campaign)
+    return render_campaign_form(form, campaign, upcoming_sends(campaign.cron))
+
+
+def render_campaign_form(form, campaign: Campaign, sends: list | None, status: int = 200):
+    page = render_template(
+        "surveys/admin/campaign_form.html", form=form, campaign=campaign, next_sends=sends
+    )
+    return page, status
+
+
+def upcoming_sends(cron: str | None) -> list[dt.datetime]:
+    """The next five times a recurring campaign's rule fires (UTC), none for a bad rule."""
+    try:
+        return next_fire_times(cron, 5, dt.datetime.now(dt.UTC)) if cron else []
+    except ScheduleError:
+        return []
 
 
 @bp.get("/campaigns/<int:campaign_id>/preview")

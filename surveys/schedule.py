@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 EPOCH = dt.date(2020, 1, 6)  # a Monday; periods count from here
@@ -19,16 +21,91 @@ class ScheduleError(ValueError):
     """A schedule setting that cannot work; the message says why."""
 
 
-def validate_cron(expression: str) -> CronTrigger:
-    """A 5-field crontab ("0 6 * * mon") as an APScheduler trigger in UTC, or ScheduleError."""
-    if len((expression or "").split()) != 5:
+# Standard cron numbers weekdays from Sunday = 0 (7 is Sunday too); APScheduler 3 from Monday = 0.
+CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+CHECK_YEARS = 5  # a rule with no time within this many years is refused as never firing
+
+
+def validate_cron(expression: str, now: dt.datetime | None = None) -> BaseTrigger:
+    """A 5-field crontab rule with standard cron's meaning, as an APScheduler trigger in UTC:
+    weekdays counted from Sunday = 0 (or 7), and a rule that names both days of the month and
+    weekdays firing on either, as cron does. ScheduleError for a rule that is malformed or can
+    never fire ("0 0 31 2 *")."""
+    fields = (expression or "").split()
+    if len(fields) != 5:
         raise ScheduleError(
             f"{expression!r} is not a crontab rule: use five fields, minute hour day month weekday"
         )
+    minute, hour, day, month, weekday = fields
     try:
-        return CronTrigger.from_crontab(expression, timezone="UTC")
+        weekday = apscheduler_weekdays(weekday)
+        parts = [(day, weekday)]
+        if day not in ("*", "?") and weekday != "*":  # cron's "either" rule
+            parts = [(day, "*"), ("*", weekday)]
+        triggers = [
+            CronTrigger(minute=minute, hour=hour, day=d, month=month, day_of_week=w, timezone="UTC")
+            for d, w in parts
+        ]
     except ValueError as exc:
         raise ScheduleError(f"{expression!r} is not a valid crontab rule: {exc}") from exc
+    trigger = triggers[0] if len(triggers) == 1 else OrTrigger(triggers)
+    check_it_fires(expression, trigger, now or dt.datetime.now(dt.UTC))
+    return trigger
+
+
+def check_it_fires(expression: str, trigger: BaseTrigger, now: dt.datetime) -> None:
+    first = trigger.get_next_fire_time(None, now)
+    if first is None or first > now + dt.timedelta(days=366 * CHECK_YEARS):
+        raise ScheduleError(f"{expression!r} can never fire: no such day comes")
+
+
+def next_fire_times(expression: str, count: int, now: dt.datetime) -> list[dt.datetime]:
+    """The next `count` times a crontab rule fires after `now` (UTC-aware)."""
+    trigger, times, previous = validate_cron(expression, now), [], None
+    moment = now
+    while len(times) < count:
+        fire = trigger.get_next_fire_time(previous, moment)
+        if fire is None:
+            break
+        times.append(fire)
+        previous, moment = fire, fire + dt.timedelta(seconds=1)
+    return times
+
+
+def apscheduler_weekdays(field: str) -> str:
+    """Standard cron's weekday field as APScheduler reads it: day names, never numbers."""
+    if field in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for token in field.lower().split(","):
+        days |= weekdays_of(token)
+    return ",".join(CRON_WEEKDAYS[number] for number in sorted(days))
+
+
+def weekdays_of(token: str) -> set[int]:
+    """The weekdays (0 = Sunday) of one item: "1", "mon", "1-5", "mon-fri", "*/2", "1-5/2"."""
+    span, _, step = token.partition("/")
+    if step and not (step.isdecimal() and int(step) > 0):
+        raise ValueError(f"bad step in {token!r}")
+    if span == "*":
+        first, last = 0, 6
+    else:
+        start, dash, end = span.partition("-")
+        first = weekday_number(start, end_of_range=False)
+        last = weekday_number(end, end_of_range=True) if dash else (6 if step else first)
+    if last < first:
+        raise ValueError(f"the weekday range {token!r} runs backwards")
+    return {number % 7 for number in range(first, last + 1, int(step or 1))}
+
+
+def weekday_number(text: str, end_of_range: bool) -> int:
+    """0-7 or a three-letter day name; Sunday ends a range as 7 ("fri-sun")."""
+    if text.isdecimal() and int(text) <= 7:
+        return int(text)
+    if text in CRON_WEEKDAYS:
+        number = CRON_WEEKDAYS.index(text)
+        return 7 if end_of_range and number == 0 else number
+    raise ValueError(f"{text!r} is not a weekday (0-7, Sunday = 0 or 7, or sun-sat)")
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

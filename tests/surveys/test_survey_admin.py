@@ -5,6 +5,7 @@ and escaped comments."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import select
@@ -293,3 +294,28 @@ def test_the_audience_is_chosen_with_checkboxes_and_never_offers_churned(admin_c
         data=campaign_form(campaign.survey_id, lifecycle_stages=["churned"]),
     )
     assert "not a valid choice" in refused.text
+
+
+def test_the_campaign_form_shows_the_next_sends_of_a_rule_without_saving(admin_client):
+    survey = SurveyFactory()
+    ContactFactory(role="champion")
+    form = campaign_form(survey.id, roles=["champion"], schedule="cron", cron="0 6 * * 1")
+
+    page = admin_client.post("/surveys/campaigns/new", data={**form, "action": "preview_schedule"})
+
+    assert page.status_code == 200
+    shown = re.findall(r'<time datetime="([^"]+)">(\w+)', page.text)
+    assert len(shown) == 5 and {day for _, day in shown} == {"Mon"}
+    assert db.session.scalar(select(Campaign)) is None
+
+
+def test_a_campaign_rule_that_can_never_fire_is_refused(admin_client):
+    survey = SurveyFactory()
+    ContactFactory(role="champion")
+    form = campaign_form(survey.id, roles=["champion"], schedule="cron", cron="0 0 31 2 *")
+
+    page = admin_client.post("/surveys/campaigns/new", data=form)
+
+    assert page.status_code == 400
+    assert "can never fire" in page.text
+    assert db.session.scalar(select(Campaign)) is None
