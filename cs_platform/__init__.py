@@ -168,6 +168,7 @@ def register_response_headers(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         if current_user.is_authenticated:  # customer data, and secrets shown once: never cached
             response.headers.setdefault("Cache-Control", "no-store")
+            response.headers.setdefault("Pragma", "no-cache")  # HTTP/1.0 caches
         if app.config["SESSION_COOKIE_SECURE"]:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
