@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
+from cs_platform.auth.routes import safe_next_url
 from cs_platform.extensions import db
 from cs_platform.outbox import OutboxMessage
 from tests.conftest import PASSWORD
@@ -35,6 +37,34 @@ def test_a_login_never_redirects_to_another_site(client, make_user):
             f"/login?next={target}", data={"email": user.email, "password": PASSWORD}
         )
         assert response.headers["Location"] == "/"
+
+
+OFF_SITE_TARGETS = [
+    "https://evil.example/", "//evil.example", "////evil.example/phish", "/\\evil.example",
+    "\\\\evil.example", "/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example",
+    " //evil.example", "/ /evil.example", "https:/evil.example", "javascript:alert(1)",
+    "data:text/html,<script>", "evil.example", "/\x00/evil.example", "/\u3000/evil.example",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("target", OFF_SITE_TARGETS)
+def test_an_off_site_or_disguised_next_target_falls_back_to_the_home_page(app, target):
+    with app.test_request_context():
+        assert safe_next_url(target) == "/"
+
+
+@pytest.mark.parametrize("target", ["/accounts/1", "/accounts?page=2&q=a%2Fb", "/admin/users"])
+def test_a_same_site_next_path_is_followed(app, target):
+    with app.test_request_context():
+        assert safe_next_url(target) == target
+
+
+def test_an_encoded_double_slash_in_next_is_refused_after_decoding(client, make_user):
+    user = make_user("csm")
+    response = client.post(
+        "/login?next=%2F%2Fevil.example%2Fphish", data={"email": user.email, "password": PASSWORD}
+    )
+    assert response.headers["Location"] == "/"
 
 
 def test_a_wrong_password_shows_a_readable_error(client, make_user):

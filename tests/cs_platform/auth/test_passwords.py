@@ -182,18 +182,20 @@ def test_an_admin_forced_reset_voids_the_password_and_every_session(app, make_us
     assert [(entry.target, entry.actor.role) for entry in forced] == [(user.email, "admin")]
 
 
-def test_the_csrf_token_changes_at_sign_in(client, make_user, csrf_enabled):
+def test_sign_in_renews_the_csrf_token_and_drops_old_session_data(client, make_user, csrf_enabled):
     user = make_user("csm")
     token = re.compile(r'name="csrf_token"[^>]* value="([^"]+)"')
     before = token.search(client.get("/login").text).group(1)
     with client.session_transaction() as session:
         raw_before = session["csrf_token"]
+        session["planted_by_attacker"] = "fixated"
 
     assert sign_in(client, user.email, csrf_token=before).status_code == 302
 
     client.get("/")
     with client.session_transaction() as session:
         assert session.get("csrf_token") not in (None, raw_before)
+        assert "planted_by_attacker" not in session  # nothing from before sign-in survives
 
 
 def test_an_attacker_guessing_from_one_address_cannot_keep_the_user_out(app, client, make_user):
@@ -221,11 +223,16 @@ def test_an_attacker_guessing_from_one_address_cannot_keep_the_user_out(app, cli
     assert genuine.status_code == 302
 
 
-def test_sign_ins_and_failures_are_audited_without_the_password(client, make_user):
+def test_sign_ins_failures_and_sign_outs_are_audited_without_the_password(client, make_user):
     user = make_user("csm")
     sign_in(client, user.email, "a wrong password")
     sign_in(client, user.email)
+    client.post("/logout")
 
     entries = [(entry.action, entry.target) for entry in audit_trail(sign_ins=True)]
-    assert entries == [("login.failed", user.email), ("login.succeeded", user.email)]
+    assert entries == [
+        ("login.failed", user.email),
+        ("login.succeeded", user.email),
+        ("logout", user.email),
+    ]
     assert all("wrong password" not in str(entry.details) for entry in audit_trail(sign_ins=True))
