@@ -11,7 +11,7 @@ from flask import Flask, g, request
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from cs_platform.config import check_database, check_outbox_timing, load_config
+from cs_platform.config import ConfigError, check_database, check_outbox_timing, load_config
 from cs_platform.errors import register_error_handlers
 from cs_platform.extensions import csrf, db, limiter, login_manager, migrate
 from cs_platform.logging_setup import configure_logging
@@ -60,6 +60,8 @@ def trust_proxies(app: Flask) -> None:
     """Behind TRUSTED_PROXY_HOPS reverse proxies, the client's address, scheme and host come from
     their X-Forwarded-* headers: rate limits, the audit log and external URLs see the client."""
     hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops < 0:
+        raise ConfigError(f"TRUSTED_PROXY_HOPS={hops}: use 0 without a proxy, else their number")
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 

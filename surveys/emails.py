@@ -1,5 +1,6 @@
-"""Survey emails: HTML (table layout, inline styles, no images) and text parts, one-click score
-links, RFC 8058 unsubscribe headers and a Message-ID that stays the same on every retry.
+"""Survey emails: HTML (table layout, inline styles, no images) and text parts, a link per score
+(it opens the answer page with the score chosen; the contact's "Send my answer" records it), RFC
+8058 unsubscribe headers and a Message-ID that stays the same on every retry.
 
 An invitation's unsubscribe link (and List-Unsubscribe URL) carries the contact's opt-out token,
 not the invitation's: it keeps working after the survey link expires or the campaign is deleted.

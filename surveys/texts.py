@@ -64,7 +64,7 @@ _COMMON = {
     },
     "de": {
         "subject": "Eine kurze Frage zu {product}",
-        "reminder_subject": "Erinnerung: ein Klick zu {product}",
+        "reminder_subject": "Erinnerung: zwei Klicks zu {product}",
         "greeting": "Hallo {name},",
         "intro": "Punktzahl wählen, dann senden: zwei Klicks.",
         "closing": "Vielen Dank,",
@@ -94,7 +94,7 @@ _COMMON = {
     },
     "fr": {
         "subject": "Une petite question sur {product}",
-        "reminder_subject": "Rappel : un clic pour nous parler de {product}",
+        "reminder_subject": "Rappel : deux clics pour nous parler de {product}",
         "greeting": "Bonjour {name},",
         "intro": "Choisissez une note, puis envoyez-la : deux clics.",
         "closing": "Merci,",
@@ -124,7 +124,7 @@ _COMMON = {
     },
     "es": {
         "subject": "Una pregunta rápida sobre {product}",
-        "reminder_subject": "Recordatorio: un clic para contarnos sobre {product}",
+        "reminder_subject": "Recordatorio: dos clics para contarnos sobre {product}",
         "greeting": "Hola {name}:",
         "intro": "Elija una puntuación y envíela: dos clics.",
         "closing": "Gracias,",

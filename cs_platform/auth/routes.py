@@ -116,9 +116,9 @@ def notify_account_owner(limit: RequestLimit) -> None:
     hour = utcnow().strftime("%Y-%m-%dT%H")
     notice = {"template": "login_notice", "user_id": user.id}
     key = f"login-notice:{user.id}:{hour}"
-    enqueue_many([{"kind": "account_email", "payload": notice, "dedupe_key": key}])
-    record_audit("login.paused", user.email, {"limit": str(limit.limit)})
-    db.session.commit()
+    if enqueue_many([{"kind": "account_email", "payload": notice, "dedupe_key": key}]):
+        record_audit("login.paused", user.email, {"limit": str(limit.limit)})  # once an hour too
+        db.session.commit()
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -171,6 +171,11 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+def has_remember_cookie() -> bool:
+    """Whether this browser chose "Keep me signed in" (its cookie is then renewed, not lost)."""
+    return current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+
+
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def change_password():
@@ -185,7 +190,7 @@ def change_password():
         else:
             record_audit("password.changed", user.email)
             db.session.commit()
-            login_user(user)  # this session carries the new session version
+            login_user(user, remember=has_remember_cookie())  # carries the new version
             flash("Your password is changed; you were signed out everywhere else.", "info")
             return redirect(url_for("accounts.index"))
     status = 400 if request.method == "POST" else 200

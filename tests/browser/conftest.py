@@ -14,6 +14,10 @@ from werkzeug.serving import make_server
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# What sandboxing link scanners do to pass for a person's browser: Blink's automation flag off,
+# and navigator.webdriver reading false whatever the browser says.
+MASKED_AUTOMATION_ARGS = ["--disable-blink-features=AutomationControlled"]
+HIDE_WEBDRIVER = "Object.defineProperty(Navigator.prototype, 'webdriver', {get: () => false})"
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +50,19 @@ def page(browser: Browser) -> Iterator[Page]:
     tab.set_default_timeout(10_000)
     yield tab
     context.close()
+
+
+@pytest.fixture
+def scanner(browser: Browser) -> Iterator[Page]:
+    """A tab of a second Chromium that hides its automation the way link scanners' sandboxes do
+    (launch flag and init script), so a page cannot tell it from a person's browser."""
+    masked = browser.browser_type.launch(
+        executable_path=CHROMIUM, args=CHROMIUM_ARGS + MASKED_AUTOMATION_ARGS
+    )
+    context = masked.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(HIDE_WEBDRIVER)
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    yield tab
+    context.close()
+    masked.close()

@@ -1,44 +1,69 @@
 """A contact answers a survey from a received email in a real browser, or unsubscribes from its
-page; a link scanner that fetches every link of the same email records nothing. The email is the
-one a real SMTP server (aiosmtpd) received from the outbox, so the whole path is the real one."""
+page; link scanners that fetch every link of the same emails, or open them in a Chromium that hides
+its automation, record nothing. The emails are the ones a real SMTP server (aiosmtpd) received from
+the outbox, so the whole path is the real one."""
 
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
 from playwright.sync_api import Page, expect
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from cs_platform.extensions import db
-from cs_platform.models import Contact, Task, TimelineEntry
+from cs_platform.models import Contact
 from cs_platform.outbox import OutboxMessage
-from surveys.models import SurveyResponse
+from surveys.models import Invitation, SurveyResponse
 from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SurveyFactory
-from tests.surveys.helpers import deliver_all, invite
+from tests.surveys.helpers import (
+    deliver_all,
+    footprint,
+    invite,
+    links_of,
+    score_link,
+    subscribe_to_every_event,
+)
 from tests.surveys.smtp import SmtpServer, SmtpSink, smtp_server_for
 
 pytestmark = pytest.mark.browser
 
+# Links of one invitation email: a score link per point of the scale, then the unsubscribe link.
+LINKS_PER_EMAIL = {"nps": 11 + 1, "csat": 5 + 1, "ces": 7 + 1}
 
-@pytest.fixture
-def received_email(app, live_server) -> EmailMessage:
-    """An NPS invitation as the SMTP server received it, with links to the live server."""
+
+def receive_invitations(app: Flask, live_server: str, kinds: Sequence[str]) -> list[EmailMessage]:
+    """Invite a new contact of Acme to a survey of each kind (the fatigue rule keeps earlier
+    contacts out of later campaigns) and return what the SMTP server received, one email per
+    kind, with links to the live server."""
     app.config["BASE_URL"] = live_server
     try:
         with smtp_server_for(app, SmtpServer(SmtpSink())) as server:
-            ContactFactory(account=AccountFactory(name="Acme"), name="Dana Diaz")
-            survey = SurveyFactory(texts={}, product_name="Orbit", brand_colour="#0f766e")
-            [invitation] = invite(CampaignFactory(survey=survey))
-            assert deliver_all() == {"sent": 1}
+            acme = AccountFactory(name="Acme")
+            for kind in kinds:
+                ContactFactory(account=acme)
+                survey = SurveyFactory(
+                    kind=kind, texts={}, product_name="Orbit", brand_colour="#0f766e"
+                )
+                invite(CampaignFactory(survey=survey))
+            deliver_all()
     finally:
         app.config["BASE_URL"] = "http://127.0.0.1:5000"
-    [email] = server.sink.messages
-    assert email["Message-ID"] == f"<survey-{invitation.id}-0@cs-platform.localhost>"
+    assert len(server.sink.messages) == len(kinds)
+    return server.sink.messages
+
+
+@pytest.fixture
+def received_email(app, live_server) -> EmailMessage:
+    """An NPS invitation to a contact of Acme as the SMTP server received it."""
+    [email] = receive_invitations(app, live_server, ["nps"])
+    invitation_id = db.session.scalar(select(Invitation.id))
+    assert email["Message-ID"] == f"<survey-{invitation_id}-0@cs-platform.localhost>"
     return email
 
 
@@ -49,19 +74,14 @@ def snap(page: Page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
-def links_of(email: EmailMessage) -> list[str]:
-    html = email.get_body(("html",)).get_content()
-    return re.findall(r'href="([^"]+)"', html)
-
-
 def recorded() -> list[SurveyResponse]:
     db.session.expire_all()
     return list(db.session.scalars(select(SurveyResponse)))
 
 
 def test_a_contact_answers_from_the_email_confirms_and_comments(page: Page, received_email):
-    score_nine = next(link for link in links_of(received_email) if link.endswith("/9"))
-    page.goto(score_nine)
+    subscribe_to_every_event()
+    page.goto(score_link(received_email, 9))
     expect(page.get_by_role("heading")).to_contain_text("recommend Orbit")
     expect(page.get_by_role("radio", name="9")).to_be_checked()
     snap(page, "survey_score_page")
@@ -77,35 +97,63 @@ def test_a_contact_answers_from_the_email_confirms_and_comments(page: Page, rece
     snap(page, "survey_thanks_page")
     [response] = recorded()
     assert (response.score, response.comment) == (9, "The <b>exports</b> are great")
+    assert footprint() == {
+        "responses": 1, "tasks": 0, "timeline": 1, "webhooks": 1, "unsubscribed": 0
+    }  # fmt: skip
 
 
-def test_a_scanner_browser_with_its_automation_flag_masked_records_nothing(
-    browser, received_email, live_server
+def test_a_contact_who_opened_the_zero_link_can_send_a_ten_and_no_task_opens(
+    page: Page, received_email
+):
+    page.goto(score_link(received_email, 0))
+    expect(page.get_by_role("radio", name="0", exact=True)).to_be_checked()
+    page.get_by_role("radio", name="10").check()
+    page.get_by_role("button", name="Send my answer").click()
+    expect(page.get_by_role("heading")).to_have_text(
+        "Wonderful! What do you like most about Orbit?"
+    )
+    assert [response.score for response in recorded()] == [10]
+    assert footprint()["tasks"] == 0
+
+
+def open_and_settle(tab: Page, url: str) -> list[str]:
+    """Open `url` as a scanner's sandbox does: load, run whatever the page runs, wait for the
+    network to go quiet; return the links the page offers to follow next."""
+    tab.goto(url)
+    tab.wait_for_load_state("networkidle")
+    assert tab.evaluate("navigator.webdriver") is False  # nothing tells it from a person
+    return tab.eval_on_selector_all("a[href]", "links => links.map(link => link.href)")
+
+
+def test_a_scanner_with_its_automation_hidden_opening_every_link_records_nothing(
+    scanner: Page, app, live_server
 ):
     """Sandboxing link scanners run JavaScript in a Chromium whose navigator.webdriver is hidden;
-    they open every link and wait, but press nothing."""
-    context = browser.new_context()
-    context.add_init_script("Object.defineProperty(navigator, 'webdriver', {get: () => false})")
-    scanner = context.new_page()
-    links = links_of(received_email)
-    for link in links:
-        scanner.goto(link)
-        scanner.wait_for_load_state("networkidle")
-        assert scanner.evaluate("navigator.webdriver") is False
-    scanner.wait_for_timeout(1000)
-    context.close()
+    they open every link of the NPS, CSAT and CES emails and the links of the pages they land
+    on, and wait, but press nothing. The 0 of the NPS scale must open no detractor task."""
+    subscribe_to_every_event()
+    emails = receive_invitations(app, live_server, list(LINKS_PER_EMAIL))
+    links = [link for email in emails for link in links_of(email)]
+    assert len(links) == sum(LINKS_PER_EMAIL.values())
+    before = footprint()
 
-    assert recorded() == []
-    assert db.session.scalar(select(func.count()).select_from(Task)) == 0
-    assert db.session.scalar(select(func.count()).select_from(TimelineEntry)) == 0
-    assert db.session.scalars(select(OutboxMessage.kind)).all() == ["email"]  # the invitation
-    assert db.session.scalar(select(Contact.unsubscribed_at)) is None
+    found_on_pages = {found for link in links for found in open_and_settle(scanner, link)}
+    further = sorted(found_on_pages - set(links))
+    assert further  # each page's own unsubscribe link, which asks before it unsubscribes
+    for link in further:
+        open_and_settle(scanner, link)
+    scanner.wait_for_timeout(1000)
+
+    assert footprint() == before == {
+        "responses": 0, "tasks": 0, "timeline": 0, "webhooks": 0, "unsubscribed": 0
+    }  # fmt: skip
+    assert db.session.scalars(select(OutboxMessage.kind)).all() == ["email"] * len(emails)
 
 
 def test_a_contact_unsubscribes_from_the_survey_page_only_after_confirming(
     page: Page, received_email
 ):
-    page.goto(next(link for link in links_of(received_email) if link.endswith("/9")))
+    page.goto(score_link(received_email, 9))
     page.get_by_role("link", name="Unsubscribe from surveys").click()
     expect(page.get_by_role("heading")).to_have_text("Unsubscribe from surveys")
     assert db.session.scalar(select(Contact.unsubscribed_at)) is None  # the link only asks

@@ -27,6 +27,7 @@ from tests.surveys.helpers import (
     footprint,
     invite,
     links_of,
+    score_link,
     send_test_email,
     subscribe_to_every_event,
 )
@@ -60,10 +61,6 @@ def written_email(app: Flask, invitation: Invitation) -> EmailMessage:
     """The invitation as the file transport wrote it, <MAIL_DIR>/<message-id>.eml."""
     path = Path(app.config["MAIL_DIR"]) / f"survey-{invitation.id}-0_{mail_domain()}.eml"
     return message_from_bytes(path.read_bytes(), policy=policy.default)  # type: ignore[return-value]
-
-
-def score_link(email: EmailMessage, score: int) -> str:
-    return next(link for link in links_of(email) if link.endswith(f"/{score}"))
 
 
 def expect_banner(page: Page) -> None:

@@ -6,15 +6,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask
+from flask import Flask, request_started, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cs_platform import trust_proxies
+from cs_platform.config import ConfigError, load_config
 from tests.conftest import audit_trail
 from tests.factories import CampaignFactory, ContactFactory
 from tests.surveys.helpers import invite, token_of
 
 BALANCER = {"REMOTE_ADDR": "10.0.0.2"}
+# What a TLS-terminating balancer adds to a request it passes on over plain HTTP.
+FROM_HTTPS = {
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "cs.example.com",
+    "X-Forwarded-Port": "443",
+}
 
 
 @pytest.fixture
@@ -62,11 +69,39 @@ def test_the_audit_log_records_the_client_behind_the_proxy(proxied, client, make
     assert entry.remote_addr == "198.51.100.7"
 
 
-def test_scheme_host_and_port_are_taken_from_the_same_trusted_hops(proxied):
-    fix = proxied.wsgi_app
+def external_sign_in_url(app: Flask, client, headers: dict[str, str]) -> str:
+    """The sign-in page's external URL as the app builds it while serving a request that came
+    through the balancer with `headers`."""
+    built = []
 
-    assert isinstance(fix, ProxyFix)
-    assert (fix.x_for, fix.x_proto, fix.x_host, fix.x_port) == (1, 1, 1, 1)
+    def build(sender: Flask, **extra) -> None:
+        built.append(url_for("auth.login", _external=True))
+
+    with request_started.connected_to(build, app):
+        client.get("/healthz", headers=headers, environ_base=BALANCER)
+    return built[0]
+
+
+def test_urls_carry_the_scheme_and_host_the_client_used_behind_the_proxy(proxied, client):
+    assert external_sign_in_url(proxied, client, FROM_HTTPS) == "https://cs.example.com/login"
+
+
+def test_without_trusted_proxies_forged_scheme_and_host_are_ignored(app, client):
+    assert external_sign_in_url(app, client, FROM_HTTPS) == "http://localhost/login"
+
+
+def test_the_number_of_hops_is_read_from_the_environment_as_a_whole_number(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRUSTED_PROXY_HOPS", "2")
+    assert load_config(tmp_path)["TRUSTED_PROXY_HOPS"] == 2
+    monkeypatch.setenv("TRUSTED_PROXY_HOPS", "one")
+    with pytest.raises(ConfigError, match="TRUSTED_PROXY_HOPS='one' is not an integer"):
+        load_config(tmp_path)
+
+
+def test_a_negative_number_of_proxy_hops_stops_start_up(app, monkeypatch):
+    monkeypatch.setitem(app.config, "TRUSTED_PROXY_HOPS", -1)
+    with pytest.raises(ConfigError, match="TRUSTED_PROXY_HOPS=-1"):
+        trust_proxies(app)
 
 
 def test_no_forwarded_header_is_read_by_default(app):

@@ -89,3 +89,8 @@ def send_test_email(campaign, to: str = "ada@example.com") -> EmailMessage:
 def links_of(email: EmailMessage) -> list[str]:
     """The href of every link in the email's HTML part, in order."""
     return re.findall(r'href="([^"]+)"', email.get_body(("html",)).get_content())
+
+
+def score_link(email: EmailMessage, score: int) -> str:
+    """The email's link for `score`."""
+    return next(link for link in links_of(email) if link.endswith(f"/{score}"))

@@ -69,7 +69,7 @@ def test_a_german_contact_gets_german_text_and_a_french_survey_text_overrides(ap
     )
     german, french, portuguese = invite(CampaignFactory(survey=survey))
     assert "Wie wahrscheinlich" in received(german, 0).get_body(("plain",)).get_content()
-    assert received(german, 1)["Subject"] == "Erinnerung: ein Klick zu Acme"
+    assert received(german, 1)["Subject"] == "Erinnerung: zwei Klicks zu Acme"
     assert "Recommanderiez-vous Acme ?" in received(french, 0).get_body(("plain",)).get_content()
     assert received(portuguese, 0)["Subject"] == "Quick question about Acme"
 

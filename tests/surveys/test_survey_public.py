@@ -10,9 +10,28 @@ from sqlalchemy import func, select
 
 from cs_platform.extensions import db
 from cs_platform.models import Task, TimelineEntry, utcnow
-from surveys.models import SurveyResponse
+from surveys.models import Invitation, SurveyResponse
 from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SurveyFactory
-from tests.surveys.helpers import invite, token_of
+from tests.surveys.helpers import (
+    footprint,
+    invite,
+    opt_out_of,
+    subscribe_to_every_event,
+    token_of,
+)
+
+# Every page behind an invitation's link, with what a GET or HEAD of it answers before the
+# contact has answered: none of them records anything, whatever its query string says.
+ANSWER_PAGES = {
+    "": 200,
+    "/0": 200,
+    "/10": 200,
+    "/answer?score=0": 400,  # the score page of "answer", which is not on the scale
+    "/comment?comment=Terrible": 303,
+    "/comment?score=0": 303,
+    "/thanks": 200,
+    "/unsubscribe": 200,
+}
 
 
 def responses() -> list[SurveyResponse]:
@@ -37,6 +56,33 @@ def test_opening_a_score_link_shows_the_score_preselected_and_records_nothing(cl
     assert "nothing is saved until you do" in page.text
     assert page.headers["Cache-Control"] == "no-store"
     assert responses() == []
+
+
+def open_every_page(client, token: str, method: str) -> list[int]:
+    """Request every answer page of the link, and the email's unsubscribe link, with `method`."""
+    opt_out = opt_out_of(db.session.scalar(select(Invitation)))
+    paths = [f"/s/{token}{page}" for page in ANSWER_PAGES] + [f"/unsubscribe/{opt_out}"]
+    return [client.open(path, method=method).status_code for path in paths]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_no_get_or_head_of_any_answer_page_records_anything(client, invited, method):
+    subscribe_to_every_event()
+    assert open_every_page(client, invited, method) == [*ANSWER_PAGES.values(), 200]
+    assert footprint() == {
+        "responses": 0, "tasks": 0, "timeline": 0, "webhooks": 0, "unsubscribed": 0
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_no_get_or_head_changes_an_answer_already_given(client, invited, method):
+    client.post(f"/s/{invited}/answer", data={"score": "9"})
+    client.post(f"/s/{invited}/comment", data={"comment": "Great exports"})
+    before = footprint()
+    open_every_page(client, invited, method)
+    assert footprint() == before
+    [response] = responses()
+    assert (response.score, response.comment) == (9, "Great exports")
 
 
 def test_confirming_records_the_score_then_asks_the_band_follow_up(client, invited):

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from cs_platform.auth.routes import safe_next_url
 from cs_platform.extensions import db
 from cs_platform.outbox import OutboxMessage
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, audit_trail
+from tests.surveys.helpers import deliver_all
 
 
 def test_pages_need_a_login(client):
@@ -90,52 +91,49 @@ def test_a_deactivated_user_cannot_sign_in(client, make_user):
     assert response.status_code == 401
 
 
-def test_repeated_failed_logins_are_throttled(app, client):
-    app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
-    try:
-        codes = [
-            client.post(
-                "/login", data={"email": "x@example.com", "password": "nope nope nope"}
-            ).status_code
-            for _ in range(4)
-        ]
-    finally:
-        app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
+def test_repeated_failed_logins_are_throttled(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "3 per minute")
+    codes = [
+        client.post(
+            "/login", data={"email": "x@example.com", "password": "nope nope nope"}
+        ).status_code
+        for _ in range(4)
+    ]
     assert codes == [401, 401, 401, 429]
 
 
-def test_successful_sign_ins_do_not_use_up_the_limit(app, client, make_user):
+def test_successful_sign_ins_do_not_use_up_the_limit(app, client, make_user, monkeypatch):
     user = make_user("csm")
-    app.config["LOGIN_RATE_LIMIT"] = "2 per minute"
-    try:
-        codes = []
-        for _ in range(3):
-            codes.append(
-                client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code
-            )
-            client.post("/logout")
-    finally:
-        app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "2 per minute")
+    codes = []
+    for _ in range(3):
+        codes.append(
+            client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code
+        )
+        client.post("/logout")
     assert codes == [302, 302, 302]
 
 
-def test_a_flood_of_guesses_at_one_account_pauses_it_and_tells_its_owner(app, client, make_user):
+def test_a_flood_of_guesses_at_one_account_pauses_it_and_tells_its_owner(
+    app, client, make_user, monkeypatch
+):
     user = make_user("csm")
-    app.config["LOGIN_ACCOUNT_RATE_LIMIT"] = "2 per minute"
-    try:
-        codes = [
-            client.post(
-                "/login",
-                data={"email": user.email, "password": "wrong guess"},
-                environ_base={"REMOTE_ADDR": f"203.0.113.{n}"},
-            ).status_code
-            for n in range(4)
-        ]
-    finally:
-        app.config["LOGIN_ACCOUNT_RATE_LIMIT"] = "1000 per minute"
-    assert codes == [401, 401, 429, 429]
+    monkeypatch.setitem(app.config, "LOGIN_ACCOUNT_RATE_LIMIT", "2 per minute")
+    responses = [
+        client.post(
+            "/login",
+            data={"email": user.email, "password": "wrong guess"},
+            environ_base={"REMOTE_ADDR": f"203.0.113.{n}"},
+        )
+        for n in range(4)
+    ]
+
+    assert [response.status_code for response in responses] == [401, 401, 429, 429]
+    assert "password sign-ins are paused" in responses[-1].text
     notices = db.session.scalars(select(OutboxMessage.payload)).all()
     assert notices == [{"template": "login_notice", "user_id": user.id}]  # once, not per guess
+    assert [entry.action for entry in audit_trail()] == ["login.paused"]
+    assert deliver_all() == {"sent": 1}
 
 
 def test_the_login_form_is_protected_against_csrf(client, make_user, csrf_enabled):

@@ -4,25 +4,35 @@ lock a user out, and every sign-in in the audit log."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import re
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
 from cs_platform.auth.passwords import start_reset
 from cs_platform.auth.services import AuthError, check_password_strength
 from cs_platform.extensions import db
+from cs_platform.models import utcnow
+from cs_platform.outbox import OutboxMessage
 from tests.conftest import PASSWORD, audit_trail
 from tests.surveys.helpers import deliver_all
 
 NEW_PASSWORD = "velvet thunder orbit lantern"
+ATTACKER = {"REMOTE_ADDR": "198.51.100.66"}
+ELSEWHERE = {"REMOTE_ADDR": "192.0.2.10"}
 RESET_LINK = re.compile(r"http://127\.0\.0\.1:5000(/login/reset/\d+\.[0-9a-f]{64})")
 
 
 def sign_in(client: FlaskClient, email: str, password: str = PASSWORD, **extra):
-    return client.post("/login", data={"email": email, "password": password, **extra}, **{})
+    """POST the sign-in form; `environ_base` (the client's address) goes to the request."""
+    environ = extra.pop("environ_base", {})
+    data = {"email": email, "password": password, **extra}
+    return client.post("/login", data=data, environ_base=environ)
 
 
 def remember_cookie(client: FlaskClient) -> str:
@@ -74,6 +84,29 @@ def test_each_sign_in_gets_a_cookie_that_dies_with_a_password_change(app, client
     assert other_device.get("/").status_code == 302
     assert sign_in(app.test_client(), user.email, NEW_PASSWORD).status_code == 302
     assert "password.changed" in [entry.action for entry in audit_trail()]
+
+
+def test_keep_me_signed_in_lasts_thirty_days_by_default(client, make_user):
+    sign_in(client, make_user("csm").email, remember="y")
+
+    lifetime = client.get_cookie("remember_token").expires - dt.datetime.now(dt.UTC)
+
+    assert dt.timedelta(days=29) < lifetime <= dt.timedelta(days=30)
+
+
+def test_a_password_change_renews_this_devices_keep_me_signed_in_cookie(app, client, make_user):
+    user = make_user("csm")
+    sign_in(client, user.email, remember="y")
+    old_cookie = remember_cookie(client)
+
+    client.post(
+        "/account/password",
+        data={"current": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+    )
+
+    assert remember_cookie(client) != old_cookie
+    assert fresh_client_with(app, remember_cookie(client)).get("/").status_code == 200
+    assert fresh_client_with(app, old_cookie).get("/").status_code == 302
 
 
 def test_a_password_change_needs_the_current_password(csm_client):
@@ -128,6 +161,21 @@ def test_a_forgotten_password_is_reset_by_an_emailed_single_use_link(app, client
     assert "password.reset_requested" in actions and "password.reset" in actions
 
 
+def test_a_weak_password_on_the_reset_page_is_refused_and_the_link_still_works(app, make_user):
+    user = make_user("csm")
+    start_reset(user)
+    db.session.commit()
+    path = mailed_reset_path(app, user.email)
+    browser = app.test_client()
+
+    refused = browser.post(path, data={"password": "aaaaaaaaaa", "confirm": "aaaaaaaaaa"})
+
+    assert refused.status_code == 400
+    assert "too easy to guess" in refused.text
+    assert browser.get(path).status_code == 200
+    assert sign_in(app.test_client(), user.email).status_code == 302  # old password unchanged
+
+
 def test_a_newer_reset_link_voids_the_older_one(app, make_user):
     user = make_user("csm")
     start_reset(user)
@@ -139,6 +187,54 @@ def test_a_newer_reset_link_voids_the_older_one(app, make_user):
 
     assert app.test_client().get(first).status_code == 410
     assert app.test_client().get(second).status_code == 200
+
+
+def test_a_reset_link_stops_working_after_an_hour(app, make_user):
+    user = make_user("csm")
+    reset = start_reset(user)
+    db.session.commit()
+    path = mailed_reset_path(app, user.email)
+
+    reset.expires_at = utcnow() - dt.timedelta(seconds=1)
+    db.session.commit()
+
+    assert app.test_client().get(path).status_code == 410
+
+
+def test_changing_the_password_voids_a_pending_reset_link(app, client, make_user):
+    user = make_user("csm")
+    start_reset(user)
+    db.session.commit()
+    path = mailed_reset_path(app, user.email)
+    sign_in(client, user.email)
+
+    client.post(
+        "/account/password",
+        data={"current": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+    )
+
+    assert app.test_client().get(path).status_code == 410
+
+
+def test_the_reset_link_is_neither_stored_nor_logged(app, client, make_user, caplog):
+    user = make_user("csm")
+    caplog.set_level(logging.DEBUG)
+    client.post("/login/forgot", data={"email": user.email})
+    token = mailed_reset_path(app, user.email).rsplit("/", 1)[1]
+
+    stored = [str(message.payload) for message in db.session.scalars(select(OutboxMessage))]
+    assert stored and not any(token in payload for payload in stored)
+    assert token not in caplog.text
+
+
+def test_reset_requests_are_rate_limited(client, make_user, monkeypatch, app):
+    monkeypatch.setitem(app.config, "PASSWORD_RESET_RATE_LIMIT", "2 per hour")
+    user = make_user("csm")
+
+    codes = [client.post("/login/forgot", data={"email": user.email}).status_code for _ in range(3)]
+
+    assert codes == [302, 302, 429]
+    assert db.session.scalar(select(func.count(OutboxMessage.id))) == 2
 
 
 @pytest.mark.parametrize(
@@ -182,6 +278,17 @@ def test_an_admin_forced_reset_voids_the_password_and_every_session(app, make_us
     assert [(entry.target, entry.actor.role) for entry in forced] == [(user.email, "admin")]
 
 
+def test_only_an_admin_can_force_a_reset(app, make_user, login):
+    user = make_user("csm")
+    colleague = login(make_user("csm"))
+
+    response = colleague.post(f"/admin/users/{user.id}/reset-password")
+
+    assert response.status_code == 403
+    assert sign_in(app.test_client(), user.email).status_code == 302
+    assert deliver_all() == {}
+
+
 def test_sign_in_renews_the_csrf_token_and_drops_old_session_data(client, make_user, csrf_enabled):
     user = make_user("csm")
     token = re.compile(r'name="csrf_token"[^>]* value="([^"]+)"')
@@ -198,29 +305,41 @@ def test_sign_in_renews_the_csrf_token_and_drops_old_session_data(client, make_u
         assert "planted_by_attacker" not in session  # nothing from before sign-in survives
 
 
-def test_an_attacker_guessing_from_one_address_cannot_keep_the_user_out(app, client, make_user):
-    app.config["LOGIN_RATE_LIMIT"] = "5 per minute;20 per hour"
+def test_an_attacker_guessing_from_one_address_cannot_keep_the_user_out(
+    app, client, make_user, monkeypatch
+):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "5 per minute;20 per hour")
+    monkeypatch.setitem(app.config, "LOGIN_ADDRESS_RATE_LIMIT", "100 per hour")
+    monkeypatch.setitem(app.config, "LOGIN_ACCOUNT_RATE_LIMIT", "100 per hour")
     user = make_user("csm")
-    attacker = {"REMOTE_ADDR": "198.51.100.66"}
-    try:
-        codes = [
-            client.post(
-                "/login",
-                data={"email": user.email, "password": f"guess {n}"},
-                environ_base=attacker,
-            ).status_code
-            for n in range(50)
-        ]
-        genuine = app.test_client().post(
-            "/login",
-            data={"email": user.email, "password": PASSWORD},
-            environ_base={"REMOTE_ADDR": "192.0.2.10"},
-        )
-    finally:
-        app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
+
+    codes = [
+        sign_in(client, user.email, f"guess {n}", environ_base=ATTACKER).status_code
+        for n in range(50)
+    ]
+    genuine = sign_in(app.test_client(), user.email, environ_base=ELSEWHERE)
 
     assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
     assert genuine.status_code == 302
+
+
+def test_one_address_guessing_across_many_accounts_is_stopped(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_ADDRESS_RATE_LIMIT", "3 per minute")
+
+    codes = [
+        sign_in(client, f"person{n}@example.com", "guess", environ_base=ATTACKER).status_code
+        for n in range(4)
+    ]
+    elsewhere = sign_in(app.test_client(), "person9@example.com", "guess", environ_base=ELSEWHERE)
+
+    assert codes == [401, 401, 401, 429]
+    assert (
+        "Too many wrong passwords from this address"
+        in client.post(
+            "/login", data={"email": "x@example.com", "password": "guess"}, environ_base=ATTACKER
+        ).text
+    )
+    assert elsewhere.status_code == 401
 
 
 def test_sign_ins_failures_and_sign_outs_are_audited_without_the_password(client, make_user):
