@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from cs_platform.audit import record_audit
 from cs_platform.extensions import db
 from cs_platform.progress import Progress
 from integrations.csv_import import import_usage_csv
@@ -66,6 +67,7 @@ def add_event_source_command(name: str) -> None:
     write_key = new_write_key()
     connection = save_connection(None, name=name, kind="segment", credentials={})
     connection.write_key_hash = hash_write_key(write_key)
+    record_audit("connection.write_key_created", name, {"via": "cli"})
     db.session.commit()
     click.echo(f"event source {name!r}; write key (shown once):")
     click.echo(write_key)

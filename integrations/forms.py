@@ -77,6 +77,13 @@ def connection_form(kind: str, **kwargs) -> ConnectionForm:
     return KindForm(**kwargs)
 
 
+class DeleteForm(FlaskForm):
+    confirm = BooleanField(
+        "Delete this connection with its sync runs, cursors and review queue",
+        validators=[DataRequired("Tick the box to confirm.")],
+    )
+
+
 class ResolveForm(FlaskForm):
     account = StringField(
         "Account",

@@ -4,7 +4,8 @@ A `requests.Session` with a timeout on every call; retries with exponential back
 jitter on connection errors, timeouts, 5xx and (for JSON calls) 2xx bodies that are not JSON;
 429s wait as long as the vendor asks (`Retry-After`, HubSpot's `X-HubSpot-RateLimit-*`,
 Salesforce's `REQUEST_LIMIT_EXCEEDED`); a request budget per run; and logs that carry the method,
-path and status but never a header, body or secret.
+path and status but never a header, body or secret. Every request, "next" URLs included, first
+passes the connection's HostPolicy (integrations/hosts.py), and redirects are never followed.
 """
 
 from __future__ import annotations
@@ -156,6 +157,17 @@ def malformed_message(url: str, status: int, attempt: int) -> str:
     return f"malformed JSON from {shown_url(url)} ({status}){tries}"
 
 
+def redirect_message(url: str, response: requests.Response) -> str:
+    """The error of a redirect: never followed, since a 307 would carry a POSTed secret along."""
+    location = response.headers.get("Location")
+    target = f"to {shown_url(urljoin(url, location))}" if location else "without a Location"
+    return (
+        f"{response.status_code} from {shown_url(url)}: redirected {target}; redirects are "
+        "not followed, so credentials stay on the connection's host (if the vendor moved, "
+        "set the base URL to its new address)"
+    )
+
+
 @dataclass
 class HttpClient:
     """HTTP for one connection's run; `sleep` and `rng` are injectable for tests and benches."""
@@ -170,8 +182,9 @@ class HttpClient:
     sleep: Callable[[float], None] = time.sleep
     rng: Callable[[], float] = random.random
     session: requests.Session = field(default_factory=requests.Session)
-    # Where the credentials may go; checked before every request, "next" URLs included.
-    hosts: HostPolicy | None = None
+    # Where the credentials may go; checked before every request, "next" URLs included. Required:
+    # a client without a policy cannot be built, so no connector can skip the check.
+    hosts: HostPolicy = field(kw_only=True)
     requests_made: int = 0
     waited_seconds: float = 0.0  # time spent waiting on the vendor's rate limits and back-off
     _refreshing: bool = field(default=False, init=False, repr=False)
@@ -227,8 +240,6 @@ class HttpClient:
             self._wait(self._delay(response, attempt))
 
     def _check_host(self, url: str) -> None:
-        if self.hosts is None:
-            return
         try:
             self.hosts.check(url)
         except UnsafeHostError as exc:
@@ -243,7 +254,7 @@ class HttpClient:
         safe_url = redact_url(url)
         try:
             response = self.session.request(
-                method, url, auth=self.auth, timeout=self.timeout, **kwargs
+                method, url, auth=self.auth, timeout=self.timeout, allow_redirects=False, **kwargs
             )
         except UnsafeTargetError as exc:  # the SSRF guard: the host resolved to a private address
             raise RefusedHostError(f"refused to connect to {shown_url(url)}: {exc}") from None
@@ -267,6 +278,8 @@ class HttpClient:
                 "ms": round((time.perf_counter() - started) * 1000, 1),
             },
         )
+        if 300 <= response.status_code < 400:  # requests counts these as ok
+            raise VendorError(redirect_message(url, response))
         return response
 
     def _can_refresh(self, refreshed: bool) -> bool:

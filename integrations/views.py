@@ -20,7 +20,14 @@ from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.extensions import db
 from integrations.connectors import CONNECTORS
-from integrations.forms import CREDENTIALS, NOT_SECRET, ResolveForm, connection_form
+from integrations.connectors.warehouse import UnsafeSourceError, check_source_url
+from integrations.forms import (
+    CREDENTIALS,
+    NOT_SECRET,
+    DeleteForm,
+    ResolveForm,
+    connection_form,
+)
 from integrations.hosts import VENDOR_HOSTS, UnsafeHostError, policy_for
 from integrations.models import KIND_LABELS, Connection, SyncRun, UnmatchedRecord
 from integrations.services import connection_overview, find_account, save_connection
@@ -61,7 +68,8 @@ def edit(connection_id: int):
 def render_edit(form, kind: str, connection: Connection | None, status: int = 200, **extra):
     page = render_template(
         "integrations/edit.html", form=form, kind=kind, label=KIND_LABELS[kind],
-        connection=connection, secrets=CREDENTIALS[kind], **extra,
+        connection=connection, secrets=CREDENTIALS[kind],
+        delete_form=DeleteForm(formdata=None), **extra,
     )  # fmt: skip
     return page, status
 
@@ -108,6 +116,11 @@ def form_problems(form, kind: str, connection: Connection | None) -> list[tuple[
             policy_for(kind, current_app.config["INTEGRATIONS_ALLOWED_HOSTS"]).check(base_url)
         except UnsafeHostError as exc:
             problems.append(("base_url", f"Not saved: {exc}."))
+    if kind == "sql" and form.url.data:
+        try:
+            check_source_url(form.url.data, current_app.config["SQLALCHEMY_DATABASE_URI"])
+        except UnsafeSourceError as exc:
+            problems.append(("url", f"Not saved: {exc}."))
     secret_fields = [name for name in CREDENTIALS[kind] if name not in NOT_SECRET]
     secrets_typed = any(form[name].data for name in secret_fields)
     moved = connection is not None and base_url != connection.base_url
@@ -119,16 +132,40 @@ def form_problems(form, kind: str, connection: Connection | None) -> list[tuple[
     return problems
 
 
-def show_new_write_key(source: Connection):
+def show_new_write_key(source: Connection, action: str = "connection.write_key_created"):
     """The new write key on this one page, never in the session cookie or a cache."""
     write_key = new_write_key()
     source.write_key_hash = hash_write_key(write_key)
-    record_audit("connection.write_key_created", source.name)
+    record_audit(action, source.name)
     db.session.commit()
     form = connection_form(source.kind, obj=source)
     form.settings.data = json.dumps(source.settings or {}, indent=2)
     page, status = render_edit(form, source.kind, source, new_write_key=write_key)
     return page, status, {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@bp.post("/<int:connection_id>/write-key")
+def rotate_write_key(connection_id: int):
+    """Replace an event source's write key: the old one stops working at once."""
+    source = db.get_or_404(Connection, connection_id)
+    if source.kind != "segment":
+        abort(404)
+    return show_new_write_key(source, "connection.write_key_rotated")
+
+
+@bp.post("/<int:connection_id>/delete")
+def delete(connection_id: int):
+    """Delete a connection with its runs, cursors and review queue (after a confirming tick)."""
+    connection = db.get_or_404(Connection, connection_id)
+    if not DeleteForm().validate_on_submit():
+        flash("Not deleted: tick the box to confirm.", "error")
+        return redirect(url_for(".edit", connection_id=connection.id))
+    name, details = connection.name, {"kind": connection.kind, "base_url": connection.base_url}
+    record_audit("connection.deleted", name, details)
+    db.session.delete(connection)
+    db.session.commit()
+    flash(f"Deleted {name}.", "info")
+    return redirect(url_for(".index"))
 
 
 @bp.post("/<int:connection_id>/sync")

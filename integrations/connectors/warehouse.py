@@ -6,22 +6,27 @@ the account; it receives `:since` (the last day already read, re-read because it
 
 The query runs read-only and bounded: a read-only transaction, a statement timeout, at most
 WAREHOUSE_MAX_ROWS rows, and one statement (it is wrapped as a subquery). Only postgresql:// URLs
-are accepted (a sqlite:// URL would open or create a file on this server), never the app's own
-database. Give the source a read-only role all the same.
+are accepted (a sqlite:// URL would open or create a file on this server), with no query
+parameters but QUERY_PARAMETERS (libpq's `host`, `hostaddr`, `dbname` or `service` would move the
+connection elsewhere), and never the app's own database: refused by its URL, and once connected
+by the server's system identifier and database name, which no other address can disguise.
+Give the source a read-only role all the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import URL, Engine, TextClause, create_engine, make_url, text
+from sqlalchemy import URL, Connection, Engine, TextClause, create_engine, make_url, text
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from cs_platform.extensions import db
 from integrations.connectors.base import Connector
 from integrations.crypto import decrypt_credentials
 from integrations.http import AuthFailedError, VendorError
@@ -34,9 +39,14 @@ DEFAULT_QUERY = (
     "WHERE day >= :since ORDER BY day"
 )
 CHUNK = 5000
-
-
 LOOPBACK = {"localhost", "127.0.0.1", "::1", "", None}
+# Query parameters a source URL may carry: TLS and niceties, nothing that picks the server,
+# the database or the session's settings.
+QUERY_PARAMETERS = frozenset({"sslmode", "connect_timeout", "application_name"})
+# Which cluster and database a connection reached, however it was addressed.
+IDENTITY = text(
+    "SELECT system_identifier::text || '/' || current_database() FROM pg_control_system()"
+)
 
 
 class UnsafeSourceError(VendorError):
@@ -54,14 +64,23 @@ def check_source_url(url: str, app_database_url: str) -> None:
             f"only postgresql:// sources are read, not {source.get_backend_name()}:// "
             "(a file-based URL would open a file on this server)"
         )
+    extra = sorted(set(source.query) - QUERY_PARAMETERS)
+    if extra:
+        raise UnsafeSourceError(
+            f"the database URL may not set {', '.join(extra)}: put the host, port and database "
+            f"in the URL itself (allowed parameters: {', '.join(sorted(QUERY_PARAMETERS))})"
+        )
     if same_database(source, make_url(app_database_url)):
-        raise UnsafeSourceError("this is the app's own database: point the source at a warehouse")
+        raise UnsafeSourceError(OWN_DATABASE)
+
+
+OWN_DATABASE = "this is the app's own database: point the source at a warehouse"
 
 
 def same_database(source: URL, app: URL) -> bool:
     def place(url: URL) -> tuple:
-        host = "localhost" if url.host in LOOPBACK else url.host.lower()
-        return host, url.port or 5432, url.database
+        local = url.host in LOOPBACK or url.host.startswith("/")  # "/...": a Unix socket
+        return "localhost" if local else url.host.lower(), url.port or 5432, url.database
 
     return app.get_backend_name() == "postgresql" and place(source) == place(app)
 
@@ -84,6 +103,39 @@ def read_only_engine(url: str, limits: QueryLimits) -> Engine:
     timeout_ms = limits.timeout_seconds * 1000
     options = f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}"
     return create_engine(url, poolclass=NullPool, connect_args={"options": options})
+
+
+def database_identity(connection: Connection) -> str | None:
+    """`system identifier/database` of what `connection` reached, or None where the server keeps
+    pg_control_system() from this role (the URL check then stands alone)."""
+    try:
+        with connection.begin_nested():
+            return connection.scalar(IDENTITY)
+    except SQLAlchemyError:
+        return None
+
+
+def app_database_identity() -> str | None:
+    """database_identity of the app's own database (None unless it is PostgreSQL)."""
+    if db.engine.dialect.name != "postgresql":
+        return None
+    with db.engine.connect() as connection:
+        return database_identity(connection)
+
+
+@contextlib.contextmanager
+def source_connection(url: str, limits: QueryLimits) -> Iterator[Connection]:
+    """A read-only, time-limited connection to the source, refused when it reached the app's own
+    database under another address (an alias, 0.0.0.0, a socket)."""
+    engine = read_only_engine(url, limits)
+    try:
+        with engine.connect() as connection:
+            reached = database_identity(connection)
+            if reached is not None and reached == app_database_identity():
+                raise UnsafeSourceError(OWN_DATABASE)
+            yield connection
+    finally:
+        engine.dispose()
 
 
 def bounded_query(query: str) -> TextClause:
@@ -119,12 +171,11 @@ class UsageRowStream(Stream):
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
         since = dt.date.fromisoformat(cursor) if cursor else dt.date(2000, 1, 1)
-        engine = read_only_engine(self.connection_url, self.limits)
         query = bounded_query(self.settings.get("query", DEFAULT_QUERY))
         params = {"since": since, "row_limit": self.limits.max_rows + 1}
         try:
             with (
-                engine.connect() as connection,
+                source_connection(self.connection_url, self.limits) as connection,
                 connection.execution_options(stream_results=True).execute(query, params) as result,
             ):
                 for rows in within_limit(result.mappings().partitions(CHUNK), self.limits.max_rows):
@@ -135,8 +186,6 @@ class UsageRowStream(Stream):
                     yield Page(records, cursor)
         except SQLAlchemyError as exc:
             raise VendorError(f"the SQL source failed: {str(exc.orig or exc)[:300]}") from exc
-        finally:
-            engine.dispose()
 
     def parse(self, raw: dict[str, Any]) -> Parsed:
         try:
@@ -192,11 +241,8 @@ class WarehouseConnector(Connector):
         return url
 
     def check(self) -> None:
-        engine = read_only_engine(self.url, QueryLimits.from_config())
         try:
-            with engine.connect() as connection:
+            with source_connection(self.url, QueryLimits.from_config()) as connection:
                 connection.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
             raise VendorError(f"cannot reach the SQL source: {str(exc.orig or exc)[:300]}") from exc
-        finally:
-            engine.dispose()

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 from cs_platform.extensions import db
 from integrations.hosts import UnsafeHostError, policy_for
 from integrations.http import HttpClient, RefusedHostError
-from integrations.models import Connection
+from integrations.models import Connection, SyncRun
 from integrations.sync import check_connection, run_sync
 from tests.conftest import audit_trail
 from tests.integrations.fakes.server import FakeVendor, json_response
@@ -154,6 +154,37 @@ def test_a_salesforce_instance_url_on_another_host_gets_no_token(
     assert foreign.requests == []
 
 
+def test_a_salesforce_next_records_url_on_another_host_is_not_followed(
+    salesforce, salesforce_connection, foreign, no_sleep
+):
+    salesforce.inject(200, body={"access_token": "00D-token", "instance_url": salesforce.url})
+    next_url = f"{foreign.url}/services/data/v61.0/query/01g-2000"
+    salesforce.inject(200, body={"done": False, "records": [], "nextRecordsUrl": next_url})
+
+    run = run_sync(salesforce_connection, sleep=no_sleep)
+
+    assert run.status == "failed"
+    assert "refused to send credentials" in run.error
+    assert foreign.requests == []
+
+
+def test_a_redirect_is_not_followed_so_a_posted_secret_stays_with_the_vendor(
+    salesforce, salesforce_connection, foreign
+):
+    salesforce.inject(307, headers={"Location": f"{foreign.url}/services/oauth2/token"})
+
+    problem = check_connection(salesforce_connection)
+
+    assert "redirects are not followed" in problem
+    assert f"redirected to {foreign.url}/services/oauth2/token" in problem
+    assert foreign.requests == []
+
+
+def test_an_http_client_cannot_be_built_without_a_host_policy():
+    with pytest.raises(TypeError, match="hosts"):
+        HttpClient("https://api.hubapi.com")  # type: ignore[call-arg]
+
+
 def test_an_allowed_host_on_a_private_address_is_refused_without_the_private_switch(
     app, zendesk_connection, zendesk, monkeypatch
 ):
@@ -183,28 +214,98 @@ def test_connection_changes_are_audited_without_secret_values(
     assert entries["connection.tested"].details == {"passed": False}
 
 
-def session_cookie_text(response) -> str:
-    """The Flask session cookie's payload (signed, not encrypted: anyone can read it)."""
-    value = next(
-        header.split("=", 1)[1].split(";")[0]
-        for header in response.headers.getlist("Set-Cookie")
-        if header.startswith("session=")
-    )
+def session_cookie_text(client) -> str:
+    """The payload of the browser's Flask session cookie (signed, not encrypted: anyone can
+    read it)."""
+    value = client.get_cookie("session").value
     compressed, payload = value.startswith("."), value.lstrip(".").split(".")[0]
     data = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     return (zlib.decompress(data) if compressed else data).decode()
 
 
-def test_a_new_write_key_is_shown_once_and_never_put_in_the_session_cookie(make_user, login):
-    client = login(make_user("admin"))
+def create_event_source(client):
+    """Create the event source "Product" through the admin page; its response shows the key."""
     data = {"name": "Product", "settings": "{}", "interval_minutes": "60",
             "request_budget": "100", "enabled": "y"}  # fmt: skip
+    return client.post("/integrations/new/segment", data=data)
 
-    response = client.post("/integrations/new/segment", data=data)
+
+def shown_key(response) -> str:
+    """The write key a page shows once."""
+    return response.text.split('<code class="secret">')[1].split("<")[0]
+
+
+def test_a_new_write_key_is_shown_once_and_never_put_in_the_session_cookie(make_user, login):
+    client = login(make_user("admin"))
+
+    response = create_event_source(client)
 
     source = db.session.scalar(select(Connection).where(Connection.name == "Product"))
-    key = response.text.split('<code class="secret">')[1].split("<")[0]
+    key = shown_key(response)
     assert response.headers["Cache-Control"] == "no-store"
-    assert key not in session_cookie_text(response)
+    assert key not in session_cookie_text(client)
     assert client.get(f"/integrations/{source.id}/edit").text.count(key) == 0
     assert [entry.action for entry in audit_trail()][-1] == "connection.write_key_created"
+
+
+def track(client, key: str) -> int:
+    """The status of one tracked event sent with `key`."""
+    event = {"type": "track", "userId": "u", "event": "Opened"}
+    return client.post("/v1/track", json=event, auth=(key, "")).status_code
+
+
+def test_rotating_a_write_key_shows_the_new_one_once_and_retires_the_old(make_user, login):
+    client = login(make_user("admin"))
+    old_key = shown_key(create_event_source(client))
+    source = db.session.scalar(select(Connection).where(Connection.name == "Product"))
+
+    response = client.post(f"/integrations/{source.id}/write-key")
+
+    new_key = shown_key(response)
+    assert new_key != old_key
+    assert response.headers["Cache-Control"] == "no-store"
+    assert new_key not in session_cookie_text(client)
+    assert (track(client, old_key), track(client, new_key)) == (401, 200)
+    assert [entry.action for entry in audit_trail()][-1] == "connection.write_key_rotated"
+
+
+def test_only_event_sources_have_a_write_key_to_rotate(make_user, login, zendesk_connection):
+    client = login(make_user("admin"))
+
+    response = client.post(f"/integrations/{zendesk_connection.id}/write-key")
+
+    assert response.status_code == 404
+    assert "connection.write_key_rotated" not in [entry.action for entry in audit_trail()]
+
+
+def test_deleting_a_connection_needs_the_box_ticked_and_is_audited(
+    make_user, login, zendesk, zendesk_connection, no_sleep
+):
+    client = login(make_user("admin"))
+    run_sync(zendesk_connection, sleep=no_sleep)
+    connection_id = zendesk_connection.id
+
+    unconfirmed = client.post(f"/integrations/{connection_id}/delete", follow_redirects=True)
+    assert "tick the box" in unconfirmed.text
+    assert db.session.get(Connection, connection_id) is not None
+
+    client.post(f"/integrations/{connection_id}/delete", data={"confirm": "y"})
+
+    db.session.expire_all()
+    assert db.session.get(Connection, connection_id) is None
+    assert db.session.scalar(select(SyncRun).where(SyncRun.connection_id == connection_id)) is None
+    deleted = audit_trail()[-1]
+    assert (deleted.action, deleted.target) == ("connection.deleted", "zendesk-main")
+    assert deleted.details == {"kind": "zendesk", "base_url": zendesk.url}
+
+
+def test_an_event_source_made_on_the_command_line_is_audited(runner):
+    made = runner.invoke(args=["integrations", "add-event-source", "product"])
+
+    entry = audit_trail()[-1]
+    assert (entry.action, entry.target, entry.details) == (
+        "connection.write_key_created",
+        "product",
+        {"via": "cli"},
+    )
+    assert made.output.strip().splitlines()[-1] not in json.dumps(entry.details)

@@ -8,6 +8,7 @@ import time
 import pytest
 from werkzeug.wrappers import Request, Response
 
+from integrations.hosts import policy_for
 from integrations.http import (
     AuthFailedError,
     BudgetExhaustedError,
@@ -19,6 +20,8 @@ from integrations.http import (
     shown_url,
 )
 from tests.integrations.fakes.server import FakeVendor, json_response
+
+LOCAL = policy_for("test", ["127.0.0.1"])  # the fakes' host, allowed as an operator would
 
 
 class Echo(FakeVendor):
@@ -42,7 +45,7 @@ def echo():
 
 
 def client_for(fake, recorder, **options) -> HttpClient:
-    return HttpClient(fake.url, sleep=recorder, rng=lambda: 1.0, **options)
+    return HttpClient(fake.url, sleep=recorder, rng=lambda: 1.0, hosts=LOCAL, **options)
 
 
 def test_the_request_budget_stops_a_run(echo, no_sleep):
@@ -125,7 +128,7 @@ def test_a_401_while_refreshing_credentials_fails_instead_of_refreshing_again(ec
 
 
 def test_an_unreachable_vendor_fails_after_the_retries(no_sleep):
-    client = HttpClient("http://127.0.0.1:9", sleep=no_sleep, timeout=0.5)
+    client = HttpClient("http://127.0.0.1:9", sleep=no_sleep, timeout=0.5, hosts=LOCAL)
 
     with pytest.raises(VendorError, match="failed after 5 tries"):
         client.get_json("/x")
@@ -154,7 +157,7 @@ def test_error_messages_show_scheme_host_port_and_path_but_no_credentials_or_que
 
 
 def test_an_unreachable_vendor_names_its_port_in_the_error(no_sleep):
-    client = HttpClient("http://user:pw@127.0.0.1:9", sleep=no_sleep, timeout=0.5)
+    client = HttpClient("http://127.0.0.1:9", sleep=no_sleep, timeout=0.5, hosts=LOCAL)
 
     with pytest.raises(VendorError) as failure:
         client.get_json("/x", params={"api_key": "k3y"})

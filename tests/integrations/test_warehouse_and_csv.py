@@ -5,22 +5,27 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy import create_engine, func, make_url, select, text
 from sqlalchemy.pool import NullPool
 
 from cs_platform.extensions import db
 from integrations.connectors.warehouse import UnsafeSourceError, check_source_url
-from integrations.models import UnmatchedRecord, UsageDaily
+from integrations.models import Connection, UnmatchedRecord, UsageDaily
 from integrations.sync import run_sync
 from tests.conftest import postgres_server_url
 from tests.factories import AccountFactory, ExternalIdFactory
 
 
 @pytest.fixture
-def warehouse_url(scratch_database_url) -> str:
-    """An empty PostgreSQL database next to the app's: the team's warehouse."""
+def on_postgres() -> None:
+    """Skip on SQLite: SQL sources are PostgreSQL databases."""
     if postgres_server_url() is None:
         pytest.skip("SQL sources are PostgreSQL databases; set TEST_DATABASE_URL (CI does)")
+
+
+@pytest.fixture
+def warehouse_url(on_postgres, scratch_database_url) -> str:
+    """An empty PostgreSQL database next to the app's: the team's warehouse."""
     return scratch_database_url()
 
 
@@ -46,6 +51,7 @@ def usage_rows() -> list[tuple]:
     ).all()  # fmt: skip
 
 
+@pytest.mark.postgres
 def test_sql_source_loads_daily_usage_and_queues_what_it_cannot_match(
     warehouse_url, make_connection
 ):
@@ -68,6 +74,7 @@ def test_sql_source_loads_daily_usage_and_queues_what_it_cannot_match(
     assert reasons == {"unmatched", "invalid"}
 
 
+@pytest.mark.postgres
 def test_sql_source_rereads_from_the_last_day_it_saw(warehouse_url, make_connection):
     AccountFactory(domain="acme.example")
     url = warehouse(warehouse_url, [("acme.example", "2026-03-01", 5, 120, 4)])
@@ -123,18 +130,93 @@ def test_the_apps_own_database_is_refused_as_a_sql_source(app, make_connection):
         check_source_url(own, app_url)
 
 
-def test_a_sql_source_query_runs_read_only(warehouse_url, make_connection):
-    url = warehouse(warehouse_url, [])
+@pytest.mark.parametrize(
+    "query",
+    ["hostaddr=127.0.0.1", "host=127.0.0.1", "dbname=test", "service=app",
+     "options=-c%20default_transaction_read_only%3Doff"],
+)  # fmt: skip
+def test_a_sql_source_url_may_not_move_its_host_database_or_settings_in_the_query(query):
+    url = f"postgresql://reader@warehouse.example/analytics?{query}"
+
+    with pytest.raises(UnsafeSourceError, match="may not set"):
+        check_source_url(url, "postgresql://app@db.example/app")
+
+
+def test_a_sql_source_url_keeps_its_tls_settings():
+    check_source_url(
+        "postgresql://reader@warehouse.example/analytics?sslmode=verify-full&connect_timeout=5",
+        "postgresql://app@db.example/app",
+    )
+
+
+@pytest.mark.postgres
+def test_the_apps_own_database_under_another_address_is_refused_once_connected(
+    app, on_postgres, make_connection
+):
+    alias = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(host="0.0.0.0")  # noqa: S104
+    url = alias.render_as_string(hide_password=False)
+    query = "SELECT key_hash AS domain FROM api_keys"
+    connection = make_connection("sql", "", {"url": url}, settings={"query": query})
+
+    run = run_sync(connection)
+
+    assert run.status == "failed"
+    assert "app's own database" in run.error
+    assert db.session.scalar(select(func.count()).select_from(UnmatchedRecord)) == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [("sqlite:///{tmp}/created.db", "only postgresql:// sources"),
+     ("postgresql://reader@warehouse.example/db?hostaddr=127.0.0.1", "may not set hostaddr")],
+)  # fmt: skip
+def test_the_sql_source_form_refuses_an_unsafe_url_with_the_reason_on_the_page(
+    make_user, login, tmp_path, url, reason
+):
+    client = login(make_user("admin"))
+    form = {"name": "Warehouse", "url": url.format(tmp=tmp_path), "settings": "{}",
+            "interval_minutes": "60", "request_budget": "100", "enabled": "y"}  # fmt: skip
+
+    response = client.post("/integrations/new/sql", data=form)
+
+    assert response.status_code == 400
+    assert reason in response.text
+    assert db.session.scalar(select(Connection)) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+WRITES = {
+    "nextval": "PERFORM nextval('counter')",
+    "insert": "INSERT INTO usage_rollup (domain) VALUES ('stolen.example')",
+    "update": "UPDATE usage_rollup SET events = 0",
+    "create": "CREATE TABLE stolen (secret TEXT)",
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("statement", WRITES.values(), ids=WRITES.keys())
+def test_a_sql_source_query_cannot_write_even_through_a_function(
+    warehouse_url, make_connection, statement
+):
+    url = warehouse(warehouse_url, [("acme.example", "2026-03-01", 1, 7, 1)])
     scalar_from(url, "CREATE SEQUENCE counter")
-    query = "SELECT nextval('counter') AS events"
+    scalar_from(url, "CREATE FUNCTION sneak() RETURNS int LANGUAGE plpgsql AS "
+                     f"$$ BEGIN {statement}; RETURN 1; END $$")  # fmt: skip
+    query = "SELECT domain, day, active_users, sneak() AS events FROM usage_rollup"
     connection = make_connection("sql", "", {"url": url}, settings={"query": query})
 
     run = run_sync(connection)
 
     assert run.status == "failed"
     assert "read-only transaction" in run.error
+    assert scalar_from(url, "SELECT string_agg(domain || events, ',') FROM usage_rollup") == (
+        "acme.example7"
+    )
+    assert scalar_from(url, "SELECT to_regclass('stolen') IS NULL")
+    assert scalar_from(url, "SELECT last_value FROM counter") == 1  # never called: still 1
 
 
+@pytest.mark.postgres
 def test_a_sql_source_query_is_one_statement(warehouse_url, make_connection):
     url = warehouse(warehouse_url, [])
     query = "SELECT 1; COMMIT; SET default_transaction_read_only = off; DROP TABLE usage_rollup"
@@ -146,6 +228,7 @@ def test_a_sql_source_query_is_one_statement(warehouse_url, make_connection):
     assert scalar_from(url, "SELECT count(*) FROM usage_rollup") == 0  # the table is still there
 
 
+@pytest.mark.postgres
 def test_a_slow_sql_source_query_is_stopped_by_the_statement_timeout(
     app, warehouse_url, make_connection, monkeypatch
 ):
@@ -160,6 +243,7 @@ def test_a_slow_sql_source_query_is_stopped_by_the_statement_timeout(
     assert "statement timeout" in run.error
 
 
+@pytest.mark.postgres
 def test_a_sql_source_past_the_row_limit_fails_with_a_message(
     app, warehouse_url, make_connection, monkeypatch
 ):
