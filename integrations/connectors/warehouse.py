@@ -124,14 +124,17 @@ def app_database_identity() -> str | None:
 
 
 @contextlib.contextmanager
-def source_connection(url: str, limits: QueryLimits) -> Iterator[Connection]:
+def source_connection(
+    url: str, limits: QueryLimits, app_identity: str | None
+) -> Iterator[Connection]:
     """A read-only, time-limited connection to the source, refused when it reached the app's own
-    database under another address (an alias, 0.0.0.0, a socket)."""
+    database (`app_identity`, see app_database_identity) under another address (an alias,
+    0.0.0.0, a socket)."""
     engine = read_only_engine(url, limits)
     try:
         with engine.connect() as connection:
             reached = database_identity(connection)
-            if reached is not None and reached == app_database_identity():
+            if reached is not None and reached == app_identity:
                 raise UnsafeSourceError(OWN_DATABASE)
             yield connection
     finally:
@@ -164,6 +167,7 @@ class UsageRowStream(Stream):
         super().__init__(connection)
         self.connection_url = url
         self.limits = limits
+        self.app_identity = app_database_identity()  # read here: pages() runs on a thread
 
     @property
     def source(self) -> str:  # type: ignore[override]
@@ -175,7 +179,9 @@ class UsageRowStream(Stream):
         params = {"since": since, "row_limit": self.limits.max_rows + 1}
         try:
             with (
-                source_connection(self.connection_url, self.limits) as connection,
+                source_connection(
+                    self.connection_url, self.limits, self.app_identity
+                ) as connection,
                 connection.execution_options(stream_results=True).execute(query, params) as result,
             ):
                 for rows in within_limit(result.mappings().partitions(CHUNK), self.limits.max_rows):
@@ -242,7 +248,8 @@ class WarehouseConnector(Connector):
 
     def check(self) -> None:
         try:
-            with source_connection(self.url, QueryLimits.from_config()) as connection:
+            limits, app_identity = QueryLimits.from_config(), app_database_identity()
+            with source_connection(self.url, limits, app_identity) as connection:
                 connection.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
             raise VendorError(f"cannot reach the SQL source: {str(exc.orig or exc)[:300]}") from exc
