@@ -210,12 +210,18 @@ class UnmatchedRecord(db.Model):
 
 
 class RawUsageEvent(db.Model):
-    """A Segment-style event as received; kept only until rolled up and past the dedup window."""
+    """A Segment-style event as received; kept only until rolled up and past the dedup window.
+
+    `rollup_batch` is NULL until a roll-up claims the event, then the number of that roll-up
+    (0: rolled up before migration 0005). The (connection, batch) index finds both the unclaimed
+    events of a connection and the events of one batch.
+    """
 
     __tablename__ = "raw_usage_events"
     __table_args__ = (
         UniqueConstraint("connection_id", "message_id"),
         Index("ix_raw_usage_events_group_day", "group_id", "day"),
+        Index("ix_raw_usage_events_rollup", "connection_id", "rollup_batch"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -230,3 +236,4 @@ class RawUsageEvent(db.Model):
     day: Mapped[dt.date]
     timestamp: Mapped[dt.datetime]
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    rollup_batch: Mapped[int | None]

@@ -1,5 +1,10 @@
 """Product usage: Segment-style events in (validated, deduplicated by messageId), rolled up
-set-wise into UsageDaily; plus the shared writer used by the CSV import and the SQL source."""
+set-wise into UsageDaily; plus the shared writer used by the CSV import and the SQL source.
+
+A roll-up claims the events no roll-up has taken yet (`rollup_batch IS NULL`) by stamping them
+with a new batch number, then recomputes the (group, day) pairs of that batch. An ingest that
+commits after the claim keeps NULL and is taken by the next run, so no event is ever skipped
+(an id watermark would skip a lower id committed late)."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, delete, distinct, func, select
+from sqlalchemy import Subquery, and_, case, delete, distinct, func, select, update
 
 from cs_platform.extensions import db
 from cs_platform.models import ExternalId, utcnow
@@ -32,6 +37,7 @@ EVENT_TYPES = ("track", "identify", "group", "page", "screen")
 COUNTED_TYPES = ("track", "page", "screen")  # what counts as product events
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
+ROLLUP_STREAM = "rollup"  # the sync state whose cursor counts the roll-up batches
 
 
 def hash_write_key(write_key: str) -> str:
@@ -131,31 +137,55 @@ def write_usage(rows: list[dict[str, Any]]) -> None:
     )
 
 
-def roll_up(connection: Connection, watermark: int = 0) -> tuple[int, int]:
-    """Recompute UsageDaily for every (group, day) with events newer than `watermark`.
-
-    Returns (rows written, new watermark). Groups that match no account go to the review queue.
+def roll_up(connection: Connection) -> int:
+    """Claim the connection's events not yet rolled up and recompute UsageDaily for their
+    (group, day) pairs; returns the rows written. Groups that match no account go to the review
+    queue. The caller commits: claim and recompute count only together.
     """
+    state = locked_rollup_state(connection)
+    batch, written = int(state.cursor or 0) + 1, 0
+    if claim_events(connection, batch):
+        state.cursor = str(batch)
+        written = recompute(connection, batch_pairs(connection, batch))
+    state.last_success_at = utcnow()
+    return written
+
+
+def locked_rollup_state(connection: Connection) -> SyncState:
+    """The connection's "rollup" sync state, row-locked until commit so that roll-ups of one
+    connection run one at a time; its cursor is the last batch number."""
+    state = SyncState.for_stream(connection.id, ROLLUP_STREAM)
+    db.session.refresh(state, with_for_update=True)
+    return state
+
+
+def claim_events(connection: Connection, batch: int) -> int:
+    """Stamp every unclaimed event of the connection with `batch`; returns how many."""
     events = RawUsageEvent.__table__
-    newest = db.session.scalar(
-        select(func.max(events.c.id)).where(events.c.connection_id == connection.id)
+    claim = (
+        update(events)
+        .where(events.c.connection_id == connection.id, events.c.rollup_batch.is_(None))
+        .values(rollup_batch=batch)
     )
-    if newest is None or newest <= watermark:
-        return 0, watermark
-    touched = (
+    return db.session.execute(claim).rowcount or 0
+
+
+def batch_pairs(connection: Connection, batch: int) -> Subquery:
+    """The distinct (group_id, day) pairs of the connection's events claimed by `batch`."""
+    events = RawUsageEvent.__table__
+    return (
         select(events.c.group_id, events.c.day)
         .where(
             events.c.connection_id == connection.id,
-            events.c.id > watermark,
-            events.c.id <= newest,
+            events.c.rollup_batch == batch,
             events.c.group_id.is_not(None),
         )
         .distinct()
+        .subquery()
     )
-    return recompute(connection, touched.subquery()), newest
 
 
-def recompute(connection: Connection, touched) -> int:
+def recompute(connection: Connection, touched: Subquery) -> int:
     """Aggregate all raw events of the touched (group_id, day) pairs and write UsageDaily."""
     events = RawUsageEvent.__table__
     counted = case((events.c.type.in_(COUNTED_TYPES), 1), else_=0)
@@ -236,12 +266,9 @@ def prune_raw_events(retention_days: int) -> int:
 
 
 def roll_up_all() -> int:
-    """Roll up every Segment-style source from its stored watermark; commits per source."""
+    """Roll up every Segment-style source; commits per source. Returns the rows written."""
     written = 0
     for connection in db.session.scalars(select(Connection).where(Connection.kind == SOURCE)):
-        state = SyncState.for_stream(connection.id, "rollup")
-        rows, mark = roll_up(connection, int(state.cursor or 0))
-        state.cursor, state.last_success_at = str(mark), utcnow()
+        written += roll_up(connection)
         db.session.commit()
-        written += rows
     return written
