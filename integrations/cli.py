@@ -40,18 +40,38 @@ def integrations_group() -> None:
     """Integrations: usage imports, roll-ups and event sources."""
 
 
+def text_encoding(_ctx: click.Context, _param: click.Parameter, name: str | None) -> str | None:
+    """`name` if Python knows it as a text encoding; else a usage error."""
+    if name is not None:
+        try:
+            "".encode(name)
+        except LookupError as error:
+            raise click.BadParameter(str(error)) from error
+    return name
+
+
 @integrations_group.command("import-usage")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def import_usage_command(path: Path) -> None:
+@click.option(
+    "--encoding",
+    callback=text_encoding,
+    help="The file's encoding when it is not UTF-8 and has no byte order mark, e.g. cp1252.",
+)
+def import_usage_command(path: Path, encoding: str | None) -> None:
     """Import daily usage from a CSV (day, active_users, events[, features_used], and
-    domain or account_id); bad or unmatched rows are listed and skipped."""
+    domain or account_id); bad, unmatched or repeated rows are listed and skipped. Fails when
+    nothing could be imported."""
     with Progress(1).step(f"importing {path.name}") as step:
-        report = import_usage_csv(path)
+        report = import_usage_csv(path, encoding)
         db.session.commit()
         step.detail = f"{report.imported:,} rows imported, {len(report.problems):,} skipped"
+    if not report.rows and not report.problems:
+        raise click.ClickException(f"{path.name} has no rows")
     for line in report.problems:
         click.echo(line, err=True)
     click.echo(f"imported {report.imported} row(s), skipped {len(report.problems)}")
+    if not report.imported:
+        raise click.ClickException(f"nothing was imported from {path.name}")
 
 
 @integrations_group.command("rollup")
