@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, update
 
+from cs_platform.api.schemas import MAX_ARR
 from cs_platform.extensions import db
 from cs_platform.models import Account, AccountChange, TimelineEntry, User
 from integrations.matching import normalise_domain
@@ -34,6 +35,36 @@ class FieldChange(NamedTuple):
         return f"{FIELD_LABELS[self.field]} {self.old} → {self.new}"
 
 
+class RefusedRenewal(NamedTuple):
+    """A CRM renewal date before the account's contract start: not written, but said in the
+    account's timeline (churn risk before renewal needs a renewal after the start)."""
+
+    account_id: int
+    renewal: dt.date
+    start: dt.date
+
+    def describe(self) -> str:
+        return (
+            f"renewal date {self.renewal} not written: it is before the contract start {self.start}"
+        )
+
+
+def renews_before_start(renewal: dt.date | None, start: dt.date | None) -> bool:
+    """Whether a renewal date comes before the contract start (both known)."""
+    return renewal is not None and start is not None and renewal < start
+
+
+def refused_renewals(
+    renewals: dict[int, dt.date | None], starts: dict[int, dt.date | None]
+) -> list[RefusedRenewal]:
+    """The CRM renewal dates, by account id, that come before their account's contract start."""
+    return [
+        RefusedRenewal(aid, day, starts[aid])
+        for aid, day in renewals.items()
+        if renews_before_start(day, starts.get(aid))
+    ]
+
+
 def segment_for(arr: Decimal) -> str:
     if arr >= 100_000:
         return "enterprise"
@@ -41,15 +72,16 @@ def segment_for(arr: Decimal) -> str:
 
 
 def parse_arr(value: Any) -> Decimal | None:
-    """ARR as a non-negative Decimal (CRMs send numbers as strings), None when blank."""
+    """ARR as a Decimal in cents from 0 to MAX_ARR, which the column holds (CRMs send numbers as
+    strings), None when blank."""
     if value in (None, ""):
         return None
     try:
         arr = Decimal(str(value))
     except InvalidOperation:
         raise BadRecord(f"ARR {value!r} is not a number") from None
-    if not arr.is_finite() or arr < 0 or arr >= Decimal("1e12"):
-        raise BadRecord(f"ARR {value!r} is out of range")
+    if not arr.is_finite() or not 0 <= arr <= MAX_ARR:  # then rounding cannot pass MAX_ARR
+        raise BadRecord(f"ARR {value!r} is out of range (0 to {MAX_ARR:,})")
     return arr.quantize(Decimal("0.01"))
 
 
@@ -93,19 +125,28 @@ def company_values(props: dict[str, Any], names: dict[str, str | None]) -> dict[
 
 def write_renewal_dates(rows: list[tuple[Parsed, int | None]], source: str) -> tuple[int, int]:
     """Set accounts' renewal dates from open renewal deals, keeping the dates they replace in
-    the account history; returns (0, accounts updated)."""
+    the account history; a date before the contract start is refused in the account's timeline.
+    Returns (0, accounts updated)."""
     dates = {aid: item.values["renewal_date"] for item, aid in rows}
     dates = {aid: day for aid, day in dates.items() if day is not None}
-    if dates:
-        current = dict(
-            db.session.execute(
-                select(Account.id, Account.renewal_date).where(Account.id.in_(dates))
-            ).all()
+    if not dates:
+        return 0, 0
+    current = db.session.execute(
+        select(Account.id, Account.renewal_date, Account.contract_start).where(
+            Account.id.in_(dates)
         )
-        history = {
-            aid: [FieldChange("renewal_date", current.get(aid), day)] for aid, day in dates.items()
-        }
-        db.session.add_all(history_rows(source, history))
+    ).all()
+    refused = refused_renewals(dates, {aid: start for aid, _, start in current})
+    log_refused_renewals(source, refused)
+    for refusal in refused:
+        del dates[refusal.account_id]
+    history = {
+        aid: [FieldChange("renewal_date", renewal, dates[aid])]
+        for aid, renewal, _ in current
+        if aid in dates
+    }
+    db.session.add_all(history_rows(source, history))
+    if dates:
         db.session.execute(
             update(Account), [{"id": aid, "renewal_date": day} for aid, day in dates.items()]
         )
@@ -115,10 +156,14 @@ def write_renewal_dates(rows: list[tuple[Parsed, int | None]], source: str) -> t
 def write_accounts(
     source: str, rows: list[tuple[Parsed, int | None]], default_plan: str
 ) -> tuple[int, int]:
-    """Update matched accounts with the CRM's values, create unmatched ones; (created, updated)."""
+    """Update matched accounts with the CRM's values, create unmatched ones; (created, updated).
+    A renewal date before an account's contract start is refused in its timeline."""
     owners = owner_ids({item.values.get("owner_email") for item, _ in rows} - {None})
     matched = {account_id: item for item, account_id in rows if account_id is not None}
     accounts = db.session.scalars(select(Account).where(Account.id.in_(matched))).all()
+    renewals = {account.id: matched[account.id].values.get("renewal_date") for account in accounts}
+    starts = {account.id: account.contract_start for account in accounts}
+    log_refused_renewals(source, refused_renewals(renewals, starts))
     changes = {account.id: apply_values(account, matched[account.id].values, owners)
                for account in accounts}  # fmt: skip
     fresh = [(item, new_account(item.values, default_plan)) for item, aid in rows if aid is None]
@@ -148,11 +193,13 @@ def new_account(values: dict[str, Any], plan: str) -> Account:
 def apply_values(
     account: Account, values: dict[str, Any], owners: dict[str, int]
 ) -> list[FieldChange]:
-    """Copy the fields the CRM sent (a blank field leaves what we have); returns what changed
-    (the caller keeps it for accounts that already existed)."""
+    """Copy the fields the CRM sent (a blank field, or a renewal date before the contract start,
+    leaves what we have); returns what changed (the caller keeps it for accounts that existed)."""
     changed = []
     for name in ("name", "domain", "arr", "renewal_date"):
         new = values.get(name)
+        if name == "renewal_date" and renews_before_start(new, account.contract_start):
+            continue
         if new is not None and new != getattr(account, name):
             changed.append(FieldChange(name, getattr(account, name), new))
             setattr(account, name, new)
@@ -191,6 +238,15 @@ def log_sync_changes(
         for account_id in created
     ]
     db.session.add_all(entries)
+
+
+def log_refused_renewals(source: str, refused: list[RefusedRenewal]) -> None:
+    """A `sync` line in the timeline of each account whose CRM renewal date was refused."""
+    label = KIND_LABELS.get(source, source)
+    db.session.add_all(
+        TimelineEntry(account_id=r.account_id, kind="sync", body=f"{label} sync: {r.describe()}")
+        for r in refused
+    )
 
 
 def owner_ids(emails: set[str]) -> dict[str, int]:

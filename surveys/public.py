@@ -42,9 +42,12 @@ from surveys.emails import score_links
 from surveys.metrics import band
 from surveys.models import Campaign, Invitation, Survey, SurveyResponse
 from surveys.responses import (
+    COMMENT_MAX,
     BadScoreError,
+    CommentTooLongError,
     InvitationExpiredError,
     InvitationNotFoundError,
+    clean_comment,
     find_invitation,
     find_opt_out,
     find_sent_invitation,
@@ -70,6 +73,7 @@ PROBLEMS = {
     400: "That answer is not on the scale. Please pick one of the numbers.",
     404: "This survey link is not valid. Please use the link from your email as it is.",
     410: "This survey has closed. Thank you for your interest.",
+    413: "That was too much to send at once. Please go back and shorten your comment.",
     429: "Too many requests. Please wait a minute and try again.",
 }
 
@@ -200,17 +204,34 @@ def answered(visit: Visit) -> tuple[int, str] | None:
 
 @bp.route("/s/<token>/comment", methods=["GET", "POST"])
 def comment(token: str):
-    """The follow-up question of the score's band; saving the comment leads to thank-you."""
+    """The follow-up question of the score's band; saving the comment leads to thank-you. A
+    comment over COMMENT_MAX characters is refused (422) with the page and the text again."""
     visit = load(token)
     found = answered(visit)
     if found is None:
         return redirect(url_for(".scale", token=token), 303)
     score, text = found
-    if request.method == "POST":
-        if visit.invitation is not None:
-            record_comment(visit.invitation, request.form.get("comment", ""))
-            db.session.commit()
-        return redirect(url_for(".thanks", token=token), 303)
+    if request.method != "POST":
+        return comment_page(visit, score, text)
+    typed = request.form.get("comment", "")
+    try:
+        save_comment(visit, typed)
+    except CommentTooLongError:
+        return comment_page(visit, score, typed, too_long=True), 422
+    return redirect(url_for(".thanks", token=token), 303)
+
+
+def save_comment(visit: Visit, typed: str) -> None:
+    """Record the comment; a preview records nothing but refuses what an answer would."""
+    if visit.invitation is None:
+        clean_comment(typed)
+        return
+    record_comment(visit.invitation, typed)
+    db.session.commit()
+
+
+def comment_page(visit: Visit, score: int, text: str, too_long: bool = False) -> Response:
+    """The comment page with `text` in its textarea, saying so when it is too long."""
     context = visit_context(visit)
     passed_on = {"score": score} if visit.preview else {}
     return no_store(
@@ -218,7 +239,9 @@ def comment(token: str):
             "surveys/public/comment.html",
             question=context["follow_up"][band(visit.survey.kind, score)],
             comment=text,
-            action=url_for(".comment", token=token, **passed_on),
+            comment_max=COMMENT_MAX,
+            too_long=too_long,
+            action=url_for(".comment", token=visit.token, **passed_on),
             **context,
         )
     )

@@ -38,7 +38,7 @@ from surveys.metrics import BAND_LIMITS, band, is_detractor, score_in_range
 from surveys.models import Invitation, Survey, SurveyResponse
 from surveys.tokens import hash_token, looks_like_token, read_opt_out_token
 
-COMMENT_MAX = 5000
+COMMENT_MAX = 5000  # characters, newlines counted as one, as the textarea's maxlength counts
 DETRACTOR_REASON = "detractor"
 KIND_LABELS = {"nps": "NPS", "csat": "CSAT", "ces": "CES"}
 # The answer's timeline line is written in the request that records it, so within this long.
@@ -55,6 +55,10 @@ class InvitationExpiredError(LookupError):
 
 class BadScoreError(ValueError):
     """The score is not a number on the survey's scale: 400."""
+
+
+class CommentTooLongError(ValueError):
+    """The comment is longer than COMMENT_MAX characters: refused, never cut."""
 
 
 @dataclass(frozen=True)
@@ -148,10 +152,20 @@ def _change_score(
         release_detractor_task(response)
 
 
+def clean_comment(comment: str | None) -> str:
+    """The comment as stored: trimmed, with LF newlines (browsers send a textarea's as CRLF,
+    which its maxlength counted as one); CommentTooLongError past COMMENT_MAX characters."""
+    text = (comment or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    if len(text) > COMMENT_MAX:
+        raise CommentTooLongError(f"{len(text)} characters, at most {COMMENT_MAX}")
+    return text
+
+
 def record_comment(invitation: Invitation, comment: str) -> SurveyResponse | None:
-    """Store the comment of an answered invitation (plain text, shown escaped)."""
+    """Store the comment of an answered invitation (plain text, shown escaped), or raise
+    CommentTooLongError and store nothing."""
     response = _response_of(invitation)
-    text = (comment or "").strip()[:COMMENT_MAX]
+    text = clean_comment(comment)
     if response is None or not text:
         return response
     response.comment, response.updated_at = text, utcnow()

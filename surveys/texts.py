@@ -48,6 +48,9 @@ _COMMON = {
         "comment_label": "Anything you would like to add?",
         "send_comment": "Send comment",
         "skip_comment": "Skip",
+        "comment_too_long": (
+            "Your comment is too long. Please shorten it to 5,000 characters or fewer."
+        ),
         "thank_you": "Thank you! Your answer helps us improve {product}.",
         "change_answer": "You can change your answer until the link expires.",
         "comment_rule": (
@@ -78,6 +81,9 @@ _COMMON = {
         "comment_label": "Möchten Sie noch etwas ergänzen?",
         "send_comment": "Kommentar senden",
         "skip_comment": "Überspringen",
+        "comment_too_long": (
+            "Ihr Kommentar ist zu lang. Bitte kürzen Sie ihn auf höchstens 5000 Zeichen."
+        ),
         "thank_you": "Vielen Dank! Ihre Antwort hilft uns, {product} zu verbessern.",
         "change_answer": "Sie können Ihre Antwort ändern, bis der Link abläuft.",
         "comment_rule": (
@@ -108,6 +114,9 @@ _COMMON = {
         "comment_label": "Souhaitez-vous ajouter quelque chose ?",
         "send_comment": "Envoyer le commentaire",
         "skip_comment": "Passer",
+        "comment_too_long": (
+            "Votre commentaire est trop long. Merci de le raccourcir à 5000 caractères au maximum."
+        ),
         "thank_you": "Merci ! Votre réponse nous aide à améliorer {product}.",
         "change_answer": "Vous pouvez modifier votre réponse jusqu'à l'expiration du lien.",
         "comment_rule": (
@@ -136,6 +145,9 @@ _COMMON = {
         "comment_label": "¿Quiere añadir algo más?",
         "send_comment": "Enviar comentario",
         "skip_comment": "Omitir",
+        "comment_too_long": (
+            "Su comentario es demasiado largo. Acórtelo a 5000 caracteres como máximo."
+        ),
         "thank_you": "¡Gracias! Su respuesta nos ayuda a mejorar {product}.",
         "change_answer": "Puede cambiar su respuesta hasta que caduque el enlace.",
         "comment_rule": (

@@ -49,6 +49,19 @@ def shown_to_key(account: Account, status: int) -> tuple[Account, int] | Respons
     return account, status
 
 
+def refuse_renewal_before_start(account: Account, changes: dict[str, Any]) -> None:
+    """422, writing nothing, when the written account would renew before its contract starts
+    (a date sent is compared with the other one sent, else with the stored one); churn risk
+    before renewal means nothing for such an account."""
+    start, renewal = account.contract_start, account.renewal_date
+    if start is None or renewal is None or renewal >= start:
+        return
+    db.session.rollback()
+    if "renewal_date" in changes:
+        services.invalid("json", "renewal_date", f"must not be before contract_start {start}")
+    services.invalid("json", "contract_start", f"must not be after renewal_date {renewal}")
+
+
 @bp.route("/accounts/<int:account_id>", methods=["PATCH"])
 @guarded(bp, "write:accounts", not_found=True)
 @bp.arguments(AccountWriteSchema(partial=True))
@@ -58,6 +71,7 @@ def update_account(changes: dict[str, Any], account_id: int):
     """Change some CRM fields of an account."""
     account = services.get_account(account_id)
     services.apply_account_fields(account, changes)
+    refuse_renewal_before_start(account, changes)
     db.session.commit()
     return shown_to_key(account, 200)
 
@@ -78,5 +92,6 @@ def update_account(changes: dict[str, Any], account_id: int):
 def upsert_account(fields: dict[str, Any], source: str, external_id: str):
     """Create or update the account a CRM knows by its own id, e.g. hubspot/4711."""
     account, created = services.upsert_by_external_id(source, external_id, fields)
+    refuse_renewal_before_start(account, fields)
     db.session.commit()
     return shown_to_key(account, 201 if created else 200)

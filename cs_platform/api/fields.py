@@ -11,10 +11,11 @@ import base64
 import binascii
 import datetime as dt
 import json
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate
+from sqlalchemy import Column
 
 from cs_platform.models import MAX_INT as MAX_ID
 
@@ -58,12 +59,24 @@ class UtcDateTime(fields.DateTime):
             raise ValidationError("is outside the supported range of dates") from exc
 
 
+CENTS = Decimal("0.01")
+# Enough digits to round any finite float to cents (the largest has 309 before the point), so an
+# absurd amount such as 1e308 reaches the field's Range validator instead of failing to round.
+EVERY_FLOAT_TO_CENTS = Context(prec=320)
+
+
+def largest_whole_amount(column: Column) -> int:
+    """The largest whole amount a NUMERIC(precision, scale) column holds on PostgreSQL."""
+    return 10 ** (column.type.precision - column.type.scale) - 1
+
+
 class Money(fields.Float):
-    """A JSON number read as a Decimal with two places (documented as a plain number)."""
+    """A finite JSON number read as a Decimal rounded to cents (documented as a plain number);
+    give it a Range the column can hold, checked after rounding."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
-        number = super()._deserialize(value, attr, data, **kwargs)
-        return Decimal(repr(number)).quantize(Decimal("0.01"))
+        number = super()._deserialize(value, attr, data, **kwargs)  # NaN and Infinity: 422
+        return Decimal(repr(number)).quantize(CENTS, context=EVERY_FLOAT_TO_CENTS)
 
 
 def Id(**kwargs: Any) -> fields.Integer:  # noqa: N802 - reads like a field class at call sites
@@ -71,8 +84,16 @@ def Id(**kwargs: Any) -> fields.Integer:  # noqa: N802 - reads like a field clas
     return fields.Integer(strict=True, validate=validate.Range(1, MAX_ID), **kwargs)
 
 
+def _cursor_id(value: Any) -> int:
+    """An id of a cursor; one no row can have (past 32 bits) would fail the database's compare."""
+    number = int(value)
+    if not 0 <= number <= MAX_ID:
+        raise ValueError("id out of range")
+    return number
+
+
 _DECODERS: dict[type, Any] = {
-    int: int,
+    int: _cursor_id,
     str: str,
     dt.datetime: dt.datetime.fromisoformat,
     dt.date: dt.date.fromisoformat,

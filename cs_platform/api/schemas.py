@@ -9,14 +9,22 @@ import datetime as dt
 
 from marshmallow import Schema, fields, validate
 
-from cs_platform.api.fields import Cursor, Id, Money, Text, UtcDateTime
+from cs_platform.api.fields import Cursor, Id, Money, Text, UtcDateTime, largest_whole_amount
 from cs_platform.api.pagination import PageArgs
-from cs_platform.models import LIFECYCLE_STAGES, PLANS, SEGMENTS, TASK_KINDS, TASK_STATUSES
+from cs_platform.models import (
+    LIFECYCLE_STAGES,
+    PLANS,
+    SEGMENTS,
+    TASK_KINDS,
+    TASK_STATUSES,
+    Account,
+)
 from scoring.models import BANDS
 from surveys.metrics import PERIODS
 from surveys.models import SURVEY_KINDS
 
-MAX_ARR = 10**12
+# Account.arr is NUMERIC(14, 2): 999,999,999,999.99 at most on PostgreSQL (10**12 does not fit).
+MAX_ARR = largest_whole_amount(Account.__table__.c.arr)
 MAX_SEATS = 10**7
 
 
@@ -58,7 +66,10 @@ class AccountWriteSchema(Schema):
     arr = Money(validate=validate.Range(0, MAX_ARR))
     seats = fields.Integer(strict=True, validate=validate.Range(0, MAX_SEATS))
     contract_start = fields.Date(allow_none=True)
-    renewal_date = fields.Date(allow_none=True)
+    renewal_date = fields.Date(
+        allow_none=True,
+        metadata={"description": "Not before contract_start (the one sent, else the stored one)."},
+    )
     lifecycle_stage = one_of(LIFECYCLE_STAGES)
     churned_at = fields.Date(allow_none=True)
     churn_reason = Text(allow_none=True, validate=validate.Length(max=200))
