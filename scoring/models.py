@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cs_platform.extensions import db
@@ -16,10 +16,19 @@ MODEL_KINDS = ("health", "survival")
 
 
 class ModelVersion(db.Model):
-    """A trained model in the registry; at most one active per kind (enforced by the trainer)."""
+    """A trained model in the registry; at most one active per kind (enforced by the database)."""
 
     __tablename__ = "model_versions"
-    __table_args__ = (CheckConstraint(in_check("kind", MODEL_KINDS), name="kind"),)
+    __table_args__ = (
+        CheckConstraint(in_check("kind", MODEL_KINDS), name="kind"),
+        Index(
+            "uq_model_versions_one_active_per_kind",
+            "kind",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))

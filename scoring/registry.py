@@ -9,11 +9,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from cs_platform.extensions import db
 from scoring.health_model import HealthModel
-from scoring.models import ModelVersion
+from scoring.models import MODEL_KINDS, ModelVersion
 from scoring.survival import SurvivalModel
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,21 @@ LOADERS = {"health": HealthModel.from_bytes, "survival": SurvivalModel.from_byte
 # How much worse a challenger's held-out Brier score may be: noise between two models that are
 # equally calibrated, far less than what a badly calibrated one loses.
 BRIER_TOLERANCE = 0.002
+# PostgreSQL advisory lock space of model activation ("modl" in ASCII); the kind is the second key.
+ACTIVATION_LOCK_SPACE = 0x6D6F646C
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A fitted and evaluated model, not yet in the registry: what `register` stores."""
+
+    kind: str
+    artifact: bytes
+    features: list[str]
+    parameters: dict
+    metrics: dict
+    # The active model's metrics on the candidate's held-out rows (None: no champion).
+    champion: dict | None
 
 
 @dataclass(frozen=True)
@@ -84,45 +99,49 @@ def challenger_wins(comparisons: dict[str, dict[str, Any]]) -> bool:
     return all(row["not_worse"] for row in comparisons.values())
 
 
-def register(
-    kind: str,
-    artifact: bytes,
-    *,
-    features: list[str],
-    parameters: dict,
-    metrics: dict,
-    champion: dict | None,
-) -> ModelVersion:
+def register(candidate: Candidate) -> ModelVersion:
     """Store a trained version and activate it if it is not worse than the champion (its
     metrics on the challenger's held-out rows) on any deciding metric; flushes. The version's
     metrics keep every comparison, so the registry says why a challenger stayed inactive."""
-    comparisons = compare(kind, metrics, champion)
+    kind = candidate.kind
+    comparisons = compare(kind, candidate.metrics, candidate.champion)
     activate = challenger_wins(comparisons)
-    champion_values = {f"champion_{name}": row["champion"] for name, row in comparisons.items()}
+    if activate:
+        deactivate_active(kind)
     version = ModelVersion(
         kind=kind,
-        features=features,
-        parameters=parameters,
-        metrics={
-            **metrics,
-            **champion_values,
-            "comparisons": comparisons,
-            "activated": activate,
-        },
-        artifact=artifact,
-        active=False,
+        features=candidate.features,
+        parameters=candidate.parameters,
+        metrics=_recorded_metrics(candidate.metrics, comparisons, activate),
+        artifact=candidate.artifact,
+        active=activate,
     )
     db.session.add(version)
     db.session.flush()
-    if activate:
-        db.session.execute(
-            update(ModelVersion)
-            .where(ModelVersion.kind == kind, ModelVersion.id != version.id)
-            .values(active=False)
-        )
-        version.active = True
     log.info(
         "model registered",
         extra={"kind": kind, "version": version.id, "active": activate, "compared": comparisons},
     )
     return version
+
+
+def _recorded_metrics(metrics: dict, comparisons: dict, activated: bool) -> dict:
+    champion = {f"champion_{name}": row["champion"] for name, row in comparisons.items()}
+    return {**metrics, **champion, "comparisons": comparisons, "activated": activated}
+
+
+def deactivate_active(kind: str) -> None:
+    """Deactivate the active version of `kind`. On PostgreSQL this first takes the kind's
+    activation lock until the transaction ends, so a concurrent training activating the same kind
+    commits first and is then replaced, instead of both hitting the one-active unique index;
+    on SQLite the database-wide write lock already serialises writers."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :kind)"),
+            {"space": ACTIVATION_LOCK_SPACE, "kind": MODEL_KINDS.index(kind)},
+        )
+    db.session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.kind == kind, ModelVersion.active.is_(True))
+        .values(active=False)
+    )

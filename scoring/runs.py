@@ -1,6 +1,8 @@
 """The scoring runs: nightly scoring into HealthScore/ChurnRisk history (idempotent per day) and
 training with champion/challenger. Callers (jobs, CLI) commit; these functions only flush, so a
-run that fails leaves the history and the active models as they were."""
+run that fails leaves the history and the active models as they were. Training fits and evaluates
+both models before it writes anything, so its write transaction (on SQLite a database-wide lock)
+lasts only as long as registering them."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from scoring.features import (
 from scoring.health_model import HealthModel
 from scoring.metrics import classifier_metrics
 from scoring.models import ChurnRisk, HealthScore, ModelVersion, ScoringRun
-from scoring.registry import load_active, register
+from scoring.registry import Candidate, load_active, register
 from scoring.risk_flags import FlagThresholds, raise_risk_flags
 from scoring.scorecard import Scorecard
 from scoring.services import load_scorecard, model_bands
@@ -267,7 +269,23 @@ def train_models(
     min_events: int | None = None,
     seed: int = 7,
 ) -> TrainingSummary:
-    """Train both models on monthly snapshots and register them (champion/challenger); flushes.
+    """Train both models on monthly snapshots, then register them together (champion/challenger);
+    flushes. Raises NotEnoughHistoryError when there are too few churn events to learn from."""
+    candidates = fit_candidates(
+        as_of, months=months, rounds=rounds, min_events=min_events, seed=seed
+    )
+    return register_candidates(candidates)
+
+
+def fit_candidates(
+    as_of: dt.date | None = None,
+    *,
+    months: int | None = None,
+    rounds: int | None = None,
+    min_events: int | None = None,
+    seed: int = 7,
+) -> list[Candidate]:
+    """Fit both models and measure them and the active ones on held-out rows; only reads.
     Raises NotEnoughHistoryError when there are too few churn events to learn from."""
     config = current_app.config
     as_of = as_of or dt.date.today()
@@ -281,9 +299,13 @@ def train_models(
             "The rule-based scorecard keeps scoring."
         )
     rounds = rounds or config["SCORING_BOOST_ROUNDS"]
-    return TrainingSummary(
-        {"health": _train_health(data, rounds, seed), "survival": _train_survival(data)}
-    )
+    return [_train_health(data, rounds, seed), _train_survival(data)]
+
+
+def register_candidates(candidates: list[Candidate]) -> TrainingSummary:
+    """Register fitted candidates in the order given (health before survival, so concurrent
+    trainings take the per-kind activation locks in one order); flushes."""
+    return TrainingSummary({candidate.kind: register(candidate) for candidate in candidates})
 
 
 def train_and_commit(**options: Any) -> TrainingSummary:
@@ -308,7 +330,7 @@ def _held_out(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, pd.DataFra
     return train, test
 
 
-def _train_health(data: TrainingData, rounds: int, seed: int) -> ModelVersion:
+def _train_health(data: TrainingData, rounds: int, seed: int) -> Candidate:
     train, test = _held_out(data.health, "label")
     started = time.perf_counter()
     model = HealthModel.fit(
@@ -328,7 +350,7 @@ def _train_health(data: TrainingData, rounds: int, seed: int) -> ModelVersion:
         "train_seconds": seconds,
         "churn_events": data.churn_events,
     }
-    return register(
+    return Candidate(
         "health",
         model.to_bytes(),
         features=list(FEATURES),
@@ -343,7 +365,7 @@ def _train_health(data: TrainingData, rounds: int, seed: int) -> ModelVersion:
     )
 
 
-def _train_survival(data: TrainingData) -> ModelVersion:
+def _train_survival(data: TrainingData) -> Candidate:
     train, test = _held_out(data.survival, "event")
     started = time.perf_counter()
     model = SurvivalModel.fit(
@@ -361,7 +383,7 @@ def _train_survival(data: TrainingData) -> ModelVersion:
         "train_seconds": seconds,
         "churn_events": data.churn_events,
     }
-    return register(
+    return Candidate(
         "survival",
         model.to_bytes(),
         features=list(FEATURES),

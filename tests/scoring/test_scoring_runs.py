@@ -18,7 +18,7 @@ from integrations.models import SupportTicket
 from scoring.features import FEATURES, features_as_of
 from scoring.health_model import HealthModel
 from scoring.models import ChurnRisk, HealthScore, ModelVersion
-from scoring.registry import BRIER_TOLERANCE, challenger_wins, compare, register
+from scoring.registry import BRIER_TOLERANCE, Candidate, challenger_wins, compare, register
 from scoring.runs import log_score_changes, score_accounts, train_and_commit, train_models
 from scoring.survival import SurvivalModel
 from scoring.training import NotEnoughHistoryError
@@ -88,7 +88,7 @@ def test_a_failing_training_run_leaves_the_active_models_untouched(synthetic_boo
     def broken_fit(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    # The health challenger is registered first; the survival fit then fails.
+    # The health challenger is fitted first; the survival fit then fails.
     monkeypatch.setattr("scoring.runs.SurvivalModel.fit", broken_fit)
     with pytest.raises(RuntimeError, match="disk full"):
         train_and_commit(as_of=as_of, months=3, rounds=10, min_events=5)
@@ -98,7 +98,7 @@ def test_a_failing_training_run_leaves_the_active_models_untouched(synthetic_boo
 
 def register_health(auc: float, brier: float, champion: dict | None) -> ModelVersion:
     metrics = {"auc": auc, "brier": brier}
-    return register("health", b"x", features=[], parameters={}, metrics=metrics, champion=champion)
+    return register(Candidate("health", b"x", [], {}, metrics, champion))
 
 
 def test_a_challenger_worse_than_the_champion_is_kept_but_not_activated(app):
@@ -232,12 +232,7 @@ def test_a_survival_model_that_cannot_read_todays_features_still_lets_health_be_
         legacy, pd.Series(rng.uniform(1, 30, 60)), pd.Series(rng.integers(0, 2, 60))
     )
     register(
-        "survival",
-        stale.to_bytes(),
-        features=["retired_metric"],
-        parameters={},
-        metrics={"c_index": 0.6},
-        champion=None,
+        Candidate("survival", stale.to_bytes(), ["retired_metric"], {}, {"c_index": 0.6}, None)
     )
     summary = score_accounts(as_of)
     assert summary.accounts > 0 and summary.survival_version is None
