@@ -69,6 +69,7 @@ def trust_proxies(app: Flask) -> None:
 def import_domain_models() -> None:
     """Import every package's models so SQLAlchemy and Alembic see one metadata."""
     import cs_platform.demo.models
+    import cs_platform.job_runs
     import cs_platform.models
     import cs_platform.outbox
     import cs_platform.tasks.models

@@ -33,10 +33,32 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 
 
+# How long a SQLite writer waits for another's lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
 @event.listens_for(Engine, "connect")
-def enforce_sqlite_foreign_keys(dbapi_connection, _record) -> None:
-    """SQLite ignores foreign keys unless asked on every connection; PostgreSQL always checks."""
+def configure_sqlite(dbapi_connection, _record) -> None:
+    """SQLite, per connection: foreign keys checked (it ignores them unless asked), WAL (readers
+    never block the writer, nor it them), a busy timeout, and write transactions that start
+    with BEGIN IMMEDIATE: the write lock is taken before the first read of a writing
+    transaction, so it waits its turn instead of failing on a stale snapshot. PostgreSQL needs
+    none of this."""
     if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.isolation_level = "IMMEDIATE"  # pysqlite's implicit BEGIN before writes
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+
+@event.listens_for(Engine, "savepoint")
+def begin_before_sqlite_savepoint(connection, _name) -> None:
+    """pysqlite starts no transaction before SAVEPOINT, so SQLite would open one for it and
+    RELEASE would commit it, half a unit of work (SQLAlchemy's pysqlite notes, "Serializable
+    isolation / Savepoints / Transactional DDL"). Emit the BEGIN ourselves first, so the
+    savepoint nests inside the real transaction and only its commit makes it durable."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, sqlite3.Connection) and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN IMMEDIATE")

@@ -1,34 +1,44 @@
 """The clock of the product: one place that decides what a job is and when it runs.
 
 Jobs are declared as data (`JobSpec`) by each domain package in its `jobs.py` and listed in
-`JOB_MODULES`. APScheduler keeps them in the application database (SQLAlchemyJobStore), so schedules
-survive restarts; a run missed during downtime fires once (coalesce), never twice at a time.
+`JOB_MODULES`. APScheduler keeps them in the application database (SQLAlchemyJobStore). One
+process per database fires them (`cs_platform/leadership.py`). Every run of a declared job is
+recorded in `job_runs` (`cs_platform/job_runs.py`), and a run missed while no scheduler ran, cut
+short by a dying leader, or failed, is made up once a leader is up (`catch_up_missed_runs`, at
+start and every CATCH_UP_MINUTES). The scheduler's own loop outlives database errors: it logs
+them and tries again.
 """
 
 from __future__ import annotations
 
-import contextlib
+import atexit
 import datetime as dt
 import importlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
-from sqlalchemy import String, create_engine, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import String, create_engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import NullPool
 
+from cs_platform import job_runs
 from cs_platform.extensions import db
+from cs_platform.leadership import Leadership, acquire_leadership, try_leadership
 from cs_platform.models import utcnow
 from cs_platform.outbox_thread import start_delivery_thread
 
@@ -44,12 +54,18 @@ JOB_MODULES: list[str] = [
     "cs_platform.retention",
 ]
 JOB_TABLE = "apscheduler_jobs"
-# PostgreSQL advisory lock held by the one active scheduler process ("cs_sched" in ASCII).
-LEADER_LOCK_KEY = 0x63735F7363686564
 HEARTBEAT_SECONDS = 10
-# How often the leader checks that its lock's database session is still alive.
+# How often the leader checks that it still holds the lock.
 LOCK_CHECK_SECONDS = 1.0
 LEASE_SECONDS = 60
+CATCH_UP_MINUTES = 10
+# How soon the scheduler's loop tries again after a database error.
+LOOP_RETRY_SECONDS = 10
+TRIGGERS: dict[str, type[BaseTrigger]] = {
+    "cron": CronTrigger,
+    "interval": IntervalTrigger,
+    "date": DateTrigger,
+}
 _state: dict[str, Any] = {}
 
 
@@ -65,13 +81,27 @@ class SchedulerLease(db.Model):
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A recurring job: `func` is "module:function", called with no arguments in the app context."""
+    """A recurring job: `func` is "module:function", called in the app context with no
+    arguments, or with `slot=` (the scheduled time, naive UTC) when `takes_slot`.
+
+    `catch_up` (cron jobs only): "every" missed slot runs, "latest" only, or "none".
+    """
 
     id: str
     func: str
     trigger: str
     trigger_args: dict[str, Any] = field(default_factory=dict)
     misfire_grace_time: int = 3600
+    catch_up: Literal["every", "latest", "none"] = "latest"
+    takes_slot: bool = False
+    run_at_start: bool = False
+
+    def build_trigger(self) -> BaseTrigger:
+        return TRIGGERS[self.trigger](timezone=dt.UTC, **self.trigger_args)
+
+    @property
+    def catches_up(self) -> bool:
+        return self.trigger == "cron" and self.catch_up != "none"
 
 
 def heartbeat() -> None:
@@ -91,6 +121,14 @@ JOBS = [
         {"seconds": HEARTBEAT_SECONDS},
         misfire_grace_time=HEARTBEAT_SECONDS,
     ),
+    JobSpec(
+        "scheduler-catch-up",
+        "cs_platform.scheduler:catch_up_missed_runs",
+        "interval",
+        {"minutes": CATCH_UP_MINUTES},
+        misfire_grace_time=CATCH_UP_MINUTES * 60,
+        run_at_start=True,
+    ),
 ]
 
 
@@ -100,13 +138,14 @@ def declared_jobs(extra_modules: Sequence[str] = ()) -> list[JobSpec]:
     return [spec for name in modules for spec in importlib.import_module(name).JOBS]
 
 
-def resolve(func_path: str) -> Callable[[], Any]:
+def resolve(func_path: str) -> Callable[..., Any]:
     module_name, _, attribute = func_path.partition(":")
     return getattr(importlib.import_module(module_name), attribute)
 
 
 def run_job(func_path: str, *args: Any) -> None:
-    """What APScheduler stores and calls: `func_path(*args)` in the app context; logs failures."""
+    """What APScheduler stores and calls for run-time jobs (campaigns): `func_path(*args)` in
+    the app context; logs failures."""
     app: Flask = _state["app"]
     with app.app_context():
         try:
@@ -116,39 +155,124 @@ def run_job(func_path: str, *args: Any) -> None:
             raise
 
 
+def current_slot(spec: JobSpec, now: dt.datetime) -> dt.datetime:
+    """The slot a firing of `spec` at `now` belongs to: a cron job's latest fire time (a late
+    firing still counts for its slot), else now to the second."""
+    if spec.trigger == "cron":
+        slot = job_runs.latest_slot(spec.build_trigger(), now)
+        if slot is not None:
+            return slot
+    return now.replace(microsecond=0)
+
+
+def run_declared(job_id: str, slot: dt.datetime | None = None, caught_up: bool = False) -> None:
+    """What APScheduler calls for a declared job (and catch-up, with the missed `slot`): run it
+    in the app context, recorded in job_runs; a slot that already succeeded is not run again.
+    Failures are logged and recorded, never raised into the scheduler."""
+    app: Flask = _state["app"]
+    spec: JobSpec = _state["specs"][job_id]
+    with app.app_context():
+        try:
+            slot = slot or current_slot(spec, utcnow())
+            if not job_runs.start_run(job_id, slot, _state["holder"], caught_up):
+                log.info("job slot already done", extra={"job": job_id, "slot": str(slot)})
+                return
+            resolve(spec.func)(**({"slot": slot} if spec.takes_slot else {}))
+        except Exception as error:
+            log.exception("job failed", extra={"job": job_id, "slot": str(slot)})
+            record_finish(job_id, slot, error)
+        else:
+            record_finish(job_id, slot, None)
+            if caught_up:
+                log.info("missed run made up", extra={"job": job_id, "slot": str(slot)})
+
+
+def record_finish(job_id: str, slot: dt.datetime | None, error: BaseException | None) -> None:
+    """Record a run's outcome; a database that is down now only costs the record (logged)."""
+    if slot is None:
+        return
+    try:
+        job_runs.finish_run(job_id, slot, error)
+    except DBAPIError:
+        log.exception("cannot record the job's outcome", extra={"job": job_id})
+
+
+def catch_up_missed_runs() -> None:
+    """Run, oldest first, every slot of a declared cron job that was missed, interrupted or
+    failed (rules in cs_platform/job_runs.py); each is logged and recorded like any run."""
+    specs = [spec for spec in _state["specs"].values() if spec.catches_up]
+    stored = job_runs.job_runs([spec.id for spec in specs])
+    now = utcnow()
+    for spec in specs:
+        trigger = spec.build_trigger()
+        run = stored.get(spec.id)
+        if run is None:
+            job_runs.note_first_seen(spec.id, job_runs.latest_slot(trigger, now))
+            continue
+        every = spec.catch_up == "every"
+        missed = job_runs.slots_to_catch_up(run, trigger, every, now, _state["holder"])
+        if missed:
+            log.warning(
+                "making up missed runs", extra={"job": spec.id, "slots": [str(s) for s in missed]}
+            )
+        for slot in missed:
+            run_declared(spec.id, slot, caught_up=True)
+
+
+class ResilientScheduler(BackgroundScheduler):
+    """A BackgroundScheduler whose loop survives its job store's errors: APScheduler's own loop
+    dies with its thread when the store cannot be written (SQLite "database is locked", a
+    PostgreSQL restart), and no job runs again in that process."""
+
+    def _process_jobs(self) -> float | None:
+        try:
+            return super()._process_jobs()
+        except Exception:
+            log.exception(
+                "scheduler loop failed; trying again", extra={"retry_s": LOOP_RETRY_SECONDS}
+            )
+            return LOOP_RETRY_SECONDS
+
+
 def build_scheduler(app: Flask) -> BackgroundScheduler:
     """A scheduler whose job store is the application database."""
     # NullPool: the store's connections close when released, so a stopped scheduler leaves no
     # pooled PostgreSQL connection behind (a pooled one leaked past shutdown in the tests).
     engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool)
     store = SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)
-    return BackgroundScheduler(
+    return ResilientScheduler(
         jobstores={"default": store},
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone="UTC",
+        jobstore_retry_interval=LOOP_RETRY_SECONDS,
     )
 
 
 def add_declared_jobs(scheduler: BackgroundScheduler, specs: list[JobSpec]) -> None:
+    """Add (or replace) every declared job; catch-up, not the stored next run, makes up what
+    was missed."""
     for spec in specs:
+        start_now = {"next_run_time": dt.datetime.now(dt.UTC)} if spec.run_at_start else {}
         scheduler.add_job(
-            run_job,
-            spec.trigger,
-            args=[spec.func],
+            run_declared,
+            spec.build_trigger(),
+            args=[spec.id],
             id=spec.id,
             replace_existing=True,
             misfire_grace_time=spec.misfire_grace_time,
-            **spec.trigger_args,
+            **start_now,
         )
 
 
 def start_scheduler(app: Flask) -> BackgroundScheduler:
-    """Start the in-process scheduler with every declared job."""
+    """Start the scheduler with every declared job (the caller holds the leadership)."""
     _state["app"] = app
-    _state.setdefault("holder", f"{socket.gethostname()}:{os.getpid()}")
+    _state.setdefault("holder", f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}")
+    specs = declared_jobs(app.config["SCHEDULER_EXTRA_JOB_MODULES"])
+    _state["specs"] = {spec.id: spec for spec in specs}
     scheduler = build_scheduler(app)
     scheduler.start(paused=True)
-    add_declared_jobs(scheduler, declared_jobs(app.config["SCHEDULER_EXTRA_JOB_MODULES"]))
+    add_declared_jobs(scheduler, specs)
     scheduler.resume()
     _state["scheduler"] = scheduler
     log.info("scheduler started", extra={"jobs": [job.id for job in scheduler.get_jobs()]})
@@ -162,79 +286,64 @@ def running_scheduler() -> BackgroundScheduler | None:
 
 def start_scheduler_if_enabled(app: Flask) -> None:
     """SCHEDULER_ENABLED makes this process run the whole loop (the embedded default, `make
-    run`): the jobs, and outbox delivery, so the mail that the jobs queue actually leaves."""
-    if app.config["SCHEDULER_ENABLED"]:
-        start_scheduler(app)
-        start_delivery_thread(app)
+    run`): the jobs, and outbox delivery, so the mail that the jobs queue actually leaves.
 
-
-def acquire_leadership(
-    engine: Engine, poll_seconds: float, stop: threading.Event
-) -> Connection | None:
-    """Wait until this process holds the scheduler lock; return the connection that holds it.
-
-    On PostgreSQL a session advisory lock guards the scheduler: a second scheduler process waits
-    here and takes over as soon as the first one's connection dies. SQLite runs one process only.
-    While the database is unreachable (a restart) this keeps trying instead of exiting.
-    """
-    if engine.dialect.name != "postgresql":
-        return None
-    # A connection of its own, outside the pool: closing it must end the session and the lock.
-    lock_engine = create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    query = text("SELECT pg_try_advisory_lock(:key)")
-    connection: Connection | None = None
-    while not stop.is_set():
+    Only the process holding the database's scheduler lock does; another (a second gunicorn
+    worker) waits on a thread and takes over when the holder dies."""
+    if not app.config["SCHEDULER_ENABLED"]:
+        return
+    stop = threading.Event()
+    atexit.register(stop.set)
+    with app.app_context():
+        engine = db.engine
         try:
-            connection = connection or lock_engine.connect()
-            if connection.execute(query, {"key": LEADER_LOCK_KEY}).scalar():
-                return connection
-            log.info("another scheduler is active; waiting", extra={"poll_seconds": poll_seconds})
-        except DBAPIError as error:
-            log.warning(
-                "cannot reach the database for the scheduler lock", extra={"error": str(error)}
-            )
-            discard(connection)
-            connection = None
-        stop.wait(poll_seconds)
-    discard(connection)
-    return None
+            leadership = try_leadership(engine)
+        except DBAPIError:
+            leadership = None
+    if leadership is not None:
+        start_in_process(app, leadership, stop)
+        return
+    log.info("another process runs the scheduler; this one waits to take over")
+
+    def wait_then_lead() -> None:
+        waited = acquire_leadership(engine, 5.0, stop)
+        if waited is not None:
+            start_in_process(app, waited, stop)
+
+    threading.Thread(target=wait_then_lead, name="scheduler-standby", daemon=True).start()
 
 
-def holds_lock(lock: Connection) -> bool:
-    """Whether the session holding the advisory lock is still alive (so the lock still held).
-
-    `lock.closed` only turns true after a local close: when the server ends the session (a
-    PostgreSQL restart, pg_terminate_backend, a dropped network), only a query notices.
-    """
-    if lock.closed:
-        return False
-    try:
-        lock.execute(text("SELECT 1"))
-    except DBAPIError as error:
-        log.error("scheduler lock lost; stepping down", extra={"error": str(error)})
-        return False
-    return True
+def start_in_process(app: Flask, leadership: Leadership, stop: threading.Event) -> None:
+    """Lead in this web process: the jobs, outbox delivery, and a watch on the lock."""
+    start_scheduler(app)
+    start_delivery_thread(app)
+    threading.Thread(
+        target=watch_leadership, args=(leadership, stop), name="scheduler-lock", daemon=True
+    ).start()
 
 
-def discard(connection: Connection | None) -> None:
-    """Close a lock connection, dead or alive: closing a dead one may raise, and it no longer
-    matters."""
-    if connection is not None:
-        with contextlib.suppress(DBAPIError):
-            connection.close()
+def watch_leadership(leadership: Leadership, stop: threading.Event) -> None:
+    """Stop this process's jobs when it loses the lock (PostgreSQL ended its session)."""
+    while not stop.wait(LOCK_CHECK_SECONDS):
+        if not leadership.held():
+            break
+    scheduler = running_scheduler()
+    if scheduler is not None and scheduler.running:
+        scheduler.shutdown(wait=False)
+    leadership.release()
 
 
-def lead(app: Flask, lock: Connection | None, stop: threading.Event) -> None:
+def lead(app: Flask, leadership: Leadership, stop: threading.Event) -> None:
     """Run the jobs until asked to stop or until the lock is lost, then shut the jobs down."""
     scheduler = start_scheduler(app)
     log.info("scheduler is the leader", extra={"holder": _state["holder"]})
     while not stop.wait(LOCK_CHECK_SECONDS):
-        if lock is not None and not holds_lock(lock):
+        if not leadership.held():
             break
     # Lets the running job finish before the lock is released; a job already running when the
-    # lock was lost may overlap the new leader's first jobs (they are idempotent per slot).
+    # lock was lost may overlap the new leader's first jobs (a slot that succeeded is skipped).
     scheduler.shutdown(wait=True)
-    discard(lock)
+    leadership.release()
 
 
 def run_scheduler_process(app: Flask, poll_seconds: float = 5.0) -> None:
@@ -245,8 +354,8 @@ def run_scheduler_process(app: Flask, poll_seconds: float = 5.0) -> None:
         signal.signal(signum, lambda *_: stop.set())
     while not stop.is_set():
         with app.app_context():
-            lock = acquire_leadership(db.engine, poll_seconds, stop)
-        if stop.is_set():
+            leadership = acquire_leadership(db.engine, poll_seconds, stop)
+        if leadership is None:
             break
-        lead(app, lock, stop)
+        lead(app, leadership, stop)
     log.info("scheduler stopped", extra={"holder": _state.get("holder")})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from cs_platform.extensions import db
@@ -12,9 +13,10 @@ from scoring.training import NotEnoughHistoryError
 log = logging.getLogger(__name__)
 
 
-def nightly_scoring() -> None:
-    """Score every live account for today and raise the risk tasks; one commit."""
-    score_accounts()
+def nightly_scoring(slot: dt.datetime | None = None) -> None:
+    """Score every live account as of the slot's day (today) and raise the risk tasks; one
+    commit. A missed night made up later scores as of its own day."""
+    score_accounts(slot.date() if slot else None)
     db.session.commit()
 
 
@@ -35,6 +37,8 @@ JOBS = [
         "cron",
         {"hour": 2, "minute": 15},
         misfire_grace_time=6 * 3600,
+        catch_up="every",
+        takes_slot=True,
     ),
     JobSpec(
         "scoring-weekly-retrain",

@@ -1,5 +1,5 @@
 """Admin pages: user management (list users, add one, change a role, deactivate or
-reactivate) and the read-only audit log."""
+reactivate), the scheduled jobs and the read-only audit log."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from cs_platform.accounts.routes import first_error
 from cs_platform.admin.forms import ChangeUserForm, NewUserForm
+from cs_platform.admin.jobs import job_overview
 from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.auth.passwords import force_reset
@@ -90,6 +91,14 @@ def force_password_reset(user_id: int):
     db.session.commit()
     flash(f"{user.name} was signed out everywhere and emailed a link to choose a password.", "info")
     return redirect(url_for("admin.users"))
+
+
+@bp.route("/jobs")
+@roles_required("admin")
+def jobs():
+    """Each scheduled job's latest run, its outcome and its next run; whether a scheduler runs."""
+    state, rows = job_overview()
+    return render_template("admin/jobs.html", state=state, rows=rows)
 
 
 @bp.route("/audit")

@@ -98,9 +98,16 @@ class Processes:
     started: list[subprocess.Popen] = field(default_factory=list)
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        """`flask --app wsgi *args`."""
+        return self.start_program(
+            name, [sys.executable, "-m", "flask", "--app", "wsgi", *args], env
+        )
+
+    def start_program(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        """Any program of this checkout (gunicorn, say), logged like the others."""
         log = (self.logs / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+            argv,
             cwd=REPO,
             env=env,
             stdout=log,
@@ -115,6 +122,10 @@ class Processes:
         """kill -9: no clean-up, no signal handler, connections dropped by the kernel."""
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
+
+    def kill_pid(self, pid: int) -> None:
+        """kill -9 a process this test did not start itself (a gunicorn worker, say)."""
+        os.kill(pid, signal.SIGKILL)
 
     def log_of(self, process: subprocess.Popen) -> str:
         return (self.logs / f"{process.name}.log").read_text(errors="replace")  # type: ignore[attr-defined]
@@ -202,3 +213,10 @@ def counting_smtp() -> Iterator[CountingSmtpServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path) -> Iterator[FaultDatabase]:
+    """A SQLite file database (the embedded default) with every table, whatever the session's
+    database: these faults are SQLite's own."""
+    yield from deployment_database(f"sqlite:///{tmp_path / 'cs_platform.db'}", tmp_path)

@@ -1,13 +1,13 @@
 """Jobs that the fault tests add to a scheduler process through SCHEDULER_EXTRA_JOB_MODULES.
 
 FAULT_JOBS (comma-separated) picks them: "tick" records every firing with the firing process's
-id; "scoring" runs the nightly scoring two seconds after the scheduler starts.
+id in PostgreSQL; "tick-file" appends it to the file FAULT_TICK_FILE (any database).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -29,13 +29,14 @@ def tick() -> None:
     db.session.commit()
 
 
+def tick_file() -> None:
+    """Append this process's id to FAULT_TICK_FILE (one line, one write: lines never mix)."""
+    with Path(os.environ["FAULT_TICK_FILE"]).open("a") as ticks:
+        ticks.write(f"{os.getpid()}\n")
+
+
 _AVAILABLE = {
     "tick": JobSpec("fault-tick", f"{__name__}:tick", "interval", {"seconds": 1}, 1),
-    "scoring": JobSpec(
-        "fault-nightly-scoring",
-        "scoring.jobs:nightly_scoring",
-        "date",
-        {"run_date": dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)},
-    ),
+    "tick-file": JobSpec("fault-tick-file", f"{__name__}:tick_file", "interval", {"seconds": 1}, 1),
 }
 JOBS = [_AVAILABLE[name] for name in os.environ.get("FAULT_JOBS", "").split(",") if name]

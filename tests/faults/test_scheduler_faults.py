@@ -1,6 +1,7 @@
 """Scheduler processes on PostgreSQL: one leads, a second waits; kill -9 the leader and the
 second takes over; the server ends the leader's lock session and it steps down; a scoring run
-killed half-way leaves no half-written day."""
+killed during a missed nightly scoring run leaves no half-written day, and the next leader
+makes the night up once."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import datetime as dt
 import itertools
 import socket
 import time
+from functools import partial
 
 import pytest
 from sqlalchemy import insert, text
 
 from cs_platform.extensions import db
-from cs_platform.models import Account
-from cs_platform.scheduler import LEADER_LOCK_KEY
+from cs_platform.job_runs import JobRun, latest_slot
+from cs_platform.leadership import LEADER_LOCK_KEY
+from cs_platform.models import Account, utcnow
+from cs_platform.scheduler import declared_jobs
 from tests.faults.conftest import FaultDatabase, Processes, wait_for
 from tests.faults.fault_jobs import TICK_TABLE_DDL
 
@@ -43,9 +47,13 @@ def test_two_schedulers_fire_each_job_once_and_the_survivor_takes_over(fault_db,
     processes.kill(leader)
     killed_at = fault_db.scalar("SELECT clock_timestamp()")
     wait_for(lambda: ticks_by(fault_db).get(survivor.pid, 0) >= 4, 60, "the survivor's ticks")
-    holder = f"{socket.gethostname()}:{survivor.pid}"
+    holder = f"{socket.gethostname()}:{survivor.pid}:"
     lease = "SELECT holder FROM scheduler_lease"
-    wait_for(lambda: fault_db.scalar(lease) == holder, 30, "the survivor's heartbeat in the lease")
+    wait_for(
+        lambda: str(fault_db.scalar(lease)).startswith(holder),
+        30,
+        "the survivor's heartbeat in the lease",
+    )
 
     fired = [row[0] for row in fault_db.rows("SELECT fired_at FROM fault_ticks ORDER BY id")]
     gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(fired)]
@@ -129,32 +137,60 @@ def seed_accounts(count: int) -> None:
     db.session.commit()
 
 
-SCORES_OF_TODAY = "SELECT count(*) FROM health_scores"
+SCORES_OF_SLOT = "SELECT count(*) FROM health_scores WHERE scored_on = :day"
 WRITING_SCORES = (
     "SELECT count(*) FROM pg_locks JOIN pg_class ON pg_class.oid = pg_locks.relation "
     "WHERE pg_class.relname = 'health_scores' AND pg_locks.mode = 'RowExclusiveLock' "
     "AND pg_locks.pid <> pg_backend_pid()"
 )
+NIGHTLY_RUN = (
+    "SELECT outcome, attempts, caught_up, holder FROM job_runs WHERE job_id = 'scoring-nightly'"
+)
 
 
-def test_a_scheduler_killed_during_nightly_scoring_leaves_no_half_written_day(fault_db, processes):
+def last_night_missed() -> dt.datetime:
+    """Record that nightly scoring last ran the night before its latest slot, as after a
+    scheduler outage across 02:15 UTC; returns the missed slot."""
+    spec = next(spec for spec in declared_jobs() if spec.id == "scoring-nightly")
+    missed = latest_slot(spec.build_trigger(), utcnow())
+    db.session.add(
+        JobRun(job_id=spec.id, slot=missed - dt.timedelta(days=1), outcome="succeeded", attempts=1)
+    )
+    db.session.commit()
+    return missed
+
+
+def test_a_leader_killed_during_the_missed_nightly_run_leaves_it_to_the_next_leader_once(
+    fault_db, processes
+):
     accounts = 3000
     seed_accounts(accounts)
-    victim = start_scheduler(processes, fault_db, "scheduler-1", "scoring")
-    wait_for(lambda: fault_db.scalar(WRITING_SCORES) > 0, 120, "scores being written", 0.01)
+    missed = last_night_missed()
+    scores = partial(fault_db.scalar, SCORES_OF_SLOT, day=missed.date())
+    victim = start_scheduler(processes, fault_db, "scheduler-1", "")
+    wait_for(lambda: lock_backend(fault_db) is not None, 60, "the first scheduler to lead")
+    standby = start_scheduler(processes, fault_db, "scheduler-2", "")
+    wait_for(lambda: fault_db.scalar(WRITING_SCORES) > 0, 120, "the catch-up writing scores", 0.01)
 
     processes.kill(victim)
-    assert fault_db.scalar(SCORES_OF_TODAY) == 0  # the day's transaction died with the process
+    assert scores() == 0  # the day's transaction died with the process
+    outcome, attempts, caught_up, holder = fault_db.rows(NIGHTLY_RUN)[0]
+    assert (outcome, attempts, caught_up) == ("running", 1, True)
+    assert holder.startswith(f"{socket.gethostname()}:{victim.pid}:")
 
     seen: set[int] = set()
 
     def day_written() -> bool:
-        seen.add(fault_db.scalar(SCORES_OF_TODAY))  # type: ignore[arg-type]
+        seen.add(scores())  # type: ignore[arg-type]
         return accounts in seen
 
-    start_scheduler(processes, fault_db, "scheduler-2", "scoring")
-    wait_for(day_written, 120, "the next run to write the day", 0.05)
-    print(f"\nscoring killed mid-write: counts of today's scores seen afterwards {sorted(seen)}")
+    wait_for(day_written, 180, "the standby to make up the night", 0.05)
+    wait_for(lambda: fault_db.rows(NIGHTLY_RUN)[0][0] == "succeeded", 30, "the run recorded")
+    outcome, attempts, caught_up, holder = fault_db.rows(NIGHTLY_RUN)[0]
+    print(f"\nnightly scoring killed mid-write: scores of the slot seen afterwards {sorted(seen)}")
     assert seen <= {0, accounts}, "a reader saw a half-written day"
-    per_account = "SELECT count(DISTINCT account_id) FROM health_scores"
-    assert fault_db.scalar(per_account) == accounts
+    assert (outcome, attempts, caught_up) == ("succeeded", 2, True)
+    assert holder.startswith(f"{socket.gethostname()}:{standby.pid}:")
+    per_account = "SELECT count(*), count(DISTINCT account_id) FROM health_scores"
+    assert fault_db.rows(per_account) == [(accounts, accounts)]
+    assert "making up missed runs" in processes.log_of(standby)
