@@ -79,7 +79,7 @@ class Stream:
         outcome = Outcome()
         parsed: list[tuple[dict, Parsed]] = []
         queue: list[dict[str, Any]] = []
-        for raw in records:
+        for raw in map(without_nul, records):
             try:
                 parsed.append((raw, self.parse(raw)))
             except BadRecord as bad:
@@ -156,6 +156,19 @@ class Stream:
             )
         self._open_queue = self._open_queue or just_queued
         return self._open_queue
+
+
+def without_nul(value: Any) -> Any:
+    """The record with NUL characters removed from every key and text: PostgreSQL stores NUL in
+    neither text nor jsonb, and one vendor record holding one must not fail its whole page (nor
+    its place in the review queue)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
 
 
 def record_key(raw: Any) -> str:

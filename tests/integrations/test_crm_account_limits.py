@@ -1,6 +1,7 @@
 """CRM values an account cannot hold are refused without failing the sync: an ARR past what the
 column stores is queued as invalid, and a renewal date before the account's contract start is
-not written but said in the account's timeline."""
+not written but said in the account's timeline; NUL characters, which PostgreSQL cannot store,
+are dropped."""
 
 from __future__ import annotations
 
@@ -146,3 +147,20 @@ def test_a_salesforce_renewal_is_written_only_from_the_contract_start_on(
     before_start = dt.date.fromisoformat(closes) < STARTED
     assert account.renewal_date == (RENEWS if before_start else STARTED)
     assert any("not written" in line for line in sync_lines(account.id)) is before_start
+
+
+def test_nul_characters_from_a_crm_are_dropped_and_the_page_still_syncs(
+    hubspot, hubspot_connection, no_sleep
+):
+    company(hubspot, "1", "Acme\x00 Inc", "acme.example", arr="12000")
+    company(hubspot, "2", "Globex", "globex.example", arr="not\x00a number")
+    company(hubspot, "3", "Initech", "initech.example", arr="9000")
+
+    run = run_sync(hubspot_connection, sleep=no_sleep)
+
+    assert run.status == "succeeded", run.error
+    assert (run.created, run.failed) == (2, 1)
+    names = set(db.session.scalars(select(Account.name)))
+    assert names == {"Acme Inc", "Initech"}
+    queued = db.session.scalar(select(UnmatchedRecord))
+    assert "\x00" not in str(queued.payload) and queued.external_id == "2"
