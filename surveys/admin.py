@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from zoneinfo import available_timezones
 
 from flask import (
     Blueprint,
@@ -37,10 +38,11 @@ from surveys.tokens import preview_token
 
 bp = Blueprint("surveys", __name__, url_prefix="/surveys", template_folder="templates")
 ALL_ROLES = ("admin", "csm", "viewer")
+TIMEZONES = sorted(available_timezones())
 CAMPAIGN_FIELDS = (
     "name", "survey_id", "trigger", "period_days", "delay_hours", "send_at",
     "window_start_hour", "window_end_hour", "weekdays_only", "throttle_days", "sample_percent",
-    "daily_cap", "spread_days", "reminders", "reminder_after_days", "expiry_days",
+    "daily_cap", "spread_days", "reminders", "reminder_after_days", "expiry_days", "timezone",
 )  # fmt: skip
 
 
@@ -168,7 +170,7 @@ def edit_campaign(campaign_id: int | None):
             flash(str(error), "error")
             return render_campaign_form(form, campaign, None, 400)
         if request.form.get("action") == "preview_schedule":  # show the sends, save nothing
-            sends = upcoming_sends(campaign.cron)
+            sends = upcoming_sends(campaign)
             db.session.rollback()
             return render_campaign_form(form, campaign, sends)
         db.session.add(campaign)
@@ -176,20 +178,26 @@ def edit_campaign(campaign_id: int | None):
         sync_campaign_jobs(running_scheduler())
         flash(f"Saved campaign {campaign.name}.", "info")
         return redirect(url_for(".index"))
-    return render_campaign_form(form, campaign, upcoming_sends(campaign.cron))
+    status = 400 if request.method == "POST" else 200  # a form with errors is not saved
+    return render_campaign_form(form, campaign, upcoming_sends(campaign), status)
 
 
 def render_campaign_form(form, campaign: Campaign, sends: list | None, status: int = 200):
     page = render_template(
-        "surveys/admin/campaign_form.html", form=form, campaign=campaign, next_sends=sends
-    )
+        "surveys/admin/campaign_form.html", form=form, campaign=campaign, next_sends=sends,
+        timezones=TIMEZONES, utc=dt.UTC,
+    )  # fmt: skip
     return page, status
 
 
-def upcoming_sends(cron: str | None) -> list[dt.datetime]:
-    """The next five times a recurring campaign's rule fires (UTC), none for a bad rule."""
+def upcoming_sends(campaign: Campaign) -> list[dt.datetime]:
+    """The next five times a recurring campaign's rule fires, in its time zone; none for a bad
+    rule."""
+    if not campaign.cron:
+        return []
+    now, timezone = dt.datetime.now(dt.UTC), campaign.timezone or "UTC"
     try:
-        return next_fire_times(cron, 5, dt.datetime.now(dt.UTC)) if cron else []
+        return next_fire_times(campaign.cron, 5, now, timezone)
     except ScheduleError:
         return []
 

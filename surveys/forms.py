@@ -12,12 +12,19 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from cs_platform.models import CONTACT_ROLES, LIFECYCLE_STAGES, PLANS, SEGMENTS
 from surveys.models import EVENTS, SURVEY_KINDS, TRIGGERS
-from surveys.schedule import WEEKDAYS, Preset, preset_of
+from surveys.schedule import WEEKDAYS, Preset, ScheduleError, known_zone, preset_of
 from surveys.texts import LOCALES
 
 
@@ -75,11 +82,18 @@ class CampaignForm(FlaskForm):
     survey_id = SelectField("Survey", coerce=int)
     trigger = SelectField("Trigger", choices=choices(TRIGGERS))
     # Without a `schedule` in the POST (an older form or script), the crontab field rules.
-    schedule = SelectField("Repeat (UTC)", choices=SCHEDULES, default="cron")
+    schedule = SelectField("Repeat", choices=SCHEDULES, default="cron")
     schedule_hour = SelectField("At", coerce=int, choices=HOURS, default=6)
     schedule_weekday = SelectField("On (weekly)", choices=WEEKDAY_CHOICES, default="mon")
     schedule_day = SelectField("On day (monthly, quarterly)", coerce=int, choices=DAYS, default=1)
-    cron = StringField("Crontab (advanced, UTC)", validators=[Optional(), Length(max=64)])
+    cron = StringField("Crontab (advanced)", validators=[Optional(), Length(max=64)])
+    # Empty (or left out by an older form or script): UTC, what schedules meant before.
+    timezone = StringField(
+        "Time zone of the schedule",
+        default="UTC",
+        filters=[lambda name: (name or "").strip() or "UTC"],
+        validators=[Length(max=64)],
+    )
     period_days = IntegerField(
         "Invite each contact once every (days)", default=90, validators=[NumberRange(1, 3650)]
     )
@@ -134,6 +148,12 @@ class CampaignForm(FlaskForm):
     )
     plans = CheckboxesField("Plans", choices=choices(PLANS))
     roles = CheckboxesField("Contact roles", choices=choices(CONTACT_ROLES))
+
+    def validate_timezone(self, field: StringField) -> None:
+        try:
+            known_zone(field.data)
+        except ScheduleError as error:
+            raise ValidationError(str(error)) from None
 
     def show_schedule(self, cron: str | None) -> None:
         """Show a saved rule as its preset when it is one, else in the crontab field; without a

@@ -62,7 +62,8 @@ def campaign_trigger(campaign: Campaign):
     if campaign.status != "active":
         return None
     if campaign.trigger == "recurring" and campaign.cron:
-        return validate_cron(campaign.cron), f"cron {campaign.cron}"
+        timezone = campaign.timezone or "UTC"
+        return validate_cron(campaign.cron, timezone=timezone), f"cron {campaign.cron} {timezone}"
     if campaign.trigger == "one_off" and campaign.send_at and campaign.last_planned_at is None:
         run_date = campaign.send_at.isoformat()
         return DateTrigger(run_date=run_date, timezone="UTC"), f"once {run_date}"

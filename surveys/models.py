@@ -73,8 +73,11 @@ class Campaign(db.Model):
     # {"segments": [...], "lifecycle_stages": [...], "roles": [...], "plans": [...]}; empty = all.
     audience: Mapped[dict] = mapped_column(JSON, default=dict)
     trigger: Mapped[str] = mapped_column(String(10), default="recurring")
-    # recurring: a 5-field crontab of the planning runs (UTC); an invitation per period_days.
+    # recurring: a 5-field crontab of the planning runs, in `timezone`; an invitation per
+    # period_days.
     cron: Mapped[str | None] = mapped_column(String(64))
+    # IANA zone the crontab's hours are read in (summer time included).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     period_days: Mapped[int] = mapped_column(default=90)
     event: Mapped[str | None] = mapped_column(String(32))  # event trigger, e.g. ticket_solved
     delay_hours: Mapped[int] = mapped_column(default=24)

@@ -96,7 +96,7 @@ def validate_campaign(campaign: Campaign) -> None:
         if not campaign.cron:
             raise CampaignError("a recurring campaign needs a crontab rule, e.g. 0 6 * * mon")
         try:
-            validate_cron(campaign.cron)
+            validate_cron(campaign.cron, timezone=campaign.timezone or "UTC")
         except ScheduleError as error:
             raise CampaignError(str(error)) from error
     if campaign.trigger == "one_off" and campaign.send_at is None:

@@ -26,11 +26,15 @@ CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 CHECK_YEARS = 5  # a rule with no time within this many years is refused as never firing
 
 
-def validate_cron(expression: str, now: dt.datetime | None = None) -> BaseTrigger:
-    """A 5-field crontab rule with standard cron's meaning, as an APScheduler trigger in UTC:
+def validate_cron(
+    expression: str, now: dt.datetime | None = None, timezone: str = "UTC"
+) -> BaseTrigger:
+    """A 5-field crontab rule with standard cron's meaning, as an APScheduler trigger in the
+    IANA `timezone` (its hours are that zone's wall-clock hours, summer time included):
     weekdays counted from Sunday = 0 (or 7), and a rule that names both days of the month and
     weekdays firing on either, as cron does. ScheduleError for a rule that is malformed or can
-    never fire ("0 0 31 2 *")."""
+    never fire ("0 0 31 2 *"), or an unknown time zone."""
+    tz = known_zone(timezone)
     fields = (expression or "").split()
     if len(fields) != 5:
         raise ScheduleError(
@@ -43,7 +47,7 @@ def validate_cron(expression: str, now: dt.datetime | None = None) -> BaseTrigge
         if day not in ("*", "?") and weekday != "*":  # cron's "either" rule
             parts = [(day, "*"), ("*", weekday)]
         triggers = [
-            CronTrigger(minute=minute, hour=hour, day=d, month=month, day_of_week=w, timezone="UTC")
+            CronTrigger(minute=minute, hour=hour, day=d, month=month, day_of_week=w, timezone=tz)
             for d, w in parts
         ]
     except ValueError as exc:
@@ -59,9 +63,20 @@ def check_it_fires(expression: str, trigger: BaseTrigger, now: dt.datetime) -> N
         raise ScheduleError(f"{expression!r} can never fire: no such day comes")
 
 
-def next_fire_times(expression: str, count: int, now: dt.datetime) -> list[dt.datetime]:
-    """The next `count` times a crontab rule fires after `now` (UTC-aware)."""
-    trigger, times, previous = validate_cron(expression, now), [], None
+def known_zone(name: str) -> ZoneInfo:
+    """The IANA time zone `name`, or ScheduleError."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(f"{name!r} is not a time zone: use a name like Europe/Berlin") from None
+
+
+def next_fire_times(
+    expression: str, count: int, now: dt.datetime, timezone: str = "UTC"
+) -> list[dt.datetime]:
+    """The next `count` times a crontab rule of `timezone` fires after `now` (aware, in that
+    zone)."""
+    trigger, times, previous = validate_cron(expression, now, timezone), [], None
     moment = now
     while len(times) < count:
         fire = trigger.get_next_fire_time(previous, moment)

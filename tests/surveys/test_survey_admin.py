@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from cs_platform.extensions import db
 from cs_platform.outbox import OutboxMessage
+from surveys.jobs import campaign_trigger
 from surveys.models import Campaign, Survey
 from surveys.planning import plan_campaign
 from surveys.tokens import preview_token
@@ -264,7 +265,7 @@ def test_a_schedule_preset_saves_the_crontab_rule_it_stands_for(admin_client, pr
 def test_a_preset_outside_its_choices_is_refused_on_the_server(admin_client):
     form = campaign_form(SurveyFactory().id, schedule="monthly", schedule_day="31")
     page = admin_client.post("/surveys/campaigns/new", data=form)
-    assert page.status_code == 200 and "Not a valid choice" in page.text
+    assert page.status_code == 400 and "Not a valid choice" in page.text
     assert db.session.scalar(select(Campaign)) is None
 
 
@@ -319,3 +320,59 @@ def test_a_campaign_rule_that_can_never_fire_is_refused(admin_client):
     assert page.status_code == 400
     assert "can never fire" in page.text
     assert db.session.scalar(select(Campaign)) is None
+
+
+def test_the_next_sends_show_in_the_campaign_time_zone_with_their_utc_time(admin_client):
+    survey = SurveyFactory()
+    ContactFactory(role="champion")
+    form = campaign_form(
+        survey.id, roles=["champion"], schedule="cron", cron="0 6 * * 1", timezone="Europe/Berlin"
+    )
+
+    page = admin_client.post("/surveys/campaigns/new", data={**form, "action": "preview_schedule"})
+
+    assert page.status_code == 200
+    assert "Next sends (Europe/Berlin;" in page.text
+    assert re.search(
+        r"Mon \d+ \w+ \d{4}, 06:00 CE[S]?T</time> <span class=\"muted\">\(0[45]:00 UTC\)", page.text
+    )
+
+
+def test_a_campaign_saved_in_a_time_zone_is_scheduled_in_it(admin_client):
+    survey = SurveyFactory()
+    ContactFactory(role="champion")
+    form = campaign_form(
+        survey.id, roles=["champion"], schedule="cron", cron="0 6 * * 1", timezone="Asia/Tokyo"
+    )
+
+    assert admin_client.post("/surveys/campaigns/new", data=form).status_code == 302
+
+    campaign = db.session.scalar(select(Campaign))
+    assert campaign.timezone == "Asia/Tokyo"
+    trigger, signature = campaign_trigger(campaign)
+    first = trigger.get_next_fire_time(None, dt.datetime(2026, 12, 4, tzinfo=dt.UTC))
+    assert first.astimezone(dt.UTC).isoformat() == "2026-12-06T21:00:00+00:00"  # Mon 06:00 JST
+    assert signature == "cron 0 6 * * 1 Asia/Tokyo"
+
+
+def test_an_unknown_campaign_time_zone_is_refused_and_nothing_saved(admin_client):
+    survey = SurveyFactory()
+    ContactFactory(role="champion")
+    form = campaign_form(survey.id, roles=["champion"], schedule="cron", cron="0 6 * * 1",
+                         timezone="Berlin")  # fmt: skip
+
+    page = admin_client.post("/surveys/campaigns/new", data=form)
+
+    assert page.status_code == 400
+    assert "&#39;Berlin&#39; is not a time zone" in page.text
+    assert db.session.scalar(select(Campaign)) is None
+
+
+def test_a_form_without_a_time_zone_keeps_utc(admin_client):
+    survey = SurveyFactory()
+    ContactFactory(role="champion")
+    form = campaign_form(survey.id, roles=["champion"], schedule="cron", cron="0 6 * * 1")
+    form.pop("timezone", None)
+
+    assert admin_client.post("/surveys/campaigns/new", data=form).status_code == 302
+    assert db.session.scalar(select(Campaign)).timezone == "UTC"

@@ -83,7 +83,7 @@ def test_sync_adds_changes_and_removes_campaign_jobs(app):
         paused.status = "active"
         db.session.commit()
         sync_campaign_jobs(scheduler)
-        assert scheduler.get_job(job.id).name == "cron 30 6 * * *"
+        assert scheduler.get_job(job.id).name == "cron 30 6 * * * UTC"
         assert scheduler.get_job(f"{JOB_PREFIX}{paused.id}") is not None
         hourly.status = "paused"
         db.session.commit()

@@ -62,3 +62,20 @@ def test_the_next_sends_are_in_order_and_in_utc():
 def test_rules_that_are_malformed_or_never_fire_are_refused(rule, reason):
     with pytest.raises(ScheduleError, match=reason):
         validate_cron(rule, NOW)
+
+
+def test_a_rule_in_a_campaign_time_zone_fires_at_that_zone_s_wall_clock_hour_all_year():
+    winter = next_fire_times("0 6 * * 1", 1, NOW, "Europe/Berlin")[0]
+    summer = next_fire_times(
+        "0 6 * * 1", 1, dt.datetime(2027, 6, 1, tzinfo=dt.UTC), "Europe/Berlin"
+    )[0]
+
+    assert winter.isoformat() == "2026-12-07T06:00:00+01:00"
+    assert winter.astimezone(dt.UTC).hour == 5
+    assert summer.isoformat() == "2027-06-07T06:00:00+02:00"
+    assert summer.astimezone(dt.UTC).hour == 4
+
+
+def test_an_unknown_time_zone_is_refused():
+    with pytest.raises(ScheduleError, match="not a time zone"):
+        validate_cron("0 6 * * 1", NOW, "Mars/Olympus_Mons")
