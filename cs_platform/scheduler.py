@@ -258,6 +258,7 @@ def add_declared_jobs(scheduler: BackgroundScheduler, specs: list[JobSpec]) -> N
             spec.build_trigger(),
             args=[spec.id],
             id=spec.id,
+            name=spec.id,  # what APScheduler's log lines call it
             replace_existing=True,
             misfire_grace_time=spec.misfire_grace_time,
             **start_now,

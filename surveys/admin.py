@@ -39,6 +39,7 @@ from surveys.tokens import preview_token
 bp = Blueprint("surveys", __name__, url_prefix="/surveys", template_folder="templates")
 ALL_ROLES = ("admin", "csm", "viewer")
 TIMEZONES = sorted(available_timezones())
+NOT_RECURRING = "The schedule applies to recurring campaigns: set Trigger to recurring."
 CAMPAIGN_FIELDS = (
     "name", "survey_id", "trigger", "period_days", "delay_hours", "send_at",
     "window_start_hour", "window_end_hour", "weekdays_only", "throttle_days", "sample_percent",
@@ -172,6 +173,8 @@ def edit_campaign(campaign_id: int | None):
         if request.form.get("action") == "preview_schedule":  # show the sends, save nothing
             sends = upcoming_sends(campaign)
             db.session.rollback()
+            if form.trigger.data != "recurring":
+                flash(NOT_RECURRING, "info")
             return render_campaign_form(form, campaign, sends)
         db.session.add(campaign)
         db.session.commit()

@@ -40,7 +40,7 @@ class SchedulerState:
 
 
 def describe_schedule(spec: JobSpec) -> str:
-    """ "daily at 02:15 UTC", "Sundays at 03:30 UTC", "every 10 min", in words."""
+    """ "daily at 02:15 UTC", "Sundays at 03:30 UTC", "every 10 minutes", in words."""
     args = spec.trigger_args
     if spec.trigger == "cron":
         at = f"at {int(args.get('hour', 0)):02d}:{int(args.get('minute', 0)):02d} UTC"
@@ -48,7 +48,7 @@ def describe_schedule(spec: JobSpec) -> str:
         return f"{day} {at}"
     if spec.trigger == "interval":
         unit, amount = next(iter(args.items()))
-        return f"every {amount} {unit.rstrip('s') if amount == 1 else unit}"
+        return f"every {unit.rstrip('s')}" if amount == 1 else f"every {amount} {unit}"
     return spec.trigger
 
 

@@ -376,3 +376,30 @@ def test_a_form_without_a_time_zone_keeps_utc(admin_client):
 
     assert admin_client.post("/surveys/campaigns/new", data=form).status_code == 302
     assert db.session.scalar(select(Campaign)).timezone == "UTC"
+
+
+def test_previewing_a_saved_campaign_in_another_zone_names_the_zone_typed(admin_client):
+    campaign = CampaignFactory(cron="0 6 * * 1")
+    ContactFactory(role="champion")
+    form = campaign_form(campaign.survey_id, roles=["champion"], schedule="cron",
+                         cron="30 8 * * 1-5", timezone="America/New_York")  # fmt: skip
+    data = {**form, "action": "preview_schedule"}
+
+    page = admin_client.post(f"/surveys/campaigns/{campaign.id}/edit", data=data).text
+
+    assert "Next sends (America/New_York;" in page
+    assert "08:30 EST</time>" in page and "(13:30 UTC)" in page
+    assert db.session.get(Campaign, campaign.id).timezone == "UTC"  # nothing saved
+
+
+def test_previewing_the_schedule_of_an_event_campaign_says_it_applies_to_recurring_ones(
+    admin_client,
+):
+    survey = SurveyFactory()
+    ContactFactory(role="champion")
+    form = campaign_form(survey.id, roles=["champion"], trigger="event", event="ticket_solved")
+
+    page = admin_client.post("/surveys/campaigns/new", data={**form, "action": "preview_schedule"})
+
+    assert "The schedule applies to recurring campaigns" in page.text
+    assert "<time" not in page.text

@@ -29,7 +29,7 @@ def test_schedules_read_as_words():
     assert describe_schedule(spec_of("scoring-nightly")) == "daily at 02:15 UTC"
     assert describe_schedule(spec_of("scoring-weekly-retrain")) == "Sundays at 03:30 UTC"
     assert describe_schedule(spec_of("scheduler-catch-up")) == "every 10 minutes"
-    assert describe_schedule(spec_of("surveys-reminders")) == "every 1 hour"
+    assert describe_schedule(spec_of("surveys-reminders")) == "every hour"
 
 
 def test_without_a_scheduler_the_page_says_so_and_lists_every_job(admin_client):
