@@ -32,6 +32,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from sqlalchemy import String, create_engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import NullPool
@@ -55,8 +56,9 @@ JOB_MODULES: list[str] = [
 ]
 JOB_TABLE = "apscheduler_jobs"
 HEARTBEAT_SECONDS = 10
-# How often the leader checks that it still holds the lock.
+# How often the leader checks that it still holds the lock, and a standby that it is free.
 LOCK_CHECK_SECONDS = 1.0
+STANDBY_POLL_SECONDS = 5.0
 LEASE_SECONDS = 60
 CATCH_UP_MINUTES = 10
 # How soon the scheduler's loop tries again after a database error.
@@ -294,44 +296,60 @@ def start_scheduler_if_enabled(app: Flask) -> None:
     if not app.config["SCHEDULER_ENABLED"]:
         return
     stop = threading.Event()
-    atexit.register(stop.set)
+    _state["stop"] = stop
+    atexit.register(stop_in_process_scheduler)
     with app.app_context():
         engine = db.engine
-        try:
-            leadership = try_leadership(engine)
-        except DBAPIError:
-            leadership = None
+    thread = threading.Thread(
+        target=lead_in_process, args=(app, engine, stop), name="scheduler-leader", daemon=True
+    )
+    _state["leader_thread"] = thread
+    try:
+        leadership = try_leadership(engine)
+    except DBAPIError:
+        leadership = None
     if leadership is not None:
-        start_in_process(app, leadership, stop)
-        return
-    log.info("another process runs the scheduler; this one waits to take over")
-
-    def wait_then_lead() -> None:
-        waited = acquire_leadership(engine, 5.0, stop)
-        if waited is not None:
-            start_in_process(app, waited, stop)
-
-    threading.Thread(target=wait_then_lead, name="scheduler-standby", daemon=True).start()
+        start_in_process(app)  # at once: the app's first request may already need it
+    else:
+        log.info("another process runs the scheduler; this one waits to take over")
+    _state["leadership"] = leadership
+    thread.start()
 
 
-def start_in_process(app: Flask, leadership: Leadership, stop: threading.Event) -> None:
-    """Lead in this web process: the jobs, outbox delivery, and a watch on the lock."""
+def start_in_process(app: Flask) -> None:
     start_scheduler(app)
     start_delivery_thread(app)
-    threading.Thread(
-        target=watch_leadership, args=(leadership, stop), name="scheduler-lock", daemon=True
-    ).start()
 
 
-def watch_leadership(leadership: Leadership, stop: threading.Event) -> None:
-    """Stop this process's jobs when it loses the lock (PostgreSQL ended its session)."""
+def lead_in_process(app: Flask, engine: Engine, stop: threading.Event) -> None:
+    """The web process's leader thread: wait for the lock unless held already, lead until it is
+    lost or the process stops, then shut the jobs down and give the lock back."""
+    leadership = _state.get("leadership")
+    if leadership is None:
+        leadership = acquire_leadership(engine, STANDBY_POLL_SECONDS, stop)
+        if leadership is None:
+            return
+        start_in_process(app)
     while not stop.wait(LOCK_CHECK_SECONDS):
         if not leadership.held():
             break
     scheduler = running_scheduler()
     if scheduler is not None and scheduler.running:
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown(wait=True)
     leadership.release()
+
+
+def stop_in_process_scheduler() -> None:
+    """Stop this web process's scheduler and give its lock back (at exit, and in tests)."""
+    stop, thread = _state.pop("stop", None), _state.pop("leader_thread", None)
+    if stop is not None:
+        stop.set()
+    if thread is not None and thread.is_alive():
+        thread.join(timeout=30)
+    scheduler = running_scheduler()
+    if scheduler is not None and scheduler.running:
+        scheduler.shutdown(wait=True)
+    _state.pop("leadership", None)
 
 
 def lead(app: Flask, leadership: Leadership, stop: threading.Event) -> None:

@@ -18,7 +18,7 @@ from cs_platform.outbox_thread import (
     start_delivery_thread,
     stop_delivery_thread,
 )
-from cs_platform.scheduler import running_scheduler, start_scheduler_if_enabled
+from cs_platform.scheduler import start_scheduler_if_enabled, stop_in_process_scheduler
 from tests.factories import CampaignFactory
 
 deliveries: Counter[str] = Counter()
@@ -104,7 +104,7 @@ def test_delivery_starts_with_the_in_process_scheduler_once_per_process(app, mon
         assert thread is not None and thread.is_alive()
         assert start_delivery_thread(app) is thread
     finally:
-        running_scheduler().shutdown(wait=True)
+        stop_in_process_scheduler()
         stop_delivery_thread()
     assert running_delivery_thread() is None
 

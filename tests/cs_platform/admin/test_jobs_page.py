@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import delete, inspect, table
 
 from cs_platform.admin.jobs import describe_schedule
 from cs_platform.extensions import db
 from cs_platform.job_runs import JobRun
 from cs_platform.models import utcnow
-from cs_platform.scheduler import SchedulerLease, declared_jobs, start_scheduler
+from cs_platform.scheduler import JOB_TABLE, SchedulerLease, declared_jobs, start_scheduler
 
 NIGHT = dt.datetime(2026, 12, 3, 2, 15)
 
@@ -33,6 +34,9 @@ def test_schedules_read_as_words():
 
 
 def test_without_a_scheduler_the_page_says_so_and_lists_every_job(admin_client):
+    if inspect(db.engine).has_table(JOB_TABLE):  # APScheduler's table outlives other tests
+        db.session.execute(delete(table(JOB_TABLE)))
+        db.session.commit()
     page = admin_client.get("/admin/jobs").text
     assert "No scheduler has run yet" in page
     for spec in declared_jobs():
