@@ -1,6 +1,7 @@
 """The embedded default, SQLite, under real processes: a web process killed during answers
-leaves no half-written answer; two gunicorn workers with the scheduler enabled fire each job
-once, and the survivor takes over when the firing one dies."""
+leaves no half-written answer; respondents answering while the models retrain are never told
+"database is locked"; two gunicorn workers with the scheduler enabled fire each job once, and
+the survivor takes over when the firing one dies."""
 
 from __future__ import annotations
 
@@ -82,6 +83,47 @@ def test_a_web_process_killed_during_answers_leaves_no_half_written_answer(sqlit
     assert half == dict.fromkeys(HALF_WRITTEN, 0)
     assert sqlite_db.scalar(TIMELINE_LINES) == stored
     assert sqlite_db.scalar(RESPONSE_EVENTS) == stored
+
+
+def answer_until(base_url: str, tokens: list[str], done: threading.Event, codes: Counter) -> None:
+    """Answer, and answer again with another score, until `done`: every answer is a write."""
+    with requests.Session() as session:
+        for token, score in zip(itertools.cycle(tokens), itertools.cycle("3948"), strict=False):
+            if done.is_set():
+                return
+            response = session.post(
+                f"{base_url}/s/{token}/answer", data={"score": score}, allow_redirects=False
+            )
+            codes[response.status_code] += 1
+
+
+def test_respondents_answering_during_retraining_on_sqlite_are_never_refused(sqlite_db, processes):
+    demo = processes.start("demo", ["demo", "--accounts", "300", "--no-scoring"], sqlite_db.env())
+    assert demo.wait(timeout=300) == 0, processes.log_of(demo)
+    tokens = [token_of(invitation) for invitation in invite(CampaignFactory())][:120]
+    port, unlimited = free_port(), sqlite_db.env(SURVEY_PAGE_RATE_LIMIT="100000 per minute")
+    processes.start("web", ["run", "--port", str(port), "--no-reload"], unlimited)
+    wait_for(lambda: port_open(port), 30, "the web process to listen")
+
+    trainer = processes.start("train", ["scoring", "train"], sqlite_db.env())
+    done, codes = threading.Event(), Counter()
+    respondents = [
+        threading.Thread(target=answer_until, args=(f"http://127.0.0.1:{port}", share, done, codes))
+        for share in (tokens[n::20] for n in range(20))
+    ]
+    for respondent in respondents:
+        respondent.start()
+    status = trainer.wait(timeout=600)
+    done.set()
+    for respondent in respondents:
+        respondent.join(timeout=30)
+
+    print(f"\nanswers during retraining on SQLite: {dict(codes)}")
+    assert status == 0, processes.log_of(trainer)
+    assert sum(codes.values()) > 100
+    assert set(codes) == {303}, f"respondents were refused: {dict(codes)}"
+    active = "SELECT count(*) FROM model_versions WHERE active"
+    assert sqlite_db.scalar(active) == 2
 
 
 def ticks(path: Path) -> Counter[int]:
