@@ -50,6 +50,14 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def utc_iso(moment: dt.datetime | None) -> str | None:
+    """A stored (naive UTC) timestamp as ISO 8601 with its offset, "...+00:00", for what leaves
+    the product (webhooks, the API): a reader must never have to guess the zone."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).isoformat()
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint(in_check("role", ROLES), name="role"),)

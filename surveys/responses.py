@@ -33,7 +33,8 @@ from sqlalchemy.exc import IntegrityError
 
 from cs_platform.extensions import db
 from cs_platform.models import Contact, Task, TimelineEntry, utcnow
-from cs_platform.webhooks.events import publish_survey_response_created, publish_task_created
+from cs_platform.webhooks.events import publish_task_created
+from surveys.events import publish_survey_response_created, publish_survey_response_updated
 from surveys.metrics import BAND_LIMITS, band, is_detractor, score_in_range
 from surveys.models import Invitation, Survey, SurveyResponse
 from surveys.tokens import hash_token, looks_like_token, read_opt_out_token
@@ -139,8 +140,10 @@ def _change_score(
     previous, contact = response.score, invitation.contact
     entry = _answer_entry(response, contact)
     response.score, response.updated_at = score, now
-    if band(response.kind, previous) != band(response.kind, score):
+    changed = ["score"]
+    if band(response.kind, previous) != band(response.kind, score) and response.comment:
         response.comment = None  # it answered the other band's follow-up question
+        changed.append("comment")
     body = f"{_answer_line(response, contact)} (changed from {previous})"
     if entry is None:  # the line names the contact as it was then; a renamed one gets a new line
         _timeline(invitation, body, now)
@@ -150,6 +153,7 @@ def _change_score(
         open_detractor_task(response)
     elif is_detractor(response.kind, previous):
         release_detractor_task(response)
+    publish_survey_response_updated(response, changed)
 
 
 def clean_comment(comment: str | None) -> str:
@@ -166,12 +170,13 @@ def record_comment(invitation: Invitation, comment: str) -> SurveyResponse | Non
     CommentTooLongError and store nothing."""
     response = _response_of(invitation)
     text = clean_comment(comment)
-    if response is None or not text:
+    if response is None or not text or text == response.comment:
         return response
     response.comment, response.updated_at = text, utcnow()
     if is_detractor(response.kind, response.score):
         open_detractor_task(response)
     db.session.flush()
+    publish_survey_response_updated(response, ["comment"])
     return response
 
 

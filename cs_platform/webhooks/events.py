@@ -182,21 +182,6 @@ def publish_health_score_changes(changes: Sequence[dict[str, Any]]) -> int:
     )
 
 
-def publish_survey_response_created(response: Any) -> int:
-    """survey_response.created for a flushed SurveyResponse."""
-    data = {
-        "id": response.id,
-        "account_id": response.account_id,
-        "survey_id": response.survey_id,
-        "contact_id": response.contact_id,
-        "kind": response.kind,
-        "score": response.score,
-        "comment": response.comment,
-        "responded_at": response.responded_at.isoformat(),
-    }
-    return publish_event("survey_response.created", data, f"msg_survey_response_{response.id}")
-
-
 def task_data(task: Any) -> dict[str, Any]:
     return {
         "id": task.id,

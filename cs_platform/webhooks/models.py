@@ -14,6 +14,7 @@ EVENT_TYPES = (
     "health_score.changed",
     "churn_risk.flagged",
     "survey_response.created",
+    "survey_response.updated",
     "task.created",
 )
 # Sent only by the "Send test" button, to one endpoint, whatever it subscribes to.

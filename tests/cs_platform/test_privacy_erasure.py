@@ -10,9 +10,9 @@ from sqlalchemy import select
 from cs_platform.extensions import db
 from cs_platform.models import AuditEntry, Contact
 from cs_platform.privacy import erase_contact
-from cs_platform.webhooks.events import publish_survey_response_created
 from cs_platform.webhooks.models import WebhookDelivery
 from cs_platform.webhooks.services import create_endpoint
+from surveys.events import publish_survey_response_created
 from surveys.metrics import summarise
 from surveys.models import Invitation, SurveyResponse
 from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SurveyResponseFactory

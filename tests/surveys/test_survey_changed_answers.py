@@ -120,14 +120,18 @@ def test_clicking_the_same_score_again_changes_nothing(client, token):
     assert lines() == ["NPS 3 from Dana Diaz"] and len(tasks()) == 1
 
 
-def test_a_changed_answer_publishes_no_second_event_and_the_line_matches_the_stored_score(
+def test_a_changed_answer_publishes_an_update_not_a_second_creation_and_the_line_matches(
     client, token
 ):
     subscribe_to_every_event()
     answer(client, token, 9)
     answer(client, token, 3)
     events = db.session.scalars(select(WebhookDelivery.event_type).order_by(WebhookDelivery.id))
-    assert list(events) == ["survey_response.created", "task.created"]
+    assert list(events) == [
+        "survey_response.created",
+        "task.created",
+        "survey_response.updated",
+    ]
     assert lines() == [f"NPS {stored().score} from Dana Diaz (changed from 9)"]
 
 

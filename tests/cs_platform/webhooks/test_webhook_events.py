@@ -15,13 +15,13 @@ from cs_platform.webhooks.events import (
     health_score_changes,
     publish_health_score_changes,
     publish_risk_flags,
-    publish_survey_response_created,
     publish_task_created,
 )
 from cs_platform.webhooks.models import WebhookDelivery
 from integrations.models import SupportTicket, UsageDaily
 from scoring.models import HealthScore
 from scoring.runs import score_accounts
+from surveys.events import publish_survey_response_created
 from tests.cs_platform.webhooks.conftest import run_outbox
 from tests.factories import (
     AccountFactory,
