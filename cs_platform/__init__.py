@@ -38,6 +38,10 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     register_error_handlers(app)
     register_response_headers(app)
 
+    from cs_platform.metrics import install_request_metrics
+
+    install_request_metrics(app)
+
     from cs_platform.cli import register_cli
 
     register_cli(app)

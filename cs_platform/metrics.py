@@ -1,41 +1,96 @@
-"""Prometheus metrics at /metrics, read from the database at scrape time.
+"""Prometheus metrics at /metrics.
 
-Counting from the tables rather than in process memory gives the same figures from every web
-worker, scheduler and outbox worker on every machine, with no multiprocess bookkeeping.
+Most figures are read from the database at scrape time, so every web worker, scheduler and
+outbox worker on every machine agrees on them. Only what no table holds is counted in process:
+HTTP requests and ingested events. Under gunicorn those counts go through prometheus_client's
+multiprocess mode (PROMETHEUS_MULTIPROC_DIR: one file per worker, summed at scrape time);
+without the variable (the dev server, tests) they live in this process's memory.
 """
 
 from __future__ import annotations
 
 import hmac
+import importlib.metadata
 import ipaddress
-from collections.abc import Iterator
+import os
+import platform
+import time
+import tomllib
+from collections.abc import Callable, Iterable, Iterator
+from functools import cache
+from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from flask import Blueprint, Flask, Response, abort, current_app, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    Counter,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import (
     CollectorRegistry,
     CounterMetricFamily,
     GaugeMetricFamily,
     Metric,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 
 from cs_platform.extensions import db, limiter
 from cs_platform.models import utcnow
 from cs_platform.outbox import OutboxMessage
-from integrations.models import SyncRun
+from cs_platform.webhooks.models import WebhookDelivery
+from integrations.models import RUN_STATUSES, Connection, RawUsageEvent, SyncRun
 from scoring.models import HealthScore, ScoringRun
 
 bp = Blueprint("metrics", __name__)
 SYNC_COUNTS = ("fetched", "created", "updated", "unmatched", "failed")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+URL_RULE_KEY = "cs_platform.url_rule"
+UNMATCHED = "unmatched"  # 404s and 405s have no rule; the raw path never becomes a label
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+# The same series in both modes: multiprocess mode has no `_created` samples.
+disable_created_metrics()
+HTTP_REQUESTS = Counter(
+    "cs_http_requests",
+    "HTTP requests by method, URL rule and status class.",
+    ["method", "endpoint", "status_class"],
+    registry=None,
+)
+HTTP_ERRORS = Counter(
+    "cs_http_request_errors",
+    "HTTP requests answered 5xx or ended by an unhandled exception, by method and URL rule.",
+    ["method", "endpoint"],
+    registry=None,
+)
+HTTP_DURATION = Histogram(
+    "cs_http_request_duration_seconds",
+    "Time until the response starts, by URL rule.",
+    ["endpoint"],
+    registry=None,
+)
+INGESTED_EVENTS = Counter(
+    "cs_ingest_events",
+    "Segment-style events as answered to the sender: accepted or rejected, by source.",
+    ["source", "outcome"],
+    registry=None,
+)
+IN_PROCESS_METRICS = (HTTP_REQUESTS, HTTP_ERRORS, HTTP_DURATION, INGESTED_EVENTS)
 
 
 class DatabaseCollector:
-    """Outbox, sync and scoring figures, each from one grouped query."""
+    """Outbox, sync, ingestion, webhook and scoring figures, each from one grouped query."""
 
     def collect(self) -> Iterator[Metric]:
         yield from outbox_metrics()
         yield from sync_metrics()
+        yield from usage_event_metrics()
+        yield from webhook_metrics()
         yield from scoring_metrics()
 
 
@@ -68,13 +123,21 @@ def outbox_metrics() -> Iterator[Metric]:
 
 
 def sync_metrics() -> Iterator[Metric]:
-    runs = GaugeMetricFamily("cs_sync_runs", "Integration sync runs by status.", labels=["status"])
-    for status, count in db.session.execute(
-        select(SyncRun.status, func.count()).group_by(SyncRun.status)
-    ):
-        runs.add_metric([status], count)
-    yield runs
-    records = GaugeMetricFamily(
+    """Finished runs only grow (counters); runs in progress come and go (a gauge)."""
+    counts = dict.fromkeys(RUN_STATUSES, 0)
+    counts.update(
+        db.session.execute(select(SyncRun.status, func.count()).group_by(SyncRun.status)).all()
+    )
+    yield GaugeMetricFamily(
+        "cs_sync_runs_running", "Integration sync runs in progress.", value=counts.pop("running")
+    )
+    finished = CounterMetricFamily(
+        "cs_sync_runs", "Finished integration sync runs by status.", labels=["status"]
+    )
+    for status, count in counts.items():
+        finished.add_metric([status], count)
+    yield finished
+    records = CounterMetricFamily(
         "cs_sync_records", "Records handled by all sync runs, by outcome.", labels=["outcome"]
     )
     sums = db.session.execute(
@@ -83,6 +146,43 @@ def sync_metrics() -> Iterator[Metric]:
     for name, total in zip(SYNC_COUNTS, sums, strict=True):
         records.add_metric([name], float(total))
     yield records
+
+
+def usage_event_metrics() -> Iterator[Metric]:
+    """Raw events each Segment-style source has sent that no roll-up has claimed yet."""
+    waiting = GaugeMetricFamily(
+        "cs_usage_events_awaiting_rollup",
+        "Segment-style events received but not yet rolled up, by source.",
+        labels=["source"],
+    )
+    rows = db.session.execute(
+        select(Connection.name, func.count())
+        .join(RawUsageEvent, RawUsageEvent.connection_id == Connection.id)
+        .where(RawUsageEvent.rollup_batch.is_(None))
+        .group_by(Connection.name)
+    )
+    for source, count in rows:
+        waiting.add_metric([source], count)
+    yield waiting
+
+
+def webhook_metrics() -> Iterator[Metric]:
+    """Deliveries per endpoint and status. A gauge, not a counter: replays turn failed ones back
+    to pending and retention deletes finished ones, so these counts can fall."""
+    deliveries = GaugeMetricFamily(
+        "cs_webhook_deliveries",
+        "Stored webhook deliveries by endpoint and status (pending: still being tried; failed: "
+        "retries used up or endpoint disabled).",
+        labels=["endpoint_id", "status"],
+    )
+    rows = db.session.execute(
+        select(WebhookDelivery.endpoint_id, WebhookDelivery.status, func.count()).group_by(
+            WebhookDelivery.endpoint_id, WebhookDelivery.status
+        )
+    )
+    for endpoint_id, status, count in rows:
+        deliveries.add_metric([str(endpoint_id), status], count)
+    yield deliveries
 
 
 def scoring_metrics() -> Iterator[Metric]:
@@ -134,9 +234,98 @@ def metrics() -> Response:
             abort(401)
     elif not direct_loopback_request():
         abort(403, "Set METRICS_TOKEN to scrape /metrics from another machine.")
+    return Response(generate_latest(scrape_registry()), mimetype=CONTENT_TYPE_LATEST)
+
+
+def scrape_registry() -> CollectorRegistry:
+    """The database figures, build info, this process's figures (under gunicorn: whichever
+    worker answers) and the in-process counts: every worker's in multiprocess mode."""
     registry = CollectorRegistry()
     registry.register(DatabaseCollector())
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    registry.register(BuildInfoCollector())
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    multiproc_dir = os.environ.get(MULTIPROC_DIR)
+    if multiproc_dir:
+        MultiProcessCollector(registry, path=multiproc_dir)
+    else:
+        for in_process in IN_PROCESS_METRICS:
+            registry.register(in_process)
+    return registry
+
+
+class BuildInfoCollector:
+    """`cs_build_info{version, python} 1`: which release and Python answer."""
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "cs_build_info", "The running release and Python version.", labels=["version", "python"]
+        )
+        info.add_metric([project_version(), platform.python_version()], 1)
+        yield info
+
+
+@cache
+def project_version() -> str:
+    """The installed package's version, else the checkout's pyproject.toml version."""
+    try:
+        return importlib.metadata.version("cs-platform")
+    except importlib.metadata.PackageNotFoundError:
+        with (PROJECT_ROOT / "pyproject.toml").open("rb") as pyproject:
+            return tomllib.load(pyproject)["project"]["version"]
+
+
+def install_request_metrics(app: Flask) -> None:
+    """Count and time every request by its URL rule, the raw path never (no ids or tokens)."""
+    app.teardown_request(remember_url_rule)
+    app.wsgi_app = RequestMetricsMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+
+
+def remember_url_rule(_error: BaseException | None = None) -> None:
+    """Leave the matched rule in the WSGI environ, where the middleware reads it afterwards."""
+    rule = request.url_rule
+    request.environ[URL_RULE_KEY] = rule.rule if rule is not None else UNMATCHED
+
+
+class RequestMetricsMiddleware:
+    """Times the app and reads the status it starts; an exception that escapes counts as 500.
+    A streamed body is not waited for: the time is until the response starts."""
+
+    def __init__(self, wsgi_app: Callable) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = time.perf_counter()
+        statuses: list[int] = []
+
+        def capture_status(status: str, headers: list, exc_info=None):
+            statuses.append(int(status.split(" ", 1)[0]))
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.wsgi_app(environ, capture_status)
+        except Exception:
+            statuses.append(500)
+            raise
+        finally:
+            endpoint = environ.get(URL_RULE_KEY, UNMATCHED)
+            method = environ.get("REQUEST_METHOD", "")
+            record_request(method, endpoint, statuses[-1] if statuses else 500, started)
+
+
+def record_request(method: str, endpoint: str, status: int, started: float) -> None:
+    """One request in the HTTP counters and the latency histogram."""
+    method = method if method in HTTP_METHODS else "other"  # any verb may arrive: bound labels
+    HTTP_REQUESTS.labels(method, endpoint, f"{status // 100}xx").inc()
+    HTTP_DURATION.labels(endpoint).observe(time.perf_counter() - started)
+    if status >= 500:
+        HTTP_ERRORS.labels(method, endpoint).inc()
+
+
+def count_ingested_events(source: str, accepted: int, rejected: int) -> None:
+    """A Segment-style request's events as answered to its sender, by source connection name."""
+    INGESTED_EVENTS.labels(source, "accepted").inc(accepted)
+    INGESTED_EVENTS.labels(source, "rejected").inc(rejected)
 
 
 def direct_loopback_request() -> bool:

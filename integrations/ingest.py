@@ -17,6 +17,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cs_platform.extensions import csrf, db, limiter
+from cs_platform.metrics import count_ingested_events
 from cs_platform.request_bodies import decoded_body
 from integrations.usage import (
     MAX_BATCH_BYTES,
@@ -102,6 +103,7 @@ def invalid_body(error: InvalidBodyError):
 
 def answer(result: IngestResult):
     db.session.commit()
+    count_ingested_events(g.ingest_source.name, result.accepted, len(result.rejected))
     if result.rejected:
         return ingest_error(
             400,
