@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime as dt
 import json
 import os
 import random
@@ -22,7 +23,8 @@ import requests
 from integrations_common import ROOT, scratch_app
 
 GROUPS = 1000
-DAYS = 30
+DAYS = 30  # the last 30 days: within the late-event window (RAW_USAGE_EVENTS_RETENTION_DAYS)
+FIRST_DAY = dt.date.today() - dt.timedelta(days=DAYS)
 WRITE_KEY = "bench-write-key"
 EVENT_NAMES = [f"Feature {n} Used" for n in range(20)]
 
@@ -31,10 +33,11 @@ def batch_body(start: int, size: int, rng: random.Random) -> bytes:
     events = []
     for number in range(start, start + size):
         group = rng.randrange(1, GROUPS + 1)
+        day = FIRST_DAY + dt.timedelta(days=number % DAYS)
         events.append(
             {"type": "track", "messageId": f"m-{number}", "userId": f"u{group}-{rng.randrange(50)}",
              "event": rng.choice(EVENT_NAMES),
-             "timestamp": f"2026-03-{1 + number % DAYS:02d}T{number % 24:02d}:00:00Z",
+             "timestamp": f"{day}T{number % 24:02d}:00:00Z",
              "context": {"groupId": f"customer{group}.example"}, "properties": {"plan": "growth"}}
         )  # fmt: skip
     return json.dumps({"batch": events}).encode()

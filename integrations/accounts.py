@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import func, select, update
 
 from cs_platform.api.schemas import MAX_ARR
+from cs_platform.date_range import RANGE_TEXT, in_range, is_evergreen
 from cs_platform.extensions import db
 from cs_platform.models import Account, AccountChange, TimelineEntry, User
 from integrations.matching import normalise_domain
@@ -18,6 +20,22 @@ from integrations.writers import write_external_ids
 
 ACCOUNT_FIELDS = ("name", "domain", "arr", "renewal_date", "owner_email")
 FIELD_LABELS = {"name": "name", "domain": "domain", "arr": "ARR", "renewal_date": "renewal date"}
+
+
+class NoRenewal(enum.Enum):
+    """A CRM's far-future renewal date (cs_platform.date_range): the contract is evergreen, and
+    the account's renewal date is cleared, where a blank one leaves the date we have."""
+
+    EVERGREEN = "evergreen"
+
+
+EVERGREEN = NoRenewal.EVERGREEN
+Renewal = dt.date | Literal[NoRenewal.EVERGREEN] | None
+
+
+def stored_renewal(renewal: Renewal) -> dt.date | None:
+    """The renewal date to store: None for an evergreen contract."""
+    return None if renewal is EVERGREEN else renewal
 
 
 class FieldChange(NamedTuple):
@@ -32,6 +50,8 @@ class FieldChange(NamedTuple):
         """As "ARR 50000.00 → 62000.00", or "owner → casey@ourco.example"."""
         if self.field == "owner_email":
             return f"owner → {self.new}"
+        if self.field == "renewal_date" and self.new is None:
+            return f"renewal date {self.old} → none (evergreen contract)"
         return f"{FIELD_LABELS[self.field]} {self.old} → {self.new}"
 
 
@@ -49,13 +69,13 @@ class RefusedRenewal(NamedTuple):
         )
 
 
-def renews_before_start(renewal: dt.date | None, start: dt.date | None) -> bool:
-    """Whether a renewal date comes before the contract start (both known)."""
-    return renewal is not None and start is not None and renewal < start
+def renews_before_start(renewal: Renewal, start: dt.date | None) -> bool:
+    """Whether a renewal date comes before the contract start (both known dates)."""
+    return isinstance(renewal, dt.date) and start is not None and renewal < start
 
 
 def refused_renewals(
-    renewals: dict[int, dt.date | None], starts: dict[int, dt.date | None]
+    renewals: dict[int, Renewal], starts: dict[int, dt.date | None]
 ) -> list[RefusedRenewal]:
     """The CRM renewal dates, by account id, that come before their account's contract start."""
     return [
@@ -85,22 +105,36 @@ def parse_arr(value: Any) -> Decimal | None:
     return arr.quantize(Decimal("0.01"))
 
 
-def parse_date(value: Any, field_name: str) -> dt.date | None:
-    """A date from 'YYYY-MM-DD', an ISO timestamp or epoch milliseconds; 2000-2100 only."""
+def read_date(value: Any, field_name: str) -> dt.date | None:
+    """A date from 'YYYY-MM-DD', an ISO timestamp or epoch milliseconds; None when blank."""
     if value in (None, ""):
         return None
     text = str(value)
     try:
-        day = (
+        return (
             dt.datetime.fromtimestamp(int(text) / 1000, dt.UTC).date()
             if text.lstrip("-").isdigit()
             else dt.date.fromisoformat(text[:10])
         )
     except (ValueError, OverflowError, OSError):
         raise BadRecord(f"{field_name} {value!r} is not a date") from None
-    if not dt.date(2000, 1, 1) <= day <= dt.date(2100, 1, 1):
-        raise BadRecord(f"{field_name} {value!r} is out of range")
+
+
+def parse_date(value: Any, field_name: str) -> dt.date | None:
+    """A date as read_date reads it, within the range of cs_platform.date_range."""
+    day = read_date(value, field_name)
+    if day is not None and not in_range(day):
+        raise BadRecord(f"{field_name} {value!r} is out of range ({RANGE_TEXT})")
     return day
+
+
+def parse_renewal_date(value: Any, field_name: str) -> Renewal:
+    """A renewal date as parse_date reads it, but EVERGREEN for a CRM's far-future mark of a
+    contract that never renews (2999-12-31, 9999-12-31)."""
+    day = read_date(value, field_name)
+    if day is not None and is_evergreen(day):
+        return EVERGREEN
+    return parse_date(value, field_name)
 
 
 def company_values(props: dict[str, Any], names: dict[str, str | None]) -> dict[str, Any]:
@@ -118,15 +152,15 @@ def company_values(props: dict[str, Any], names: dict[str, str | None]) -> dict[
         "name": name[:200],
         "domain": normalise_domain(get("domain")),
         "arr": parse_arr(get("arr")),
-        "renewal_date": parse_date(get("renewal_date"), str(names.get("renewal_date"))),
+        "renewal_date": parse_renewal_date(get("renewal_date"), str(names.get("renewal_date"))),
         "owner_email": owner.strip().lower() if isinstance(owner, str) else None,
     }
 
 
 def write_renewal_dates(rows: list[tuple[Parsed, int | None]], source: str) -> tuple[int, int]:
     """Set accounts' renewal dates from open renewal deals, keeping the dates they replace in
-    the account history; a date before the contract start is refused in the account's timeline.
-    Returns (0, accounts updated)."""
+    the account history; a date before the contract start is refused in the account's timeline,
+    an evergreen one clears the date. Returns (0, accounts updated)."""
     dates = {aid: item.values["renewal_date"] for item, aid in rows}
     dates = {aid: day for aid, day in dates.items() if day is not None}
     if not dates:
@@ -140,6 +174,7 @@ def write_renewal_dates(rows: list[tuple[Parsed, int | None]], source: str) -> t
     log_refused_renewals(source, refused)
     for refusal in refused:
         del dates[refusal.account_id]
+    dates = {aid: stored_renewal(day) for aid, day in dates.items()}
     history = {
         aid: [FieldChange("renewal_date", renewal, dates[aid])]
         for aid, renewal, _ in current
@@ -194,13 +229,17 @@ def apply_values(
     account: Account, values: dict[str, Any], owners: dict[str, int]
 ) -> list[FieldChange]:
     """Copy the fields the CRM sent (a blank field, or a renewal date before the contract start,
-    leaves what we have); returns what changed (the caller keeps it for accounts that existed)."""
+    leaves what we have; an evergreen one clears the date); returns what changed (the caller
+    keeps it for accounts that existed)."""
     changed = []
     for name in ("name", "domain", "arr", "renewal_date"):
         new = values.get(name)
-        if name == "renewal_date" and renews_before_start(new, account.contract_start):
+        if new is None or (
+            name == "renewal_date" and renews_before_start(new, account.contract_start)
+        ):
             continue
-        if new is not None and new != getattr(account, name):
+        new = stored_renewal(new)
+        if new != getattr(account, name):
             changed.append(FieldChange(name, getattr(account, name), new))
             setattr(account, name, new)
     owner = values.get("owner_email")

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from cs_platform.extensions import db
 from cs_platform.models import MAX_INT, Account
 from integrations.matching import MatchKeys, match_accounts, normalise_domain
+from integrations.models import CSV_USAGE
 from integrations.usage import SOURCE, write_usage
 
 COLUMNS = ("domain", "account_id", "day", "active_users", "events", "features_used")
@@ -47,7 +48,8 @@ class ImportReport:
 
 
 def import_usage_csv(path: Path, encoding: str | None = None) -> ImportReport:
-    """Upsert UsageDaily from `path`; bad, unmatched and repeated rows are reported by line.
+    """Upsert UsageDaily's "csv" rows from `path` (other sources' rows stay); bad, unmatched and
+    repeated rows are reported by line.
 
     `encoding` names the file's encoding (LookupError if Python does not know it); without it a
     byte order mark decides, else the file must be UTF-8.
@@ -72,7 +74,8 @@ def import_usage_csv(path: Path, encoding: str | None = None) -> ImportReport:
             {"account_id": int(row.account), "day": row.day_value, "active_users": row.active_users,
              "events": row.events, "features_used": row.features_used, "feature_counts": None}
             for row in good.itertuples()
-        ]
+        ],
+        CSV_USAGE,
     )  # fmt: skip
     problems = [f"line {row.line}: {row.problem}" for row in frame[bad].itertuples()]
     return ImportReport(imported=len(good), problems=problems, rows=len(frame))

@@ -7,12 +7,16 @@ import datetime as dt
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    ColumnElement,
     ForeignKey,
     Index,
     String,
+    Subquery,
     Text,
     UniqueConstraint,
+    func,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -62,8 +66,18 @@ class SupportTicket(db.Model):
     account: Mapped[Account] = relationship()
 
 
+# Where a UsageDaily row came from: the events roll-up, the CSV import, a SQL source (its
+# `source` setting, "warehouse" by default), or IMPORTED_USAGE: rows from before migration 0009
+# and rows written without naming a source (the demo book, benches).
+EVENTS_USAGE = "events"
+CSV_USAGE = "csv"
+WAREHOUSE_USAGE = "warehouse"
+IMPORTED_USAGE = "imported"
+
+
 class UsageDaily(db.Model):
-    """One account's product usage on one day, rolled up from raw events or imported."""
+    """One account's product usage on one day as one source reported it; no writer overwrites
+    another source's row. Read the day's figures through `combined()`."""
 
     __tablename__ = "usage_daily"
     __table_args__ = (
@@ -75,11 +89,31 @@ class UsageDaily(db.Model):
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
     )
     day: Mapped[dt.date] = mapped_column(primary_key=True)
+    # A server default only, so that bulk writers naming no source (the demo loader) work too.
+    source: Mapped[str] = mapped_column(String(32), primary_key=True, server_default=IMPORTED_USAGE)
     active_users: Mapped[int] = mapped_column(default=0)
     events: Mapped[int] = mapped_column(default=0)
     # Number of distinct product features used that day; per-feature counts when known.
     features_used: Mapped[int] = mapped_column(default=0)
     feature_counts: Mapped[dict | None] = mapped_column(JSON)
+
+    @classmethod
+    def combined(cls, *where: ColumnElement[bool]) -> Subquery:
+        """One row per (account_id, day) of the rows matching `where`, across sources: each
+        figure is the largest any source reported that day. Sources measure the same product,
+        so their users and events overlap and a sum would count them twice."""
+        return (
+            select(
+                cls.account_id,
+                cls.day,
+                func.max(cls.active_users).label("active_users"),
+                func.max(cls.events).label("events"),
+                func.max(cls.features_used).label("features_used"),
+            )
+            .where(*where)
+            .group_by(cls.account_id, cls.day)
+            .subquery("usage_combined")
+        )
 
 
 CONNECTION_KINDS = ("zendesk", "hubspot", "salesforce", "freshdesk", "segment", "sql")
@@ -214,7 +248,8 @@ class RawUsageEvent(db.Model):
 
     `rollup_batch` is NULL until a roll-up claims the event, then the number of that roll-up
     (0: rolled up before migration 0005). The (connection, batch) index finds both the unclaimed
-    events of a connection and the events of one batch.
+    events of a connection and the events of one batch; the partial (connection, user) index the
+    events without a groupId of a user just linked to a group.
     """
 
     __tablename__ = "raw_usage_events"
@@ -222,6 +257,13 @@ class RawUsageEvent(db.Model):
         UniqueConstraint("connection_id", "message_id"),
         Index("ix_raw_usage_events_group_day", "group_id", "day"),
         Index("ix_raw_usage_events_rollup", "connection_id", "rollup_batch"),
+        Index(
+            "ix_raw_usage_events_ungrouped_user",
+            "connection_id",
+            "user_id",
+            postgresql_where=text("group_id IS NULL"),
+            sqlite_where=text("group_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -237,3 +279,27 @@ class RawUsageEvent(db.Model):
     timestamp: Mapped[dt.datetime]
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     rollup_batch: Mapped[int | None]
+
+
+class UsageUserLink(db.Model):
+    """Which group (account) a user of one event source belongs to, from its group() calls: the
+    latest call by timestamp wins. Events without a groupId count for their user's group.
+
+    `changed_batch` is the roll-up that last set or changed the group, and `previous_group_id`
+    the group it replaced then: that roll-up recomputes the user's days for both.
+    """
+
+    __tablename__ = "usage_user_links"
+    __table_args__ = (
+        Index("ix_usage_user_links_changed", "connection_id", "changed_batch"),
+        Index("ix_usage_user_links_group", "group_id"),
+    )
+
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("integration_connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(200))
+    seen_at: Mapped[dt.datetime]  # the timestamp of the group() call that set the link
+    changed_batch: Mapped[int | None]
+    previous_group_id: Mapped[str | None] = mapped_column(String(200))

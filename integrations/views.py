@@ -32,7 +32,7 @@ from integrations.hosts import VENDOR_HOSTS, UnsafeHostError, policy_for
 from integrations.models import KIND_LABELS, Connection, SyncRun, UnmatchedRecord
 from integrations.services import connection_overview, find_account, save_connection
 from integrations.sync import SyncError, check_connection, resolve_unmatched, run_sync
-from integrations.usage import hash_write_key, new_write_key
+from integrations.usage import hash_write_key, new_write_key, unattributed_events
 
 bp = Blueprint("integrations", __name__, url_prefix="/integrations", template_folder="templates")
 PAGE_SIZE = 50
@@ -46,8 +46,11 @@ def admins_only() -> None:
 
 @bp.get("/")
 def index():
-    """Connections with their last sync."""
-    return render_template("integrations/index.html", rows=connection_overview(), kinds=KIND_LABELS)
+    """Connections with their last sync; event sources with their unattributed events."""
+    return render_template(
+        "integrations/index.html", rows=connection_overview(), kinds=KIND_LABELS,
+        unattributed=unattributed_events(),
+    )  # fmt: skip
 
 
 @bp.route("/new/<kind>", methods=["GET", "POST"])

@@ -7,22 +7,29 @@ account. CRM fields (ARR, seats, plan, segment, contract start and renewal dates
 they were at the end of `day`, from the account history that CRM syncs and the API write (an
 account without history rows has had today's values all along); the renewal date is then rolled
 back along its yearly cycle.
+
+A row scoring cannot use (a date outside cs_platform.date_range that is not an evergreen renewal,
+a number that is not finite) is quarantined: `feature_snapshot` names it with the reason and
+`features_as_of` leaves it out, so one account's bad data never stops the others.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Select, and_, case, func, or_, select
 
+from cs_platform.date_range import EARLIEST_DATE, EVERGREEN_FROM, LATEST_DATE
 from cs_platform.extensions import db
 from cs_platform.models import Account, AccountChange, Contact
 from integrations.models import SupportTicket, UsageDaily
 from surveys.models import Invitation, SurveyResponse
 
 MONTH_DAYS = 30.4375
+ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 DETRACTOR_MAX = 6  # NPS 0-6
 CATEGORICAL = ("plan", "segment")
 # Columns that describe the row, not the account's health: never fed to a model.
@@ -85,11 +92,24 @@ def _midnight(day: dt.date) -> dt.datetime:
 
 
 def _numbers(values: pd.Series) -> pd.Series:
-    return pd.to_numeric(values).astype(float)
+    """Numbers as floats; NaN for text that is not one (quarantined by number_problems)."""
+    return pd.to_numeric(values, errors="coerce").astype(float)
 
 
 def _dates(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values)
+    """Dates or their ISO text as timestamps; NaT for none, for text that is not a date and for a
+    date pandas cannot hold (quarantined by date_problems)."""
+    return pd.to_datetime(values.astype("string"), format="ISO8601", errors="coerce")
+
+
+def _evergreen(text: pd.Series) -> pd.Series:
+    """Whether each ISO date text is an evergreen renewal: from EVERGREEN_FROM on, no renewal."""
+    return text.str.match(ISO_DATE, na=False) & text.ge(EVERGREEN_FROM.isoformat()).fillna(False)
+
+
+def _renewal_dates(values: pd.Series) -> pd.Series:
+    """Renewal dates as _dates reads them; NaT (no renewal date) for an evergreen one."""
+    return _dates(values).mask(_evergreen(values.astype("string")), pd.NaT)
 
 
 def _as_is(values: pd.Series) -> pd.Series:
@@ -101,10 +121,19 @@ HISTORY_TYPES = {
     "arr": _numbers,
     "seats": _numbers,
     "contract_start": _dates,
-    "renewal_date": _dates,
+    "renewal_date": _renewal_dates,
     "plan": _as_is,
     "segment": _as_is,
 }
+COLUMN_TYPES = HISTORY_TYPES | {"churned_at": _dates}
+# The dates scoring reads, as a quarantine reason names them.
+DATE_LABELS = {
+    "contract_start": "contract start",
+    "renewal_date": "renewal date",
+    "churned_at": "churn date",
+}
+# Numbers every account has (the database requires them): NaN there is bad data, not unknown.
+REQUIRED_NUMBERS = ("arr", "seats")
 
 
 def _first_changes_after(day: dt.date) -> pd.DataFrame:
@@ -120,20 +149,37 @@ def _first_changes_after(day: dt.date) -> pd.DataFrame:
 def in_force(accounts: pd.DataFrame, day: dt.date) -> pd.DataFrame:
     """`accounts` with each CRM field as it was at the end of `day`: the old value of the
     field's first change after `day`, else today's. Changes made on `day` itself count as known,
-    as the nightly run of that day sees them."""
-    typed = accounts.assign(
-        **{field: HISTORY_TYPES[field](accounts[field]) for field in AccountChange.FIELDS}
-    )
+    as the nightly run of that day sees them. Typed by COLUMN_TYPES, with a `problem` naming a
+    date that scoring cannot use ('' if none)."""
+    given = accounts.astype(dict.fromkeys(AccountChange.FIELDS, object))
     for field, changes in _first_changes_after(day).groupby("field"):
         old = changes.set_index("account_id")["old_value"]
-        later = typed["account_id"].isin(old.index)
-        typed.loc[later, field] = HISTORY_TYPES[field](typed.loc[later, "account_id"].map(old))
-    return typed
+        later = given["account_id"].isin(old.index)
+        given.loc[later, field] = given.loc[later, "account_id"].map(old)
+    typed = given.assign(**{column: kind(given[column]) for column, kind in COLUMN_TYPES.items()})
+    return typed.assign(problem=date_problems(given, typed))
+
+
+def date_problems(given: pd.DataFrame, typed: pd.DataFrame) -> pd.Series:
+    """Per account, the first date scoring cannot use, as "renewal date 2300-01-01 out of range"
+    ('' if none): one outside cs_platform.date_range, unless an evergreen renewal (no renewal)."""
+    problem = pd.Series("", index=given.index, dtype=object)
+    for column, label in DATE_LABELS.items():
+        text = given[column].astype("string")
+        usable = text.isna() | typed[column].between(
+            pd.Timestamp(EARLIEST_DATE), pd.Timestamp(LATEST_DATE)
+        )
+        if column == "renewal_date":
+            usable |= _evergreen(text)
+        reason = f"{label} " + text.str.slice(0, 40) + " out of range"
+        problem = problem.mask(~usable & problem.eq(""), reason)
+    return problem
 
 
 def live_accounts(day: dt.date) -> pd.DataFrame:
     """Accounts that were customers on `day` (started before it, not churned by it), with their
-    CRM fields as they were then and the day they `started`."""
+    CRM fields as they were then and the day they `started`; and those with a date `problem`, to
+    be quarantined (whether they had started is not known)."""
     query = select(
         Account.id.label("account_id"),
         Account.owner_id,
@@ -149,22 +195,22 @@ def live_accounts(day: dt.date) -> pd.DataFrame:
     accounts = in_force(_read(query), day)
     created = pd.to_datetime(accounts["created_at"]).dt.normalize()
     accounts["started"] = accounts["contract_start"].fillna(created)
-    return accounts[accounts["started"] <= pd.Timestamp(day)].reset_index(drop=True)
+    live = (accounts["started"] <= pd.Timestamp(day)) | accounts["problem"].ne("")
+    return accounts[live].reset_index(drop=True)
 
 
 def _usage(day: dt.date) -> pd.DataFrame:
-    recent = UsageDaily.day >= day - dt.timedelta(days=30)
-    query = (
-        select(
-            UsageDaily.account_id,
-            func.sum(case((recent, UsageDaily.active_users), else_=0)).label("users_recent"),
-            func.sum(case((recent, 0), else_=UsageDaily.active_users)).label("users_before"),
-            func.sum(case((recent, UsageDaily.features_used), else_=0)).label("features_recent"),
-            func.sum(case((recent, 1), else_=0)).label("days_recent"),
-        )
-        .where(UsageDaily.day >= day - dt.timedelta(days=60), UsageDaily.day < day)
-        .group_by(UsageDaily.account_id)
-    )
+    """Usage sums over the 60 days before `day`, read through UsageDaily.combined(): one figure
+    per account and day across sources, each the largest any source reported."""
+    usage = UsageDaily.combined(UsageDaily.day >= day - dt.timedelta(days=60), UsageDaily.day < day)
+    recent = usage.c.day >= day - dt.timedelta(days=30)
+    query = select(
+        usage.c.account_id,
+        func.sum(case((recent, usage.c.active_users), else_=0)).label("users_recent"),
+        func.sum(case((recent, 0), else_=usage.c.active_users)).label("users_before"),
+        func.sum(case((recent, usage.c.features_used), else_=0)).label("features_recent"),
+        func.sum(case((recent, 1), else_=0)).label("days_recent"),
+    ).group_by(usage.c.account_id)
     return _read(query)
 
 
@@ -275,8 +321,22 @@ def days_to_next_renewal(renewal: pd.Series, day: dt.date) -> pd.Series:
     return days - np.round(years_ahead * 365.25)
 
 
+class FeatureSnapshot(NamedTuple):
+    """The features of a day, and the live accounts quarantined from them (account_id, reason)."""
+
+    features: pd.DataFrame
+    quarantined: pd.DataFrame
+
+
 def features_as_of(day: dt.date) -> pd.DataFrame:
-    """One row per live account on `day` with every feature in FEATURES (NaN where unknown)."""
+    """One row per live account on `day` with every feature in FEATURES (NaN where unknown),
+    but none for an account whose data cannot be scored (see feature_snapshot)."""
+    return feature_snapshot(day).features
+
+
+def feature_snapshot(day: dt.date) -> FeatureSnapshot:
+    """The features of every live account on `day`, apart from the accounts quarantined for a
+    date or a number that cannot be scored, which are named with the reason."""
     accounts = live_accounts(day)
     frame = accounts.drop(columns=["renewal_date", "created_at", "started"])
     for part in (_usage(day), _tickets(day), _responses(day), _invitations(day), _contacts(day)):
@@ -305,7 +365,27 @@ def features_as_of(day: dt.date) -> pd.DataFrame:
     frame[numeric] = frame[numeric].astype(float)  # one dtype per column on every day
     for column in ("churned_at", "contract_start"):
         frame[column] = pd.to_datetime(frame[column])
-    return frame[[*META_COLUMNS, *FEATURES]].set_index("account_id", drop=False)
+    return quarantine(frame)
+
+
+def quarantine(frame: pd.DataFrame) -> FeatureSnapshot:
+    """Split rows scoring can use from those with a `problem` date or a number it cannot use."""
+    problem = frame["problem"].mask(frame["problem"].eq(""), number_problems(frame))
+    bad = problem.ne("")
+    features = frame.loc[~bad, [*META_COLUMNS, *FEATURES]].set_index("account_id", drop=False)
+    quarantined = pd.DataFrame({"account_id": frame.loc[bad, "account_id"], "reason": problem[bad]})
+    return FeatureSnapshot(features, quarantined.reset_index(drop=True))
+
+
+def number_problems(frame: pd.DataFrame) -> pd.Series:
+    """Per row, the first numeric feature that is infinite, or NaN where the database requires a
+    value, as "arr is not a finite number (inf)" ('' if none)."""
+    numbers = frame[[c for c in FEATURES if c not in CATEGORICAL]]
+    bad = np.isinf(numbers) | (numbers.isna() & numbers.columns.isin(REQUIRED_NUMBERS))
+    first = bad.to_numpy().argmax(axis=1)
+    value = numbers.to_numpy()[np.arange(len(numbers)), first]
+    reason = numbers.columns[first] + " is not a finite number (" + value.astype(str) + ")"
+    return pd.Series(np.where(bad.any(axis=1), reason, ""), index=frame.index)
 
 
 def stack(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -39,14 +39,14 @@ class UsageSummary:
 
 
 def usage_summary(account_id: int, today: dt.date) -> UsageSummary:
-    """Mean daily active users over the last 30 days (today included) and the 30 before."""
+    """Mean daily active users (sources combined) over the last 30 days (today included) and
+    the 30 before."""
     start = today - dt.timedelta(days=60)
     middle = today - dt.timedelta(days=30)
-    recent = func.avg(UsageDaily.active_users).filter(UsageDaily.day > middle)
-    previous = func.avg(UsageDaily.active_users).filter(UsageDaily.day <= middle)
-    row = db.session.execute(
-        select(recent, previous).where(UsageDaily.account_id == account_id, UsageDaily.day > start)
-    ).one()
+    usage = UsageDaily.combined(UsageDaily.account_id == account_id, UsageDaily.day > start)
+    recent = func.avg(usage.c.active_users).filter(usage.c.day > middle)
+    previous = func.avg(usage.c.active_users).filter(usage.c.day <= middle)
+    row = db.session.execute(select(recent, previous)).one()
     return UsageSummary(*(None if value is None else float(value) for value in row))
 
 
@@ -109,17 +109,17 @@ def latest_churn_risk(account_id: int) -> ChurnRisk | None:
 
 
 def usage_series(account_id: int, days: int = 180) -> list[tuple[dt.date, int]]:
-    """Daily active users over the account's last `days` days of usage, oldest first."""
+    """Daily active users (sources combined) over the account's last `days` days of usage,
+    oldest first."""
     latest = db.session.scalar(
         select(func.max(UsageDaily.day)).where(UsageDaily.account_id == account_id)
     )
     if latest is None:
         return []
-    query = (
-        select(UsageDaily.day, UsageDaily.active_users)
-        .where(UsageDaily.account_id == account_id, UsageDaily.day > latest - dt.timedelta(days))
-        .order_by(UsageDaily.day)
+    usage = UsageDaily.combined(
+        UsageDaily.account_id == account_id, UsageDaily.day > latest - dt.timedelta(days)
     )
+    query = select(usage.c.day, usage.c.active_users).order_by(usage.c.day)
     return [(day, users) for day, users in db.session.execute(query)]
 
 

@@ -200,6 +200,7 @@ def response_frame(
     band = bands(answers["kind"], answers["score"])
     topic = (answers["kind"] == "csat").to_numpy().astype(np.int64)  # index into TOPICS
     locale = pd.Categorical(contacts["locale"], categories=wordlists.LOCALES).codes[row]
+    responded_at = calendar.times(answers["minute"].to_numpy())
     return pd.DataFrame(
         {
             "id": np.arange(1, len(answers) + 1),
@@ -210,8 +211,9 @@ def response_frame(
             "kind": answers["kind"].to_numpy(),
             "score": answers["score"].to_numpy(),
             "comment": comments(rng, locale, topic, band, answers["problem"].to_numpy()),
-            "responded_at": calendar.times(answers["minute"].to_numpy()),
+            "responded_at": responded_at,
             "updated_at": np.datetime64("NaT", "s"),
+            "changed_at": responded_at,
         }
     )
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from integrations.accounts import (
     company_values,
-    parse_date,
+    parse_renewal_date,
     write_accounts,
     write_renewal_dates,
 )
@@ -184,7 +184,7 @@ class DealStream(HubSpotStream):
         renewal = pipeline is None or props.get("pipeline") == pipeline
         closed = str(props.get("dealstage", "")).startswith("closed")
         values = {
-            "renewal_date": parse_date(props.get("closedate"), "closedate")
+            "renewal_date": parse_renewal_date(props.get("closedate"), "closedate")
             if renewal and not closed
             else None
         }

@@ -9,7 +9,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from integrations.accounts import company_values, parse_date, write_accounts, write_renewal_dates
+from integrations.accounts import (
+    company_values,
+    parse_renewal_date,
+    write_accounts,
+    write_renewal_dates,
+)
 from integrations.connectors.base import Connector
 from integrations.connectors.hubspot import BearerAuth
 from integrations.http import HttpClient, VendorError
@@ -124,7 +129,7 @@ class OpportunityStream(SoqlStream):
         account = raw.get("AccountId")
         if raw.get("IsClosed") not in (True, False):
             raise BadRecord(f"IsClosed is not a boolean: {raw.get('IsClosed')!r}")
-        day = None if raw["IsClosed"] else parse_date(raw.get("CloseDate"), "CloseDate")
+        day = None if raw["IsClosed"] else parse_renewal_date(raw.get("CloseDate"), "CloseDate")
         return Parsed(opportunity_id, MatchKeys(account), {"renewal_date": day})
 
     def write(self, rows: list[tuple[Parsed, int | None]]) -> tuple[int, int]:

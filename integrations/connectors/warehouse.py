@@ -3,6 +3,8 @@
 The query (setting `query`) returns one row per account and day with the columns `day`,
 `active_users`, `events`, optionally `features_used`, and `domain` and/or `external_id` to name
 the account; it receives `:since` (the last day already read, re-read because it may have grown).
+Its rows are UsageDaily's under the source the `source` setting names ("warehouse" by default,
+also the ExternalId source accounts are matched by), beside the other sources' rows.
 
 The query runs read-only and bounded: a read-only transaction, a statement timeout, at most
 WAREHOUSE_MAX_ROWS rows, and one statement (it is wrapped as a subquery). Only postgresql:// URLs
@@ -31,6 +33,7 @@ from integrations.connectors.base import Connector
 from integrations.crypto import decrypt_credentials
 from integrations.http import AuthFailedError, VendorError
 from integrations.matching import MatchKeys, normalise_domain
+from integrations.models import WAREHOUSE_USAGE
 from integrations.records import BadRecord, Page, Parsed, Stream
 from integrations.usage import write_usage
 
@@ -171,7 +174,8 @@ class UsageRowStream(Stream):
 
     @property
     def source(self) -> str:  # type: ignore[override]
-        return self.settings.get("source", "warehouse")
+        """The ExternalId source to match by, and the UsageDaily source this writes."""
+        return str(self.settings.get("source") or WAREHOUSE_USAGE)[:32]
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
         since = dt.date.fromisoformat(cursor) if cursor else dt.date(2000, 1, 1)
@@ -210,7 +214,7 @@ class UsageRowStream(Stream):
     def write(self, rows: list[tuple[Parsed, int | None]]) -> tuple[int, int]:
         by_key = {(aid, item.values["day"]): item.values for item, aid in rows}
         write_usage([{**values, "account_id": aid, "feature_counts": None}
-                     for (aid, _), values in by_key.items()])  # fmt: skip
+                     for (aid, _), values in by_key.items()], self.source)  # fmt: skip
         return 0, len(by_key)
 
 

@@ -19,8 +19,11 @@ from segment.analytics.client import Client as SegmentClient
 from sqlalchemy import func, select
 
 from cs_platform.extensions import db
-from integrations.models import Connection, RawUsageEvent
-from integrations.usage import hash_write_key
+from cs_platform.models import Account, utcnow
+from integrations.csv_import import import_usage_csv
+from integrations.models import Connection, RawUsageEvent, UsageDaily
+from integrations.usage import hash_write_key, roll_up_all
+from tests.factories import AccountFactory
 from tests.faults.conftest import REPO, FaultDatabase, deployment_database, free_port, wait_for
 
 WRITE_KEY = "wk_live_8c1d5e"
@@ -190,3 +193,74 @@ def test_the_write_key_never_reaches_the_access_log(ingest_server):
     log = ingest_server.access_log.read_text()
     assert WRITE_KEY not in log
     assert base64.b64encode(f"{WRITE_KEY}:".encode()).decode() not in log
+
+
+# Linking users to accounts with group(), then tracks without a groupId, as apps send them.
+
+TRACKS = 27
+
+
+def usage_by_source(domain: str) -> dict[str, tuple[int, int, int]]:
+    """(active users, events, features used) per source on today's row of the account."""
+    db.session.expire_all()
+    query = (
+        select(UsageDaily.source, UsageDaily.active_users, UsageDaily.events,
+               UsageDaily.features_used)
+        .join(Account, Account.id == UsageDaily.account_id)
+        .where(Account.domain == domain, UsageDaily.day == utcnow().date())
+    )  # fmt: skip
+    return {source: tuple(figures) for source, *figures in db.session.execute(query)}
+
+
+def combined_today(domain: str) -> tuple[int, int, int]:
+    usage = UsageDaily.combined(UsageDaily.day == utcnow().date())
+    query = (
+        select(usage.c.active_users, usage.c.events, usage.c.features_used)
+        .join(Account, Account.id == usage.c.account_id)
+        .where(Account.domain == domain)
+    )
+    return tuple(db.session.execute(query).one())
+
+
+def send_a_linked_session(client) -> None:
+    """identify, group (user -> account), then tracks without a groupId; flushed."""
+    client.identify("ann", {"email": "ann@acme.example"})
+    client.group("ann", "acme.example", {"name": "Acme"})
+    for number in range(TRACKS):
+        client.track("ann", f"Feature {number % 3} Used")
+    client.flush()
+    client.join()
+
+
+def import_todays_csv(tmp_path: Path) -> None:
+    path = tmp_path / "usage.csv"
+    path.write_text(f"domain,day,active_users,events,features_used\n"
+                    f"acme.example,{utcnow().date()},28,20,2\n")  # fmt: skip
+    assert import_usage_csv(path).problems == []
+    db.session.commit()
+
+
+@pytest.mark.parametrize("sdk", ["segment", "rudderstack"])
+def test_tracks_after_a_group_call_all_count_and_sit_beside_a_csv_import(
+    ingest_server, tmp_path, sdk
+):
+    AccountFactory(domain="acme.example")
+    errors: list[Exception] = []
+    on_error = lambda error, _batch: errors.append(error)  # noqa: E731
+    client = (
+        SegmentClient(WRITE_KEY, host=ingest_server.url, gzip=True, on_error=on_error)
+        if sdk == "segment"
+        else RudderClient(WRITE_KEY, host=ingest_server.url, on_error=on_error)  # gzip: default
+    )
+
+    send_a_linked_session(client)
+    roll_up_all()
+    db.session.commit()
+
+    assert errors == []
+    assert usage_by_source("acme.example") == {"events": (1, TRACKS, 3)}  # 27 of 27 tracks
+
+    import_todays_csv(tmp_path)
+
+    assert usage_by_source("acme.example") == {"events": (1, TRACKS, 3), "csv": (28, 20, 2)}
+    assert combined_today("acme.example") == (28, TRACKS, 3)  # the largest of each figure

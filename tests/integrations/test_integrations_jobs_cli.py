@@ -71,7 +71,7 @@ def test_an_event_source_made_on_the_command_line_accepts_events_and_rolls_up(ru
     made = runner.invoke(args=["integrations", "add-event-source", "product"])
     write_key = made.output.strip().splitlines()[-1]
     event = {"type": "track", "userId": "u1", "event": "Opened", "messageId": "m1",
-             "timestamp": "2026-03-01T10:00:00Z",
+             "timestamp": utcnow().isoformat(),
              "context": {"groupId": "acme.example"}}  # fmt: skip
 
     accepted = client.post("/v1/track", json=event, auth=(write_key, ""))

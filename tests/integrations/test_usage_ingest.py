@@ -13,12 +13,14 @@ from sqlalchemy import func, select
 
 from cs_platform.auth.services import create_api_key
 from cs_platform.extensions import db
+from cs_platform.models import utcnow
 from integrations.models import RawUsageEvent, UnmatchedRecord, UsageDaily
 from integrations.sync import resolve_unmatched
 from integrations.usage import hash_write_key, roll_up_all
 from tests.factories import AccountFactory, ExternalIdFactory
 
 WRITE_KEY = "wk_test_4f9a2b"
+DAY = utcnow().date() - dt.timedelta(days=2)  # within the late-event window
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def track(message_id: str, group: str = "acme", user: str = "u1", **extra) -> di
         "messageId": message_id,
         "userId": user,
         "event": extra.pop("event", "Report Exported"),
-        "timestamp": extra.pop("timestamp", "2026-03-02T10:00:00Z"),
+        "timestamp": extra.pop("timestamp", f"{DAY}T10:00:00Z"),
         "context": {"groupId": group},
         **extra,
     }
@@ -55,8 +57,7 @@ def test_track_with_the_write_key_as_basic_username_is_stored(client, source):
     assert response.status_code == 200
     assert response.json == {"success": True, "accepted": 1}
     event = db.session.scalar(select(RawUsageEvent))
-    assert (event.group_id, event.event, event.day) == ("acme", "Report Exported",
-                                                        dt.date(2026, 3, 2))  # fmt: skip
+    assert (event.group_id, event.event, event.day) == ("acme", "Report Exported", DAY)
 
 
 def test_unknown_write_key_is_refused_with_a_json_401(client, source):
@@ -138,9 +139,9 @@ def test_roll_up_counts_users_events_and_features_per_account_and_day(client, so
         track("1", user="u1", event="Report Exported"),
         track("2", user="u2", event="Dashboard Viewed"),
         track("3", user="u1", event="Report Exported"),
-        track("4", user="u1", timestamp="2026-03-03T09:00:00Z"),
+        track("4", user="u1", timestamp=f"{DAY + dt.timedelta(days=1)}T09:00:00Z"),
         {"type": "identify", "messageId": "5", "userId": "u3", "context": {"groupId": "acme"},
-         "timestamp": "2026-03-02T11:00:00Z"},
+         "timestamp": f"{DAY}T11:00:00Z"},
     ]  # fmt: skip
     client.post("/v1/batch", json={"batch": batch}, headers=auth())
 
@@ -150,7 +151,7 @@ def test_roll_up_counts_users_events_and_features_per_account_and_day(client, so
         select(UsageDaily.day, UsageDaily.active_users, UsageDaily.events, UsageDaily.features_used)
         .order_by(UsageDaily.day)
     ).all()  # fmt: skip
-    assert rows == [(dt.date(2026, 3, 2), 3, 3, 2), (dt.date(2026, 3, 3), 1, 1, 1)]
+    assert rows == [(DAY, 3, 3, 2), (DAY + dt.timedelta(days=1), 1, 1, 1)]
 
 
 def test_roll_up_is_incremental_and_recomputes_touched_days_whole(client, source):
@@ -181,6 +182,58 @@ def test_events_of_an_unknown_group_wait_in_the_queue_until_resolved(client, sou
     usage = db.session.scalar(select(UsageDaily))
     assert (usage.account_id, usage.events) == (account.id, 2)
     assert queued.resolved_at is not None
+
+
+# Late events: accepted while their day's raw events are all still kept, else refused.
+
+
+def test_an_event_before_the_retention_window_is_refused_with_the_first_day_accepted(
+    app, client, source, monkeypatch
+):
+    monkeypatch.setitem(app.config, "RAW_USAGE_EVENTS_RETENTION_DAYS", 7)
+    oldest = utcnow().date() - dt.timedelta(days=6)
+    batch = [
+        track("first-day", timestamp=f"{oldest}T00:00:00Z"),
+        track("too-late", timestamp=f"{oldest - dt.timedelta(days=1)}T23:59:59Z"),
+    ]
+
+    response = client.post("/v1/batch", json={"batch": batch}, headers=auth())
+
+    assert response.status_code == 400
+    details = response.json["error"]["details"]
+    assert details["accepted"] == 1
+    [refused] = details["rejected"]
+    assert (refused["index"], refused["messageId"]) == (1, "too-late")
+    assert f"events of {oldest} or later are accepted" in refused["reason"]
+    assert count_raw() == 1
+
+
+def test_a_late_event_within_the_window_is_rolled_into_its_own_day(client, source):
+    AccountFactory(domain="acme.example")
+    today = utcnow().date()
+    late_day = today - dt.timedelta(days=30)
+    on_time = track("1", group="acme.example", timestamp=f"{today}T08:00:00Z")
+    client.post("/v1/track", json=on_time, headers=auth())
+    roll_up_all()
+
+    late = track("2", group="acme.example", timestamp=f"{late_day}T22:00:00Z")
+    assert client.post("/v1/track", json=late, headers=auth()).status_code == 200
+    roll_up_all()
+
+    rows = db.session.execute(select(UsageDaily.day, UsageDaily.events).order_by(UsageDaily.day))
+    assert rows.all() == [(late_day, 1), (today, 1)]
+
+
+def test_with_raw_events_kept_forever_an_event_of_any_year_is_accepted(
+    app, client, source, monkeypatch
+):
+    monkeypatch.setitem(app.config, "RAW_USAGE_EVENTS_RETENTION_DAYS", 0)
+
+    response = client.post(
+        "/v1/track", json=track("old", timestamp="2001-05-01T10:00:00Z"), headers=auth()
+    )
+
+    assert response.status_code == 200
 
 
 # Bodies as real SDKs and attackers send them: compressed, oversized, nested, with NUL.

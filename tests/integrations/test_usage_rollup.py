@@ -16,7 +16,7 @@ from integrations.models import Connection, RawUsageEvent, SyncState, UsageDaily
 from integrations.usage import hash_write_key, ingest_events, roll_up, roll_up_all, validate_event
 from tests.factories import AccountFactory
 
-DAY = dt.date(2026, 3, 2)
+DAY = utcnow().date() - dt.timedelta(days=2)  # within the late-event window
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from cs_platform.extensions import db
 from integrations.connectors.warehouse import UnsafeSourceError, check_source_url
 from integrations.models import Connection, UnmatchedRecord, UsageDaily
 from integrations.sync import run_sync
+from integrations.usage import write_usage
 from tests.conftest import postgres_server_url
 from tests.factories import AccountFactory, ExternalIdFactory
 
@@ -92,6 +93,25 @@ def test_sql_source_rereads_from_the_last_day_it_saw(warehouse_url, make_connect
 
     assert second.fetched == 1  # the last day again; the older, late row is not re-read
     assert [row[3] for row in usage_rows()] == [150]
+
+
+@pytest.mark.postgres
+def test_sql_source_rows_sit_beside_the_other_sources_rows_under_its_source_setting(
+    warehouse_url, make_connection
+):
+    acme = AccountFactory(domain="acme.example")
+    write_usage([{"account_id": acme.id, "day": dt.date(2026, 3, 1), "active_users": 28,
+                  "events": 20, "features_used": 3, "feature_counts": None}], "csv")  # fmt: skip
+    url = warehouse(warehouse_url, [("acme.example", "2026-03-01", 5, 120, 4)])
+    lake = make_connection("sql", "", {"url": url}, name="lake", settings={"source": "snowflake"})
+    main = make_connection("sql", "", {"url": url}, name="warehouse")
+
+    runs = [run_sync(lake), run_sync(main)]
+
+    assert [run.status for run in runs] == ["succeeded", "succeeded"]
+
+    sources = select(UsageDaily.source, UsageDaily.active_users).order_by(UsageDaily.source)
+    assert db.session.execute(sources).all() == [("csv", 28), ("snowflake", 5), ("warehouse", 5)]
 
 
 def test_an_unreachable_sql_source_fails_the_run_with_the_reason(make_connection):
