@@ -12,6 +12,7 @@ from cs_platform.models import Account, in_check, utcnow
 
 BANDS = ("green", "yellow", "red")
 SCORING_METHODS = ("model", "scorecard")
+QUARANTINE_LISTED = 20  # accounts a ScoringRun names of those it could not score
 MODEL_KINDS = ("health", "survival")
 
 
@@ -68,6 +69,21 @@ class ScoringRun(db.Model):
     started_at: Mapped[dt.datetime]
     finished_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     duration_seconds: Mapped[float]
+    # Live accounts the run left out because their data cannot be scored (a date out of range, a
+    # number that is not finite), and the first QUARANTINE_LISTED of them as {account_id, reason}.
+    quarantined: Mapped[int] = mapped_column(default=0, server_default="0")
+    quarantined_accounts: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+
+    def quarantine_notice(self) -> str:
+        """What an admin reads: "2 accounts were not scored on 2026-03-04: account 17 renewal
+        date 2300-01-01 out of range; account 21 arr is not a finite number (inf)"."""
+        listed = "; ".join(
+            f"account {q['account_id']} {q['reason']}" for q in self.quarantined_accounts
+        )
+        more = self.quarantined - len(self.quarantined_accounts)
+        rest = f"; and {more} more" if more > 0 else ""
+        accounts = "1 account was" if self.quarantined == 1 else f"{self.quarantined} accounts were"
+        return f"{accounts} not scored on {self.scored_on}: {listed}{rest}"
 
 
 class HealthScore(db.Model):

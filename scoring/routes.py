@@ -1,13 +1,16 @@
-"""The admin page that edits the cold-start scorecard and the band thresholds."""
+"""The admin page that edits the cold-start scorecard and the band thresholds, and says which
+accounts the last scoring run could not score."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
 from cs_platform.auth.decorators import roles_required
 from cs_platform.extensions import db
 from scoring.forms import ScorecardForm
+from scoring.models import ScoringRun
 from scoring.registry import active_version
 from scoring.scorecard import ScorecardError
 from scoring.services import load_scorecard, save_scorecard
@@ -39,4 +42,11 @@ def scorecard():
         form=form,
         health_model=active_version("health"),
         survival_model=active_version("survival"),
+        last_run=last_scoring_run(),
     ), status
+
+
+def last_scoring_run() -> ScoringRun | None:
+    """The scoring run that finished last, if any."""
+    latest = select(ScoringRun).order_by(ScoringRun.finished_at.desc(), ScoringRun.id.desc())
+    return db.session.scalar(latest.limit(1))

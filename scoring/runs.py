@@ -30,12 +30,12 @@ from scoring.features import (
     FEATURES,
     LEVER_DIRECTIONS,
     MONTH_DAYS,
-    features_as_of,
+    feature_snapshot,
     model_inputs,
 )
 from scoring.health_model import HealthModel
 from scoring.metrics import classifier_metrics
-from scoring.models import ChurnRisk, HealthScore, ModelVersion, ScoringRun
+from scoring.models import QUARANTINE_LISTED, ChurnRisk, HealthScore, ModelVersion, ScoringRun
 from scoring.registry import Candidate, load_active, register
 from scoring.risk_flags import FlagThresholds, raise_risk_flags
 from scoring.scorecard import Scorecard
@@ -56,12 +56,14 @@ class ScoringSummary:
     survival_version: int | None = None
     flags: int = 0
     seconds: float = 0.0
+    quarantined: int = 0
 
     def describe(self) -> str:
         models = f"health model v{self.health_version}" if self.health_version else "scorecard"
         risk = f", survival model v{self.survival_version}" if self.survival_version else ""
+        left_out = f"; {self.quarantined} not scored (bad data)" if self.quarantined else ""
         return (
-            f"scored {self.accounts} accounts for {self.day} with the {models}{risk}; "
+            f"scored {self.accounts} accounts for {self.day} with the {models}{risk}{left_out}; "
             f"{self.flags} new risk tasks ({self.seconds:.1f} s)"
         )
 
@@ -115,18 +117,20 @@ def churn_risks(
 
 def score_accounts(day: dt.date | None = None, *, raise_flags: bool = True) -> ScoringSummary:
     """Score every live account as of `day` (today) and write that day's history, with a
-    ScoringRun row saying how long it took; flushes. `raise_flags=False` writes the history
-    without opening risk tasks: a replay of past days, such as the demo's backfill, must not
-    leave tasks that were due months ago."""
+    ScoringRun row saying how long it took and which accounts it quarantined (their data cannot
+    be scored: logged, left out, everyone else scored); flushes. `raise_flags=False` writes the
+    history without opening risk tasks: a replay of past days, such as the demo's backfill, must
+    not leave tasks that were due months ago."""
     started, started_at = time.perf_counter(), utcnow()
     day = day or dt.date.today()
-    frame = features_as_of(day)
+    frame, quarantined = feature_snapshot(day)
+    listed = log_quarantined(day, quarantined)
     health = load_active("health")
     scores, method, scorer = health_scores(
         model_inputs(frame), load_scorecard(), health and health[0]
     )
     health_version = health[1].id if health and method == "model" else None
-    summary = ScoringSummary(day, len(frame), method, health_version)
+    summary = ScoringSummary(day, len(frame), method, health_version, quarantined=len(quarantined))
     if len(frame):
         scores["changes"] = score_changes(day, frame, scores, scorer)
     write_rows(HealthScore, _health_rows(day, frame, scores, health_version))
@@ -151,11 +155,33 @@ def score_accounts(day: dt.date | None = None, *, raise_flags: bool = True) -> S
             accounts=summary.accounts,
             started_at=started_at,
             duration_seconds=summary.seconds,
+            quarantined=summary.quarantined,
+            quarantined_accounts=listed,
         )
     )
     db.session.flush()
     log.info("accounts scored for %s", day, extra={"summary": summary.describe()})
     return summary
+
+
+def log_quarantined(day: dt.date, quarantined: pd.DataFrame) -> list[dict[str, Any]]:
+    """Log the accounts left out of the day's scoring by id and reason (no personal data), the
+    first QUARANTINE_LISTED one line each; returns those as {account_id, reason}."""
+    listed = [
+        {"account_id": int(account_id), "reason": reason}
+        for account_id, reason in quarantined.head(QUARANTINE_LISTED).itertuples(index=False)
+    ]
+    for entry in listed:
+        log.warning(
+            "account %d not scored for %s: %s",
+            entry["account_id"],
+            day,
+            entry["reason"],
+            extra=entry,
+        )
+    if len(quarantined) > len(listed):
+        log.warning("%d more accounts not scored for %s", len(quarantined) - len(listed), day)
+    return listed
 
 
 def log_score_changes(day: dt.date, changes: list[dict[str, Any]]) -> None:
@@ -204,10 +230,11 @@ def _health_rows(
         yield {
             "account_id": account_id,
             "scored_on": day,
-            "score": float(score),
+            # Rounded as Python floats: a float32 score would store 95.19999694824219 for 95.2.
+            "score": round(float(score), 1),
             "band": band,
             "method": "model" if version else "scorecard",
-            "churn_probability": None if np.isnan(p) else p,
+            "churn_probability": None if np.isnan(p) else round(p, 4),
             "model_version_id": version,
             "drivers": drivers,
             "context": context,

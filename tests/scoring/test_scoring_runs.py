@@ -267,3 +267,16 @@ def test_the_survival_risk_agrees_with_the_health_models_90_day_risk(synthetic_b
         assert risk.p_churn_90d == pytest.approx(health[risk.account_id], abs=1e-4)
         at_3_months = dict(risk.survival_curve)[3]
         assert 1 - at_3_months == pytest.approx(risk.p_churn_90d, abs=0.02)  # the chart too
+
+
+@pytest.mark.parametrize("scorer", ["scorecard", "model"])
+def test_stored_scores_and_probabilities_carry_only_the_digits_they_mean(synthetic_book, scorer):
+    day = synthetic_book(accounts=160)
+    if scorer == "model":
+        train_models(day, months=6, rounds=30, min_events=5)
+    assert score_accounts(day).method == scorer
+    db.session.commit()
+    rows = db.session.execute(select(HealthScore.score, HealthScore.churn_probability)).all()
+    assert rows
+    assert all(json.dumps(score) == json.dumps(round(score, 1)) for score, _ in rows)
+    assert all(p is None or json.dumps(p) == json.dumps(round(p, 4)) for _, p in rows)
