@@ -137,7 +137,9 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "SURVEY_FATIGUE_DAYS": env_int("SURVEY_FATIGUE_DAYS", 90),  # any survey, any campaign
         "SURVEY_PAGE_RATE_LIMIT": os.environ.get("SURVEY_PAGE_RATE_LIMIT", "60 per minute"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
-        "RATELIMIT_HEADERS_ENABLED": True,
+        # Off: Flask-Limiter would send Retry-After on every answer; cs_platform.errors writes
+        # the X-RateLimit-* headers itself and Retry-After on 429 only.
+        "RATELIMIT_HEADERS_ENABLED": False,
         # Failed sign-ins (cs_platform/auth/routes.py): per client address and account, per
         # address across accounts, and a high cap per account that also emails its owner.
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute;20 per hour"),
@@ -177,6 +179,9 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         # scale has its thresholds on the scorecard page.)
         "HEALTH_MODEL_GREEN_AT": env_int("HEALTH_MODEL_GREEN_AT", 50),
         "HEALTH_MODEL_RED_BELOW": env_int("HEALTH_MODEL_RED_BELOW", 33),
+        # health_score.changed announces a band change only once the score is this many points
+        # past the edge it crossed (a wiggle across a boundary is not news).
+        "HEALTH_BAND_MARGIN_POINTS": env_int("HEALTH_BAND_MARGIN_POINTS", 2),
         # Risk flags: percentages of P(churn) and points of health lost within 30 days.
         "SCORING_FLAG_RENEWAL_PERCENT": env_int("SCORING_FLAG_RENEWAL_PERCENT", 50),
         "SCORING_FLAG_90D_PERCENT": env_int("SCORING_FLAG_90D_PERCENT", 30),

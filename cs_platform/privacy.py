@@ -5,16 +5,15 @@ to), and with it, through the database's cascades, their invitations and survey 
 their survey links stop working and queued emails to them are cancelled by the outbox handler).
 Their survey responses are kept without anything that points at them: the contact and
 invitation links and the free-text comment are removed; survey, kind, score, account and date
-stay, so NPS/CSAT/CES and the health scores computed from them do not change. Webhook deliveries
-of `survey_response.created` kept in the delivery log (for replays) lose the contact id and the
-comment the same way.
+stay, so NPS/CSAT/CES and the health scores computed from them do not change. The stored events
+of `survey_response.created` and `.updated` (the event list API) and their delivery logs (for
+replays) lose the contact id and the comment the same way.
 `flask --app wsgi erase-contact --email X` runs it and records an audit entry.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 
 import click
@@ -22,12 +21,12 @@ from sqlalchemy import delete, func, or_, select, update
 
 from cs_platform.audit import record_audit
 from cs_platform.extensions import db
-from cs_platform.models import Contact
-from cs_platform.webhooks.events import COMPACT
-from cs_platform.webhooks.models import WebhookDelivery
+from cs_platform.models import Contact, utcnow
+from cs_platform.webhooks.events import scrub_event_fields
+from cs_platform.webhooks.models import WebhookDelivery, WebhookEvent
 from surveys.models import Invitation, SurveyResponse
 
-PERSONAL_EVENT = "survey_response.created"
+PERSONAL_EVENTS = ("survey_response.created", "survey_response.updated")
 PERSONAL_FIELDS = ("contact_id", "comment")
 
 
@@ -64,11 +63,11 @@ def erase_contact(email: str) -> ErasureResult:
         SurveyResponse.contact_id.in_(contact_ids), SurveyResponse.invitation_id.in_(invitations)
     )
     response_ids = set(db.session.scalars(select(SurveyResponse.id).where(theirs)))
-    scrubbed = scrub_webhook_deliveries(response_ids)
+    scrubbed = scrub_webhook_events(response_ids)
     anonymised = db.session.execute(
         update(SurveyResponse)
         .where(SurveyResponse.id.in_(response_ids))
-        .values(contact_id=None, invitation_id=None, comment=None)
+        .values(contact_id=None, invitation_id=None, comment=None, changed_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.execute(
@@ -80,25 +79,12 @@ def erase_contact(email: str) -> ErasureResult:
     return ErasureResult(len(contact_ids), anonymised or 0, scrubbed)
 
 
-def scrub_webhook_deliveries(response_ids: set[int]) -> int:
-    """Blank the personal fields in logged `survey_response.created` bodies of these responses
-    (a replay then sends the anonymous version); returns how many deliveries changed."""
-    if not response_ids:
-        return 0
-    rows = db.session.execute(
-        select(WebhookDelivery.id, WebhookDelivery.body).where(
-            WebhookDelivery.event_type == PERSONAL_EVENT
-        )
-    ).all()
-    changed = []
-    for delivery_id, body in rows:
-        event = json.loads(body)
-        if event["data"].get("id") in response_ids:
-            event["data"].update(dict.fromkeys(PERSONAL_FIELDS))
-            changed.append({"id": delivery_id, "body": json.dumps(event, **COMPACT)})
-    if changed:
-        db.session.execute(update(WebhookDelivery), changed)  # bulk UPDATE by primary key
-    return len(changed)
+def scrub_webhook_events(response_ids: set[int]) -> int:
+    """Blank the personal fields of these responses in the stored events and in the delivery
+    logs (the event list and replays then carry the anonymous version); returns the delivery
+    logs changed."""
+    scrub_event_fields(WebhookEvent, PERSONAL_EVENTS, response_ids, PERSONAL_FIELDS)
+    return scrub_event_fields(WebhookDelivery, PERSONAL_EVENTS, response_ids, PERSONAL_FIELDS)
 
 
 @click.command("erase-contact")

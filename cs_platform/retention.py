@@ -3,6 +3,8 @@
 RAW_USAGE_EVENTS_RETENTION_DAYS (default 35, at least MIN_RAW_EVENT_DAYS: the raw events are
 the dedup window of the ingestion endpoint) and DELIVERY_LOG_RETENTION_DAYS (default 90) set the
 windows; 0 keeps forever. Only finished deliveries are purged: pending work is never touched.
+Webhook events (the event list API) go with the delivery logs, and so do deliveries held for a
+disabled endpoint: re-enabling it sends what was held within the window.
 The nightly job `retention-purge` applies them; `flask --app wsgi retention purge` runs it now.
 """
 
@@ -22,14 +24,14 @@ from cs_platform.extensions import db
 from cs_platform.models import utcnow
 from cs_platform.outbox import OutboxMessage
 from cs_platform.scheduler import JobSpec
-from cs_platform.webhooks.models import WebhookDelivery
+from cs_platform.webhooks.models import WebhookDelivery, WebhookEvent
 from integrations.usage import prune_raw_events
 
 log = logging.getLogger(__name__)
 
 MIN_RAW_EVENT_DAYS = 7
 FINISHED_OUTBOX = ("sent", "failed", "dead", "cancelled")
-FINISHED_WEBHOOK = ("succeeded", "failed")
+FINISHED_WEBHOOK = ("succeeded", "failed", "held")
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,13 @@ class PurgeResult:
     raw_usage_events: int = 0
     outbox_messages: int = 0
     webhook_deliveries: int = 0
+    webhook_events: int = 0
 
     def describe(self) -> str:
         return (
             f"purged {self.raw_usage_events} raw usage event(s), {self.outbox_messages} "
-            f"outbox message(s), {self.webhook_deliveries} webhook delivery log(s)"
+            f"outbox message(s), {self.webhook_deliveries} webhook delivery log(s), "
+            f"{self.webhook_events} webhook event(s)"
         )
 
 
@@ -58,7 +62,7 @@ def purge_expired() -> PurgeResult:
     raw_days = retention_days("RAW_USAGE_EVENTS_RETENTION_DAYS", MIN_RAW_EVENT_DAYS)
     log_days = retention_days("DELIVERY_LOG_RETENTION_DAYS")
     raw = prune_raw_events(raw_days) if raw_days else 0
-    outbox = webhooks = 0
+    outbox = webhooks = events = 0
     if log_days:
         cutoff = utcnow() - dt.timedelta(days=log_days)
         outbox = _delete(
@@ -71,7 +75,8 @@ def purge_expired() -> PurgeResult:
             WebhookDelivery.status.in_(FINISHED_WEBHOOK),
             WebhookDelivery.created_at < cutoff,
         )
-    return PurgeResult(raw, outbox, webhooks)
+        events = _delete(WebhookEvent, WebhookEvent.created_at < cutoff)
+    return PurgeResult(raw, outbox, webhooks, events)
 
 
 def _delete(model: type[db.Model], *conditions) -> int:

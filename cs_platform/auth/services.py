@@ -14,7 +14,14 @@ from zxcvbn import zxcvbn
 from cs_platform.extensions import db
 from cs_platform.models import ROLES, ApiKey, User, utcnow
 
-API_SCOPES = ("read:scores", "read:surveys", "write:accounts", "admin")
+API_SCOPES = (
+    "read:scores",
+    "read:surveys",
+    "read:events",
+    "write:accounts",
+    "manage:webhooks",
+    "admin",
+)
 API_KEY_PREFIX = "csk_"
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 MIN_PASSWORD_LENGTH = 10

@@ -2,6 +2,7 @@
 
 Every non-2xx answer, timeout or connection error is retried on BACKOFF (at once, then 5 s,
 5 min, 30 min, 2 h, 5 h, 10 h, then daily, about 3 days in all); 410 Gone disables the endpoint.
+Deliveries to a disabled endpoint (the one answered 410 included) are held, not sent.
 """
 
 from __future__ import annotations
@@ -142,8 +143,8 @@ def deliver_webhook(message: outbox.OutboxMessage) -> None:
         return  # a replay raced a retry that got through: nothing left to send
     endpoint = delivery.endpoint
     if not endpoint.active:
-        delivery.status, delivery.error = "failed", "endpoint disabled"
-        raise outbox.DeliveryCancelledError("endpoint disabled")
+        delivery.status = "held"
+        raise outbox.DeliveryCancelledError("endpoint disabled: the delivery is held")
     outcome = attempt(endpoint, delivery)
     gone = outcome.status == 410
     record(delivery, outcome, final=gone or message.attempts > len(BACKOFF))
@@ -152,7 +153,8 @@ def deliver_webhook(message: outbox.OutboxMessage) -> None:
     if gone:
         endpoint.active = False
         endpoint.disabled_reason = "the receiver answered 410 Gone"
-        raise outbox.PermanentDeliveryError("410 Gone: endpoint disabled")
+        delivery.status = "held"  # sent again, first of the held ones, once re-enabled
+        raise outbox.PermanentDeliveryError("410 Gone: endpoint disabled, delivery held")
     raise outbox.TransientDeliveryError(outcome.error or f"HTTP {outcome.status}")
 
 

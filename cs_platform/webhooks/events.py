@@ -1,7 +1,9 @@
 """publish_event: the one call domain code makes to announce an event to subscribed endpoints.
 
-Events are written as WebhookDelivery rows plus outbox messages in the caller's transaction, so
-they leave only after the change that caused them is committed, and never block the caller.
+Each event is stored once (WebhookEvent, what the event list API serves) and written as a
+WebhookDelivery per subscribed endpoint plus an outbox message, all in the caller's transaction,
+so it leaves only after the change that caused it is committed and never blocks the caller.
+A disabled endpoint gets its deliveries "held", sent in order once it is enabled again.
 """
 
 from __future__ import annotations
@@ -14,15 +16,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, func, insert, select, text, update
 
 from cs_platform import outbox
 from cs_platform.extensions import db
 from cs_platform.models import Task, utcnow
-from cs_platform.webhooks.models import EVENT_TYPES, TEST_EVENT, WebhookDelivery, WebhookEndpoint
+from cs_platform.webhooks.models import (
+    EVENT_TYPES,
+    TEST_EVENT,
+    AnnouncedBand,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 OUTBOX_KIND = "webhook"
 RISK_FIGURES = ("p_churn_before_renewal", "p_churn_90d", "expected_remaining_months")
+# A band change is announced only once the score is this far past the edge it crossed.
+DEFAULT_BAND_MARGIN_POINTS = 2.0
 
 
 def new_message_id() -> str:
@@ -39,17 +50,27 @@ def event_body(event_type: str, data: dict[str, Any], at: dt.datetime) -> str:
     return json.dumps({"type": event_type, "timestamp": stamp, "data": data}, **COMPACT)
 
 
-def subscribed_endpoint_ids(event_type: str) -> list[int]:
-    """Active endpoints subscribing to `event_type` (a few rows, filtered here, not in SQL)."""
-    endpoints = db.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active)).all()
-    return [endpoint.id for endpoint in endpoints if endpoint.subscribes_to(event_type)]
+def subscribed_endpoints(event_type: str) -> list[tuple[int, bool]]:
+    """(id, active) of every endpoint subscribing to `event_type`, disabled ones too: they get
+    the event held (a few rows, filtered here, not in SQL)."""
+    rows = db.session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.active, WebhookEndpoint.event_types)
+    ).all()
+    return [(endpoint_id, active) for endpoint_id, active, types in rows if event_type in types]
+
+
+def endpoint_states(endpoint_ids: Sequence[int]) -> list[tuple[int, bool]]:
+    """(id, active) of the given endpoints."""
+    query = select(WebhookEndpoint.id, WebhookEndpoint.active)
+    rows = db.session.execute(query.where(WebhookEndpoint.id.in_(endpoint_ids)))
+    return [(endpoint_id, active) for endpoint_id, active in rows]
 
 
 def publish_event(event_type: str, data: dict[str, Any], event_id: str | None = None) -> int:
-    """Queue one event for every subscribed endpoint; returns the deliveries queued.
+    """Record one event and queue it for every subscribed endpoint; returns the deliveries queued.
 
-    `event_id` (the webhook-id) makes publishing idempotent: the same id is never queued twice
-    for one endpoint. The caller commits.
+    `event_id` (the webhook-id) makes publishing idempotent: the same id is recorded once and
+    never queued twice for one endpoint. The caller commits.
     """
     return publish_events(event_type, [data], [event_id] if event_id else None)
 
@@ -60,42 +81,77 @@ def publish_events(
     event_ids: Sequence[str] | None = None,
     endpoint_ids: Sequence[int] | None = None,
 ) -> int:
-    """Queue many events of one type set-wise (one INSERT for deliveries, one for the outbox)."""
+    """Record many events of one type, each once, and deliver them set-wise to the subscribed
+    endpoints (or to `endpoint_ids`): queued in the outbox for active endpoints, held for disabled
+    ones until they are enabled again. Returns the deliveries queued."""
     if event_type not in (*EVENT_TYPES, TEST_EVENT):
         raise ValueError(f"unknown event type {event_type!r}")
-    if endpoint_ids is None:
-        endpoint_ids = subscribed_endpoint_ids(event_type)
-    if not items or not endpoint_ids:
+    if not items:
         return 0
     ids = list(event_ids) if event_ids else [new_message_id() for _ in items]
+    events = record_events(event_type, items, ids)
+    if endpoint_ids is None:
+        endpoints = subscribed_endpoints(event_type)
+    else:
+        endpoints = endpoint_states(endpoint_ids)
+    deliveries = insert_deliveries(event_type, events, endpoints)
+    queued = sorted((row[0], row[1]) for row in deliveries if row[2] == "pending")
+    queue_deliveries(queued, "new")
+    return len(queued)
+
+
+def record_events(
+    event_type: str, items: Sequence[dict[str, Any]], ids: list[str]
+) -> list[tuple[int, str, str]]:
+    """Store each event once (an id already stored keeps its first body); returns (event id,
+    message id, body) in the order of `ids`."""
+    now = utcnow()
+    values = [
+        {
+            "message_id": message_id,
+            "event_type": event_type,
+            "body": event_body(event_type, data, now),
+            "created_at": now,
+        }
+        for message_id, data in zip(ids, items, strict=True)
+    ]
+    outbox.insert_ignoring_conflicts(WebhookEvent.__table__, values, ["message_id"])
+    stored: dict[str, tuple[int, str, str]] = {}
+    for start in range(0, len(ids), 2000):
+        query = select(WebhookEvent.id, WebhookEvent.message_id, WebhookEvent.body)
+        chunk = ids[start : start + 2000]
+        for row in db.session.execute(query.where(WebhookEvent.message_id.in_(chunk))):
+            stored[row.message_id] = tuple(row)
+    return [stored[message_id] for message_id in dict.fromkeys(ids)]
+
+
+def insert_deliveries(
+    event_type: str, events: list[tuple[int, str, str]], endpoints: list[tuple[int, bool]]
+) -> list[tuple]:
+    """One delivery per event and endpoint not yet delivered there: "pending" for an active
+    endpoint, "held" for a disabled one; returns (id, endpoint id, status) of those inserted."""
     now = utcnow()
     rows = [
         {
             "endpoint_id": endpoint_id,
+            "event_id": event_id,
             "message_id": message_id,
             "event_type": event_type,
-            "body": event_body(event_type, data, now),
-            "status": "pending",
+            "body": body,
+            "status": "pending" if active else "held",
             "attempts": 0,
             "attempt_log": [],
             "created_at": now,
         }
-        for message_id, data in zip(ids, items, strict=True)
-        for endpoint_id in endpoint_ids
+        for event_id, message_id, body in events
+        for endpoint_id, active in endpoints
     ]
-    table = WebhookDelivery.__table__
-    statement = (
-        outbox.dialect_insert(table)
-        .on_conflict_do_nothing(index_elements=["endpoint_id", "message_id"])
-        .returning(table.c.id, table.c.endpoint_id)
+    return outbox.insert_ignoring_conflicts(
+        WebhookDelivery.__table__,
+        rows,
+        ["endpoint_id", "message_id"],
+        ("id", "endpoint_id", "status"),
     )
-    deliveries = [
-        (delivery_id, endpoint_id)
-        for start in range(0, len(rows), 2000)
-        for delivery_id, endpoint_id in db.session.execute(statement, rows[start : start + 2000])
-    ]
-    queue_deliveries(deliveries, "new")
-    return len(deliveries)
 
 
 def queue_deliveries(deliveries: Sequence[tuple[int, int]], reason: str) -> None:
@@ -114,12 +170,85 @@ def queue_deliveries(deliveries: Sequence[tuple[int, int]], reason: str) -> None
     )
 
 
+# PostgreSQL advisory lock serialising the numbering of events ("whev" in ASCII).
+NUMBERING_LOCK = 0x77686576
+
+
+def number_committed_events() -> None:
+    """Give committed events without a place in the event list the next places, in id order;
+    the caller commits. The list is read by place, so an event a long transaction commits late
+    (with an id lower than events already listed) comes after them: a reader resuming from the
+    last event it saw misses none. Serialised by an advisory lock (SQLite has one writer)."""
+    unnumbered = WebhookEvent.position.is_(None)
+    if db.session.scalar(select(WebhookEvent.id).where(unnumbered).limit(1)) is None:
+        return
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": NUMBERING_LOCK})
+    last = select(func.coalesce(func.max(WebhookEvent.position), 0)).scalar_subquery()
+    first = select(func.min(WebhookEvent.id)).where(unnumbered).scalar_subquery()
+    db.session.execute(
+        update(WebhookEvent)
+        .where(unnumbered)
+        .values(position=WebhookEvent.id + last - first + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def scrub_event_fields(
+    model: type[WebhookEvent] | type[WebhookDelivery],
+    event_types: Sequence[str],
+    data_ids: set[int],
+    fields: Sequence[str],
+) -> int:
+    """Blank `fields` in the stored bodies (events, or delivery logs) of `event_types` whose data
+    id is in `data_ids` (an erasure: the event list and replays then carry the anonymous
+    version); returns the rows changed."""
+    if not data_ids:
+        return 0
+    rows = db.session.execute(
+        select(model.id, model.body).where(model.event_type.in_(event_types))
+    ).all()
+    changed = []
+    for row_id, body in rows:
+        event = json.loads(body)
+        if event["data"].get("id") in data_ids:
+            event["data"].update(dict.fromkeys(fields))
+            changed.append({"id": row_id, "body": json.dumps(event, **COMPACT)})
+    if changed:
+        db.session.execute(update(model), changed)  # bulk UPDATE by primary key
+    return len(changed)
+
+
 @dataclass(frozen=True)
 class ScorePoint:
     """A health score as the change rule sees it."""
 
     score: float
     band: str
+
+
+@dataclass(frozen=True)
+class BandEdges:
+    """Where the bands of one scale start: green from `green_at`, red below `red_below`."""
+
+    green_at: float
+    red_below: float
+
+    def outside(self, score: float, band: str, margin: float) -> bool:
+        """Whether `score` lies at least `margin` points beyond an edge of `band`."""
+        lower = {"green": self.green_at, "yellow": self.red_below}.get(band)
+        upper = {"yellow": self.green_at, "red": self.red_below}.get(band)
+        below = lower is not None and lower - score >= margin
+        return below or (upper is not None and score - upper >= margin)
+
+
+def announced_band(now: ScorePoint, last: str | None, edges: BandEdges, margin: float) -> str:
+    """The band to announce for `now` after `last` was announced (hysteresis): the score's own
+    band once it is at least `margin` points past an edge of `last`, else still `last`, so a
+    score wiggling across an edge (49.9, 50.1, 49.8) announces nothing."""
+    if last is None or now.band == last or edges.outside(now.score, last, margin):
+        return now.band
+    return last
 
 
 def health_score_changed(before: ScorePoint | None, after: ScorePoint, points: float) -> bool:
@@ -130,13 +259,47 @@ def health_score_changed(before: ScorePoint | None, after: ScorePoint, points: f
     return before.band != after.band or abs(after.score - before.score) > points
 
 
+def band_edges() -> dict[str, BandEdges]:
+    """The band edges of each scoring method: the learned model's and the scorecard's."""
+    from scoring.services import load_scorecard, model_bands
+
+    scorecard = load_scorecard()
+    return {
+        "model": BandEdges(**model_bands()),
+        "scorecard": BandEdges(scorecard.green_at, scorecard.red_below),
+    }
+
+
 def health_score_changes(scored_on: dt.date) -> list[dict[str, Any]]:
-    """The accounts whose score of `scored_on` moved enough from their previous one to tell
-    someone (band change, or more than HEALTH_CHANGE_POINTS), found set-wise."""
+    """The accounts whose score of `scored_on` is worth telling someone about, found set-wise:
+    the announced band changed (see announced_band; HEALTH_BAND_MARGIN_POINTS), or the score
+    moved more than HEALTH_CHANGE_POINTS since the previous day. Records the bands announced
+    (flushes), so a re-run of the day finds the same changes."""
+    config = current_app.config
+    points = config["HEALTH_CHANGE_POINTS"]
+    margin = float(config.get("HEALTH_BAND_MARGIN_POINTS", DEFAULT_BAND_MARGIN_POINTS))
+    edges = band_edges()
+    changes, announced = [], []
+    for row in scores_with_baselines(scored_on):
+        last = row.announced_band or row.previous_band
+        band = announced_band(ScorePoint(row.score, row.band), last, edges[row.method], margin)
+        before = None if row.previous_score is None else ScorePoint(row.previous_score, last)
+        changed = health_score_changed(before, ScorePoint(row.score, band), points)
+        if changed:
+            changes.append(change_data(row, band, last))
+        if row.announced_band is None or (changed and band != last):
+            announced.append({"account_id": row.account_id, "scored_on": scored_on, "band": band})
+    record_announced_bands(scored_on, announced)
+    return changes
+
+
+def scores_with_baselines(scored_on: dt.date) -> list[Any]:
+    """Every score of `scored_on` with the account's previous score and band, and the band last
+    announced for it before that day (None for a first score or a first run): one query."""
     from scoring.models import HealthScore
 
-    previous = HealthScore.__table__.alias("previous")
     current = HealthScore.__table__.alias("current")
+    previous = HealthScore.__table__.alias("previous")
     last_before = (
         select(previous.c.id)
         .where(previous.c.account_id == current.c.account_id)
@@ -146,30 +309,49 @@ def health_score_changes(scored_on: dt.date) -> list[dict[str, Any]]:
         .correlate(current)
         .scalar_subquery()
     )
+    bands = AnnouncedBand.__table__
+    last_announced = (
+        select(bands.c.band)
+        .where(bands.c.account_id == current.c.account_id, bands.c.scored_on < scored_on)
+        .order_by(bands.c.scored_on.desc())
+        .limit(1)
+        .correlate(current)
+        .scalar_subquery()
+    )
     earlier = HealthScore.__table__.alias("earlier")
-    rows = db.session.execute(
-        select(current, earlier.c.score.label("previous_score"), earlier.c.band.label("prev_band"))
+    return db.session.execute(
+        select(
+            current,
+            earlier.c.score.label("previous_score"),
+            earlier.c.band.label("previous_band"),
+            last_announced.label("announced_band"),
+        )
         .select_from(current)
-        .join(earlier, earlier.c.id == last_before)
+        .outerjoin(earlier, earlier.c.id == last_before)
         .where(current.c.scored_on == scored_on)
         .order_by(current.c.account_id)
     ).all()
-    points = current_app.config["HEALTH_CHANGE_POINTS"]
-    return [
-        {
-            "account_id": row.account_id,
-            "scored_on": row.scored_on.isoformat(),
-            "score": row.score,
-            "band": row.band,
-            "previous_score": row.previous_score,
-            "previous_band": row.prev_band,
-            "churn_probability": row.churn_probability,
-        }
-        for row in rows
-        if health_score_changed(
-            ScorePoint(row.previous_score, row.prev_band), ScorePoint(row.score, row.band), points
-        )
-    ]
+
+
+def change_data(row: Any, band: str, previous_band: str) -> dict[str, Any]:
+    """The data of health_score.changed: bands as announced, with the day's top drivers."""
+    return {
+        "account_id": row.account_id,
+        "scored_on": row.scored_on.isoformat(),
+        "score": row.score,
+        "band": band,
+        "previous_score": row.previous_score,
+        "previous_band": previous_band,
+        "churn_probability": row.churn_probability,
+        "drivers": row.drivers or [],
+    }
+
+
+def record_announced_bands(scored_on: dt.date, rows: list[dict[str, Any]]) -> None:
+    """Replace the bands announced on `scored_on` with `rows` (a re-run of the day)."""
+    db.session.execute(delete(AnnouncedBand).where(AnnouncedBand.scored_on == scored_on))
+    if rows:
+        db.session.execute(insert(AnnouncedBand), rows)
 
 
 def publish_health_score_changes(changes: Sequence[dict[str, Any]]) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -19,7 +21,8 @@ EVENT_TYPES = (
 )
 # Sent only by the "Send test" button, to one endpoint, whatever it subscribes to.
 TEST_EVENT = "webhook.test"
-DELIVERY_STATUSES = ("pending", "succeeded", "failed")
+# "held": recorded for a disabled endpoint, not sent; re-enabling the endpoint queues it.
+DELIVERY_STATUSES = ("pending", "succeeded", "failed", "held")
 
 
 class WebhookEndpoint(db.Model):
@@ -48,6 +51,41 @@ class WebhookEndpoint(db.Model):
         return event_type in self.event_types
 
 
+class WebhookEvent(db.Model):
+    """One published event, stored once: the event list API serves it, deliveries point to it."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The webhook-id of every delivery of the event.
+    message_id: Mapped[str] = mapped_column(String(80), unique=True)
+    event_type: Mapped[str] = mapped_column(String(40))
+    # The signed body {"type", "timestamp", "data"}, as every endpoint receives it.
+    body: Mapped[str] = mapped_column(Text)
+    # The event's place in the event list, given after its transaction committed (see
+    # events.number_committed_events), so a reader never pages past an event committed late.
+    position: Mapped[int | None] = mapped_column(unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+
+class AnnouncedBand(db.Model):
+    """The health band announced for an account on a scoring day: the first one seen, then each
+    band change health_score.changed told (the baseline of the band hysteresis)."""
+
+    __tablename__ = "webhook_announced_bands"
+    __table_args__ = (UniqueConstraint("account_id", "scored_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    scored_on: Mapped[dt.date]
+    band: Mapped[str] = mapped_column(String(8))
+
+
 class WebhookDelivery(db.Model):
     """One event for one endpoint: the exact signed body, its status and its attempts."""
 
@@ -61,6 +99,10 @@ class WebhookDelivery(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    # The stored event (null once the event outlived its retention window, or for old rows).
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook_events.id", ondelete="SET NULL"), index=True
+    )
     # The webhook-id header: the event's id, the same on every retry and replay.
     message_id: Mapped[str] = mapped_column(String(80))
     event_type: Mapped[str] = mapped_column(String(40))

@@ -3,20 +3,18 @@ disable, the delivery log, and replay of one or all failed deliveries."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from cs_platform.api.forms import ConfirmForm
-from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.extensions import db
 from cs_platform.paging import newest_first
 from cs_platform.webhooks import services
 from cs_platform.webhooks.forms import EndpointForm
-from cs_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
+from cs_platform.webhooks.models import DELIVERY_STATUSES, WebhookDelivery, WebhookEndpoint
+from cs_platform.webhooks.services import audit_endpoint
 from cs_platform.webhooks.ssrf import UnsafeTargetError
 
 bp = Blueprint("webhooks", __name__, url_prefix="/admin/webhooks")
@@ -46,7 +44,7 @@ def render_endpoint(endpoint: WebhookEndpoint, secret: str | None = None):
     """The endpoint's page with its delivery log, newest first, LOG_PAGE rows before `before`."""
     query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
     status = request.args.get("status")
-    if status in ("pending", "succeeded", "failed"):
+    if status in DELIVERY_STATUSES:
         query = query.where(WebhookDelivery.status == status)
     before = request.args.get("before", type=int)
     rows, older = newest_first(query, WebhookDelivery.id, before, LOG_PAGE)
@@ -59,7 +57,12 @@ def render_endpoint(endpoint: WebhookEndpoint, secret: str | None = None):
         secret=secret,
         confirm=ConfirmForm(),
         flagged=services.is_flagged(endpoint),
+        held=services.held_count(endpoint),
     )
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def confirmed_endpoint(endpoint_id: int) -> WebhookEndpoint:
@@ -67,13 +70,6 @@ def confirmed_endpoint(endpoint_id: int) -> WebhookEndpoint:
     if not ConfirmForm().validate_on_submit():
         abort(400, description="The form expired; go back and try again.")
     return db.get_or_404(WebhookEndpoint, endpoint_id)
-
-
-def audit_endpoint(action: str, endpoint: WebhookEndpoint, **details: object) -> None:
-    """Audit an endpoint by id and host only: receivers often put a token in the URL's path or
-    query, and the signing secret never goes in."""
-    host = urlsplit(endpoint.url).hostname or ""
-    record_audit(action, f"webhook_endpoint:{endpoint.id}", {"host": host, **details})
 
 
 @bp.route("/", methods=["GET"])
@@ -143,13 +139,18 @@ def rotate(endpoint_id: int):
 @bp.route("/<int:endpoint_id>/active", methods=["POST"])
 @roles_required("admin")
 def toggle(endpoint_id: int):
-    """Enable a disabled endpoint (clearing its failure streak) or disable an active one."""
+    """Enable a disabled endpoint (clearing its failure streak, sending what was held) or disable
+    an active one (holding its events)."""
     endpoint = confirmed_endpoint(endpoint_id)
-    services.set_active(endpoint, not endpoint.active)
-    action = "enabled" if endpoint.active else "disabled"
-    audit_endpoint(f"webhook_endpoint.{action}", endpoint)
+    released = services.set_active(endpoint, not endpoint.active)
+    if endpoint.active:
+        audit_endpoint("webhook_endpoint.enabled", endpoint, held_deliveries=released)
+        message = f"Endpoint enabled; {plural(released, 'held event')} queued, oldest first."
+    else:
+        audit_endpoint("webhook_endpoint.disabled", endpoint)
+        message = "Endpoint disabled; its events are held until you enable it again."
     db.session.commit()
-    flash("Endpoint enabled." if endpoint.active else "Endpoint disabled.", "info")
+    flash(message, "info")
     return redirect(url_for(".detail", endpoint_id=endpoint.id))
 
 

@@ -1,13 +1,17 @@
-"""Endpoint management behind the admin pages: register, rotate, test, replay. Callers commit."""
+"""Endpoint management behind the admin pages and the API: register, change, rotate, test,
+enable (releasing held deliveries), replay. Callers commit."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from cs_platform.audit import record_audit
 from cs_platform.extensions import db
 from cs_platform.models import User, utcnow
 from cs_platform.webhooks.events import publish_events, queue_deliveries
@@ -34,6 +38,14 @@ def encrypt(secret: str) -> str:
     )
 
 
+def check_event_types(event_types: list[str]) -> list[str]:
+    """The chosen event types, sorted and unique; WebhookError unless all are known."""
+    unknown = sorted(set(event_types) - set(EVENT_TYPES))
+    if unknown or not event_types:
+        raise WebhookError(f"choose event types among {', '.join(EVENT_TYPES)}")
+    return sorted(set(event_types))
+
+
 def create_endpoint(
     url: str,
     event_types: list[str],
@@ -42,15 +54,13 @@ def create_endpoint(
     created_by: User | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint; returns it with its whsec_ secret, which is shown once."""
-    unknown = sorted(set(event_types) - set(EVENT_TYPES))
-    if unknown or not event_types:
-        raise WebhookError(f"choose event types among {', '.join(EVENT_TYPES)}")
+    event_types = check_event_types(event_types)
     check_target(url, allow_private)
     secret = generate_secret()
     endpoint = WebhookEndpoint(
         url=url,
         description=description,
-        event_types=sorted(set(event_types)),
+        event_types=event_types,
         secret_encrypted=encrypt(secret),
         allow_private=allow_private,
         created_by_id=created_by.id if created_by else None,
@@ -58,6 +68,38 @@ def create_endpoint(
     db.session.add(endpoint)
     db.session.flush()
     return endpoint, secret
+
+
+def update_endpoint(
+    endpoint: WebhookEndpoint, changes: dict[str, Any], disabled_reason: str
+) -> list[str]:
+    """Apply API changes (url, event_types, description, enabled); returns the fields changed.
+    A new URL is checked as a public target and drops an admin's private-address permission,
+    which was given for the old one; enabling queues the held deliveries."""
+    changed = []
+    if "url" in changes and changes["url"] != endpoint.url:
+        check_target(changes["url"])
+        endpoint.url, endpoint.allow_private = changes["url"], False
+        changed.append("url")
+    if "event_types" in changes:
+        event_types = check_event_types(changes["event_types"])
+        if event_types != endpoint.event_types:
+            endpoint.event_types = event_types
+            changed.append("event_types")
+    if "description" in changes and changes["description"] != endpoint.description:
+        endpoint.description = changes["description"]
+        changed.append("description")
+    if "enabled" in changes and changes["enabled"] != endpoint.active:
+        set_active(endpoint, changes["enabled"], disabled_reason)
+        changed.append("enabled")
+    return changed
+
+
+def audit_endpoint(action: str, endpoint: WebhookEndpoint, **details: object) -> None:
+    """Audit an endpoint by id and host only: receivers often put a token in the URL's path or
+    query, and the signing secret never goes in."""
+    host = urlsplit(endpoint.url).hostname or ""
+    record_audit(action, f"webhook_endpoint:{endpoint.id}", {"host": host, **details})
 
 
 def rotate_secret(endpoint: WebhookEndpoint) -> str:
@@ -70,12 +112,31 @@ def rotate_secret(endpoint: WebhookEndpoint) -> str:
     return secret
 
 
-def set_active(endpoint: WebhookEndpoint, active: bool) -> None:
-    """Enable (clearing the failure streak) or disable an endpoint."""
+def set_active(
+    endpoint: WebhookEndpoint, active: bool, disabled_reason: str = "disabled by an admin"
+) -> int:
+    """Enable (clearing the failure streak, queueing the held deliveries in order) or disable an
+    endpoint; returns the held deliveries queued."""
     endpoint.active = active
-    endpoint.disabled_reason = None if active else "disabled by an admin"
-    if active:
-        endpoint.consecutive_failures, endpoint.failing_since = 0, None
+    endpoint.disabled_reason = None if active else disabled_reason
+    if not active:
+        return 0
+    endpoint.consecutive_failures, endpoint.failing_since = 0, None
+    return release_held(endpoint)
+
+
+def release_held(endpoint: WebhookEndpoint) -> int:
+    """Queue every held delivery of the endpoint, oldest first; returns how many."""
+    return requeue(endpoint, ("held",))
+
+
+def held_count(endpoint: WebhookEndpoint) -> int:
+    """Deliveries recorded for the endpoint while it was disabled, not sent yet."""
+    return db.session.scalar(
+        select(func.count()).where(
+            WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "held"
+        )
+    )
 
 
 def send_test(endpoint: WebhookEndpoint) -> None:
@@ -91,20 +152,22 @@ def replay(delivery: WebhookDelivery) -> None:
 
 
 def replay_failed(endpoint: WebhookEndpoint) -> int:
-    """Send every failed delivery of an endpoint again; returns how many."""
-    ids = list(
-        db.session.scalars(
-            select(WebhookDelivery.id).where(
-                WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "failed"
-            )
-        )
-    )
-    if ids:
-        db.session.execute(
-            update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(status="pending")
-        )
-        pairs = [(delivery_id, endpoint.id) for delivery_id in ids]
-        queue_deliveries(pairs, f"replay-{uuid.uuid4().hex[:12]}")
+    """Send every failed delivery of an endpoint again, and its held ones if it is active (held
+    while it was being enabled); returns how many."""
+    return requeue(endpoint, ("failed", "held") if endpoint.active else ("failed",))
+
+
+def requeue(endpoint: WebhookEndpoint, statuses: tuple[str, ...]) -> int:
+    """Make the endpoint's deliveries in `statuses` pending and queue them, oldest first (one
+    UPDATE, so a delivery held meanwhile is either queued or left held)."""
+    ids = db.session.scalars(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status.in_(statuses))
+        .values(status="pending")
+        .returning(WebhookDelivery.id)
+    ).all()
+    pairs = [(delivery_id, endpoint.id) for delivery_id in sorted(ids)]
+    queue_deliveries(pairs, f"replay-{uuid.uuid4().hex[:12]}")
     return len(ids)
 
 

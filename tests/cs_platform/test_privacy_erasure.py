@@ -8,11 +8,11 @@ import json
 from sqlalchemy import select
 
 from cs_platform.extensions import db
-from cs_platform.models import AuditEntry, Contact
+from cs_platform.models import AuditEntry, Contact, utcnow
 from cs_platform.privacy import erase_contact
-from cs_platform.webhooks.models import WebhookDelivery
+from cs_platform.webhooks.models import WebhookDelivery, WebhookEvent
 from cs_platform.webhooks.services import create_endpoint
-from surveys.events import publish_survey_response_created
+from surveys.events import publish_survey_response_created, publish_survey_response_updated
 from surveys.metrics import summarise
 from surveys.models import Invitation, SurveyResponse
 from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SurveyResponseFactory
@@ -20,7 +20,7 @@ from tests.factories import AccountFactory, CampaignFactory, ContactFactory, Sur
 ANSWERED = dt.datetime(2026, 3, 10, 9, 30)
 
 
-def invited_answer(contact: Contact, score: int, comment: str) -> SurveyResponse:
+def invited_answer(contact: Contact, score: int, comment: str | None) -> SurveyResponse:
     """A response given through an invitation, as the public survey page stores it."""
     campaign = CampaignFactory()
     invitation = Invitation(
@@ -138,3 +138,22 @@ def test_erasure_scrubs_the_contact_from_logged_webhook_deliveries(app):
         other.id,
         "Great support",
     )
+
+
+def test_erasure_scrubs_the_comment_from_updated_events_and_the_event_list(app):
+    create_endpoint("http://127.0.0.1:9/cs", ["survey_response.updated"], allow_private=True)
+    pat = ContactFactory(email="pat@acme.example")
+    answer = invited_answer(pat, 2, None)
+    publish_survey_response_created(answer)
+    answer.comment, answer.updated_at = "Call me on +49 170 000000", utcnow()
+    publish_survey_response_updated(answer, ["comment"])
+    db.session.commit()
+
+    erase_contact("pat@acme.example")
+    db.session.commit()
+
+    stored = [*db.session.scalars(select(WebhookEvent.body))]
+    logged = [*db.session.scalars(select(WebhookDelivery.body))]
+    assert len(stored) == 2 and len(logged) == 1
+    assert all("+49 170" not in body for body in [*stored, *logged])
+    assert all(json.loads(body)["data"]["contact_id"] is None for body in stored)

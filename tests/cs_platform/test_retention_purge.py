@@ -110,7 +110,8 @@ def test_a_window_of_zero_keeps_everything(retention):
     add_outbox("sent", 4000)
 
     assert purge_expired().describe() == (
-        "purged 0 raw usage event(s), 0 outbox message(s), 0 webhook delivery log(s)"
+        "purged 0 raw usage event(s), 0 outbox message(s), 0 webhook delivery log(s), "
+        "0 webhook event(s)"
     )
 
 

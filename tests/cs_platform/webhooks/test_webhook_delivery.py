@@ -90,7 +90,7 @@ def test_a_retry_waits_for_the_next_step_of_the_back_off_schedule(receiver, subs
     assert outbox.process_batch("test-worker", 10).claimed == 0
 
 
-def test_a_410_disables_the_endpoint_and_stops_its_deliveries(receiver, subscribe):
+def test_a_410_disables_the_endpoint_and_holds_its_deliveries_unsent(receiver, subscribe):
     endpoint = subscribe(receiver)
     receiver.plan = [410]
     publish_event(EVENT, {"account_id": 1})
@@ -99,8 +99,11 @@ def test_a_410_disables_the_endpoint_and_stops_its_deliveries(receiver, subscrib
     db.session.expire_all()
     endpoint = db.session.get(WebhookEndpoint, endpoint.id)
     assert not endpoint.active and "410" in endpoint.disabled_reason
-    assert deliveries()[0].status == "failed"
     assert publish_event(EVENT, {"account_id": 2}) == 0
+    db.session.commit()
+    run_outbox()
+    assert [d.status for d in deliveries()] == ["held", "held"]
+    assert receiver.hits == 1
 
 
 def test_a_receiver_that_keeps_failing_is_flagged_and_its_failures_can_be_replayed(
