@@ -19,7 +19,7 @@ from cs_platform.auth.services import key_has_scope
 from cs_platform.extensions import db
 from cs_platform.models import Account
 
-bp = api_blueprint("accounts_api", __name__, "Accounts and their CRM fields.")
+bp = api_blueprint("accounts_api", __name__, "Accounts and their CRM fields.", tag="Accounts")
 
 
 @bp.route("/accounts", methods=["GET"])

@@ -1,12 +1,15 @@
 """What every API endpoint shares: the Api object, the error shape, the blueprint factory and the
-`guarded` decorator (API key and scope, per-key rate limit, documented security and errors)."""
+`guarded` decorator (API key and scope, per-key rate limit, documented security and errors).
+
+The OpenAPI document is written for generated clients: an operationId per operation (the view's
+name), resource tags, shared response components and enums, and the webhook payloads."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from copy import deepcopy
-from http import HTTPStatus
+from functools import wraps
 from typing import Any
 
 from flask import Flask, Request, Response, current_app, g, request
@@ -20,8 +23,33 @@ from cs_platform.request_bodies import JSONTooDeepError, loads_bounded
 
 PREFIX = "/api/v1"
 BEARER = "bearerAuth"
+# What a 401 answer asks for (RFC 6750).
+WWW_AUTHENTICATE = 'Bearer realm="api"'
 # Marks a view's doc info: a read answering If-None-Match with 304 (see add_etag).
 CONDITIONAL = "conditional_read"
+# The resource tags of the document; an ApiBlueprint files its operations under one of them.
+TAGS = {
+    "Accounts": "Accounts and the CRM fields RevOps writes.",
+    "Health scores": "Daily 0-100 health scores and their drivers: latest, history, bulk pulls.",
+    "Churn risks": "P(churn before renewal), P(churn within 90 days) and survival curves.",
+    "Survey responses": "Survey answers and the NPS, CSAT and CES computed from them.",
+    "Tasks": "What the CSM team is doing about each risk.",
+    "Webhooks": "Webhook endpoints, and every event published, for receivers catching up.",
+}
+# marshmallow's error messages: a list of texts per field, nested per field of a list or object
+# (two named components, so that generated clients can follow the recursion).
+ERROR_COMPONENTS = {
+    "FieldErrors": {
+        "anyOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"$ref": "#/components/schemas/NestedFieldErrors"},
+        ]
+    },
+    "NestedFieldErrors": {
+        "type": "object",
+        "additionalProperties": {"$ref": "#/components/schemas/FieldErrors"},
+    },
+}
 
 
 class ErrorBodySchema(Schema):
@@ -29,7 +57,11 @@ class ErrorBodySchema(Schema):
     message = fields.String(required=True)
     details = fields.Dict(
         required=True,
-        metadata={"description": "For 422: the offending fields by location, e.g. query.limit."},
+        metadata={
+            "description": "For 400 and 422: the offending fields by location (json, query, "
+            'path), e.g. {"query": {"limit": ["..."]}}; empty otherwise.',
+            "additionalProperties": {"$ref": "#/components/schemas/FieldErrors"},
+        },
     )
 
 
@@ -43,16 +75,75 @@ class CsApi(Api):
     """flask-smorest's Api documenting our error shape; the app's own handler renders errors."""
 
     ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = "Error"
 
     def _register_error_handlers(self) -> None:
         """Leave HTTP errors to cs_platform.errors, which answers {"error": {...}} under /api/."""
 
+    def register_blueprint(self, blp: Blueprint, **options: Any) -> None:
+        """Register `blp`; one that files its operations under a resource tag (TAGS) leaves out
+        the tag flask-smorest names after the blueprint, which no operation would carry."""
+        super().register_blueprint(blp, **options)
+        if getattr(blp, "tag", None):
+            name = options.get("name", blp.name)
+            tags = self.spec._tags  # apispec offers no public way to drop a tag
+            tags[:] = [tag for tag in tags if tag["name"] != name]
+
+
+def header(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A header component that the answers naming it always carry."""
+    return {"description": description, "schema": schema, "required": True}
+
+
+def error_response(description: str, **headers: str) -> dict[str, Any]:
+    """A response component with the error body and the named header components."""
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": ErrorSchema}},
+        "headers": {name.replace("_", "-"): ref for name, ref in headers.items()},
+    }
+
+
+RESPONSES = {
+    "BadRequest": error_response("Malformed or missing JSON body."),
+    "Unauthorized": error_response(
+        "Missing, unknown or revoked API key.", WWW_Authenticate="WWW-Authenticate"
+    ),
+    "Forbidden": error_response("The API key lacks the scope the operation needs."),
+    "NotFound": error_response("No such record."),
+    "UnprocessableEntity": error_response(
+        "A malformed or out-of-range value; `details` names each field by location."
+    ),
+    "TooManyRequests": error_response(
+        "Rate limit of the API key exceeded.", Retry_After="Retry-After"
+    ),
+    "Error": error_response("Any other error, in the same shape."),
+    "NotModified": {
+        "description": "Unchanged since the ETag sent as If-None-Match; no body.",
+        "headers": {"ETag": "ETag"},
+    },
+}
+HEADERS = {
+    "WWW-Authenticate": header(f"Always {WWW_AUTHENTICATE}.", {"type": "string"}),
+    "Retry-After": header("Seconds until the key may call again.", {"type": "integer"}),
+    "ETag": header(
+        "Strong validator of the body; send it back as If-None-Match.", {"type": "string"}
+    ),
+}
+IF_NONE_MATCH = {
+    "description": "The ETag of an earlier answer: 304 with no body while it is unchanged.",
+    "schema": {"type": "string"},
+}
+
 
 def make_api(app: Flask) -> CsApi:
     """A fresh Api bound to `app` (one per app, so several apps in one process stay apart)."""
+    from cs_platform.api.enums import document_enums
+    from cs_platform.api.webhook_payloads import document_webhooks
+
     app.config.setdefault("API_TITLE", "CS Platform API")
     app.config.setdefault("API_VERSION", "v1")
-    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_VERSION", "3.1.0")
     app.config.setdefault("OPENAPI_URL_PREFIX", PREFIX)
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     api = CsApi(
@@ -62,9 +153,21 @@ def make_api(app: Flask) -> CsApi:
             "servers": [{"url": "/"}],
         },
     )
-    api.spec.components.security_scheme(
+    spec = api.spec
+    spec.components.security_scheme(
         BEARER, {"type": "http", "scheme": "bearer", "description": "An API key (csk_...)."}
     )
+    for name, component in ERROR_COMPONENTS.items():
+        spec.components.schema(name, component)
+    for name, description in TAGS.items():
+        spec.tag({"name": name, "description": description})
+    for name, component in HEADERS.items():
+        spec.components.header(name, component)
+    for name, component in RESPONSES.items():
+        spec.components.response(name, component)
+    spec.components.parameter("IfNoneMatch", "header", {"name": "If-None-Match", **IF_NONE_MATCH})
+    document_enums(spec, api.ma_plugin.converter)
+    document_webhooks(spec)
     return api
 
 
@@ -81,31 +184,69 @@ class BoundedJSONParser(FlaskParser):
             abort(400, exc=exc, messages={"json": [str(exc)]})
 
 
+def require_json_body(view: Callable) -> Callable:
+    """400 for a request without a JSON body, which webargs would read as {}."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not is_json_request(request) or not request.get_data(cache=True).strip():
+            abort(
+                400,
+                messages={"json": ["A JSON body is required (Content-Type: application/json)."]},
+            )
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
 class ApiBlueprint(Blueprint):
-    """A smorest blueprint that documents If-None-Match and 304 on the reads `guarded` marks,
-    and parses bodies with the depth limit."""
+    """A smorest blueprint that files its operations under its resource `tag`, documents
+    If-None-Match, ETag and 304 on the reads `guarded` marks, and parses bodies with the depth
+    limit, refusing a missing one."""
 
     ARGUMENTS_PARSER = BoundedJSONParser()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tag: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._prepare_doc_cbks.append(self._prepare_conditional_doc)
+        self.tag = tag
+        self._prepare_doc_cbks.append(self._prepare_api_doc)
+
+    def route(self, rule: str, *, tags: list[str] | None = None, **options: Any) -> Callable:
+        """flask-smorest's route; the operations go under the blueprint's tag unless `tags`."""
+        return super().route(rule, tags=tags or ([self.tag] if self.tag else None), **options)
+
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Callable:
+        """flask-smorest's arguments; a required JSON body that is missing is a 400."""
+        decorator = super().arguments(schema, location=location, **kwargs)
+        if location != "json" or not kwargs.get("required", True):
+            return decorator
+        return lambda view: require_json_body(decorator(view))
 
     @staticmethod
-    def _prepare_conditional_doc(doc: dict, doc_info: dict, *, method: str, **_: Any) -> dict:
+    def _prepare_api_doc(doc: dict, doc_info: dict, *, method: str, **_: Any) -> dict:
+        responses = doc.setdefault("responses", {})
+        if 422 in responses:
+            responses[422] = "UnprocessableEntity"
+        if "requestBody" in doc:
+            responses[400] = "BadRequest"
         if doc_info.get(CONDITIONAL) and method == "get":
-            doc.setdefault("parameters", []).append("IF_NONE_MATCH")
-            doc.setdefault("responses", {})[304] = HTTPStatus.NOT_MODIFIED.name
+            doc.setdefault("parameters", []).append("IfNoneMatch")
+            if isinstance(responses.get(200), dict):
+                responses[200].setdefault("headers", {})["ETag"] = "ETag"
+            responses[304] = "NotModified"
         return doc
 
 
-def api_blueprint(name: str, import_name: str, description: str) -> ApiBlueprint:
+def api_blueprint(
+    name: str, import_name: str, description: str, tag: str | None = None
+) -> ApiBlueprint:
     """A blueprint under /api/v1 with CSRF off (bearer keys, no cookies), ETags and IETF
-    RateLimit headers on every answer."""
-    blueprint = ApiBlueprint(name, import_name, url_prefix=PREFIX, description=description)
+    RateLimit headers on every answer; `tag` (one of TAGS) files its operations."""
+    blueprint = ApiBlueprint(name, import_name, url_prefix=PREFIX, description=description, tag=tag)
     csrf.exempt(blueprint)
     blueprint.after_request(add_etag)
     blueprint.after_request(add_ratelimit_headers)
+    blueprint.after_request(add_www_authenticate)
     return blueprint
 
 
@@ -117,9 +258,16 @@ def add_etag(response: Response) -> Response:
     return response
 
 
+def add_www_authenticate(response: Response) -> Response:
+    """Say how to authenticate on every 401 (RFC 9110 requires WWW-Authenticate there)."""
+    if response.status_code == 401:
+        response.headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE)
+    return response
+
+
 def add_ratelimit_headers(response: Response) -> Response:
-    """RateLimit-Limit/-Remaining/-Reset (seconds) as in the IETF draft, beside Flask-Limiter's
-    X-RateLimit-* headers and its Retry-After on 429."""
+    """RateLimit-Limit/-Remaining/-Reset (seconds) as in the IETF draft, beside the older
+    X-RateLimit-* headers and Retry-After on 429 (cs_platform.errors)."""
     current = limiter.current_limit
     if current is not None:
         response.headers["RateLimit-Limit"] = str(current.limit.amount)
@@ -145,23 +293,20 @@ def api_rate_limit() -> str:
 
 def guarded(blueprint: Blueprint, scope: str, *, not_found: bool = False) -> Callable:
     """Require a bearer API key with `scope`, count the call against the key's rate limit and
-    document both (401, 403, 429, If-None-Match and 304 for reads; 404 when `not_found`)."""
+    document both (401, 403, 429, If-None-Match and 304 for reads; 404 when `not_found`); the
+    view's name is the operationId, so name views as verbs (list_accounts, get_account)."""
 
     def decorator(view: Callable) -> Callable:
         documented = blueprint.doc(
-            security=[{BEARER: []}], description=f"Needs an API key with the scope {scope}."
+            operationId=view.__name__,
+            security=[{BEARER: []}],
+            description=f"Needs an API key with the scope {scope}.",
         )(view)
-        errors: list[tuple[int, str]] = [
-            (401, "Missing, unknown or revoked API key."),
-            (403, f"The API key lacks the scope {scope}."),
-            (429, "Rate limit of the API key exceeded; see Retry-After."),
-        ]
+        errors = {401: "Unauthorized", 403: "Forbidden", 429: "TooManyRequests"}
         if not_found:
-            errors.append((404, "No such record."))
-        for status, description in errors:
-            documented = blueprint.alt_response(
-                status, schema=ErrorSchema, description=description
-            )(documented)
+            errors[404] = "NotFound"
+        for status, component in errors.items():
+            documented = blueprint.alt_response(status, response=component)(documented)
         if scope.startswith("read:"):
             documented._apidoc = {**deepcopy(documented._apidoc), CONDITIONAL: True}
         limited = limiter.shared_limit(api_rate_limit, scope="api", key_func=api_key_identity)(

@@ -11,12 +11,14 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from decimal import Context, Decimal
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 from sqlalchemy import Column
 
+from cs_platform.date_range import EVERGREEN_TEXT, RANGE_TEXT, in_range, is_evergreen
 from cs_platform.models import MAX_INT as MAX_ID
 
 NO_CONTROL_CHARACTERS = validate.Regexp(
@@ -59,6 +61,30 @@ class UtcDateTime(fields.DateTime):
             raise ValidationError("is outside the supported range of dates") from exc
 
 
+class BoundedDate(fields.Date):
+    """An ISO date within the range the database and scoring both hold (cs_platform.date_range),
+    documented in its description; with `evergreen`, a renewal date from EVERGREEN_FROM on reads
+    as None: no renewal date."""
+
+    def __init__(self, *, evergreen: bool = False, **kwargs: Any) -> None:
+        metadata = kwargs.pop("metadata", {})
+        rule = f"Dates {RANGE_TEXT}" + (f"; {EVERGREEN_TEXT}, read as null." if evergreen else ".")
+        described = " ".join(filter(None, (metadata.get("description"), rule)))
+        super().__init__(metadata=metadata | {"description": described}, **kwargs)
+        self.evergreen = evergreen
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dt.date | None:
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if self.evergreen and is_evergreen(day):
+            return None
+        if not in_range(day):
+            rule = f"; {EVERGREEN_TEXT}" if self.evergreen else ""
+            raise ValidationError(f"must be a date {RANGE_TEXT}{rule}")
+        return day
+
+
 CENTS = Decimal("0.01")
 # Enough digits to round any finite float to cents (the largest has 309 before the point), so an
 # absurd amount such as 1e308 reaches the field's Range validator instead of failing to round.
@@ -80,8 +106,23 @@ class Money(fields.Float):
 
 
 def Id(**kwargs: Any) -> fields.Integer:  # noqa: N802 - reads like a field class at call sites
-    """A positive 32-bit id."""
+    """A positive 32-bit id in a JSON body (a JSON integer; "7" or 7.0 is refused)."""
     return fields.Integer(strict=True, validate=validate.Range(1, MAX_ID), **kwargs)
+
+
+class QueryId(fields.Integer):
+    """A positive 32-bit id in the query string, where every value is text: decimal digits only
+    (no sign, space, point or underscore, which int() would take)."""
+
+    DIGITS = re.compile(r"[0-9]{1,10}")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, validate=validate.Range(1, MAX_ID), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, str) and self.DIGITS.fullmatch(value):
+            value = int(value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def _cursor_id(value: Any) -> int:
@@ -112,13 +153,15 @@ class Cursor(fields.String):
     def __init__(self, *types: type, **kwargs: Any) -> None:
         kwargs.setdefault(
             "metadata",
-            {"description": "The `next_cursor` of the previous page; leave out for the first."},
+            {"description": "The `next_cursor` of the previous page; empty or absent: the first."},
         )
         super().__init__(**kwargs)
         self.types = types
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple | None:
         raw = super()._deserialize(value, attr, data, **kwargs)
+        if raw == "":  # `cursor=`: what a client sends for "no cursor yet"
+            return None
         try:
             decoded = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
             if not isinstance(decoded, list) or len(decoded) != len(self.types):

@@ -9,7 +9,9 @@ from cs_platform.auth.services import API_SCOPES
 SCOPE_HELP = {
     "read:scores": "accounts, health scores, churn risk, tasks",
     "read:surveys": "survey responses and NPS/CSAT/CES metrics",
+    "read:events": "every webhook event, survey comments included (to catch up)",
     "write:accounts": "create and update accounts' CRM fields",
+    "manage:webhooks": "register, change and remove webhook endpoints",
     "admin": "everything above",
 }
 

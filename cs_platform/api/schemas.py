@@ -9,45 +9,50 @@ import datetime as dt
 
 from marshmallow import Schema, fields, validate
 
-from cs_platform.api.fields import Cursor, Id, Money, Text, UtcDateTime, largest_whole_amount
-from cs_platform.api.pagination import PageArgs
-from cs_platform.models import (
-    LIFECYCLE_STAGES,
-    PLANS,
-    SEGMENTS,
-    TASK_KINDS,
-    TASK_STATUSES,
-    Account,
+from cs_platform.api.enums import enum_field
+from cs_platform.api.fields import (
+    BoundedDate,
+    Cursor,
+    Money,
+    QueryId,
+    Text,
+    UtcDateTime,
+    largest_whole_amount,
 )
-from scoring.models import BANDS
-from surveys.metrics import PERIODS
-from surveys.models import SURVEY_KINDS
+from cs_platform.api.pagination import PageArgs
+from cs_platform.models import Account
 
 # Account.arr is NUMERIC(14, 2): 999,999,999,999.99 at most on PostgreSQL (10**12 does not fit).
 MAX_ARR = largest_whole_amount(Account.__table__.c.arr)
 MAX_SEATS = 10**7
 
 
-def one_of(values: tuple[str, ...], **kwargs) -> fields.String:
-    return fields.String(validate=validate.OneOf(values), **kwargs)
+def always_present(schema: type[Schema]) -> type[Schema]:
+    """Document every field of an answer's schema as required: each is in every answer (null
+    where it allows None), so a generated client types none of them as optional."""
+    for field in schema._declared_fields.values():
+        field.required = True
+    return schema
 
 
+@always_present
 class ExternalIdSchema(Schema):
     source = fields.String(dump_only=True)
     external_id = fields.String(dump_only=True)
 
 
+@always_present
 class AccountSchema(Schema):
     id = fields.Integer(dump_only=True)
     name = fields.String()
     domain = fields.String(allow_none=True)
-    segment = fields.String(metadata={"enum": list(SEGMENTS)})
-    plan = fields.String(metadata={"enum": list(PLANS)})
+    segment = enum_field("Segment")
+    plan = enum_field("Plan")
     arr = fields.Float(metadata={"description": "Annual recurring revenue."})
     seats = fields.Integer()
     contract_start = fields.Date(allow_none=True)
     renewal_date = fields.Date(allow_none=True)
-    lifecycle_stage = fields.String(metadata={"enum": list(LIFECYCLE_STAGES)})
+    lifecycle_stage = enum_field("LifecycleStage")
     churned_at = fields.Date(allow_none=True)
     churn_reason = fields.String(allow_none=True)
     owner_id = fields.Integer(allow_none=True)
@@ -61,17 +66,18 @@ class AccountWriteSchema(Schema):
 
     name = Text(validate=validate.Length(1, 200))
     domain = Text(allow_none=True, validate=validate.Length(max=253))
-    segment = one_of(SEGMENTS)
-    plan = one_of(PLANS)
+    segment = enum_field("Segment")
+    plan = enum_field("Plan")
     arr = Money(validate=validate.Range(0, MAX_ARR))
     seats = fields.Integer(strict=True, validate=validate.Range(0, MAX_SEATS))
-    contract_start = fields.Date(allow_none=True)
-    renewal_date = fields.Date(
+    contract_start = BoundedDate(allow_none=True)
+    renewal_date = BoundedDate(
+        evergreen=True,
         allow_none=True,
         metadata={"description": "Not before contract_start (the one sent, else the stored one)."},
     )
-    lifecycle_stage = one_of(LIFECYCLE_STAGES)
-    churned_at = fields.Date(allow_none=True)
+    lifecycle_stage = enum_field("LifecycleStage")
+    churned_at = BoundedDate(allow_none=True)
     churn_reason = Text(allow_none=True, validate=validate.Length(max=200))
     owner_email = fields.Email(
         allow_none=True,
@@ -85,26 +91,82 @@ class AccountUpsertSchema(AccountWriteSchema):
     """An account as the CRM sends it: name, segment and plan always, other fields optional."""
 
     name = Text(required=True, validate=validate.Length(1, 200))
-    segment = one_of(SEGMENTS, required=True)
-    plan = one_of(PLANS, required=True)
+    segment = enum_field("Segment", required=True)
+    plan = enum_field("Plan", required=True)
 
 
 class AccountListArgs(PageArgs):
-    segment = one_of(SEGMENTS)
-    plan = one_of(PLANS)
-    lifecycle_stage = one_of(LIFECYCLE_STAGES)
-    owner_id = Id()
+    segment = enum_field("Segment")
+    plan = enum_field("Plan")
+    lifecycle_stage = enum_field("LifecycleStage")
+    owner_id = QueryId()
     domain = Text(validate=validate.Length(1, 253))
     updated_since = UtcDateTime(metadata={"description": "Only accounts changed at or after."})
     cursor = Cursor(int)
 
 
+@always_present
 class BandOverrideSchema(Schema):
-    band = fields.String(metadata={"enum": list(BANDS)})
+    band = enum_field("Band")
     reason = fields.String()
     expires_on = fields.Date()
 
 
+@always_present
+class DriverSchema(Schema):
+    """One input of a score and how much it moved it."""
+
+    feature = fields.String(dump_only=True, metadata={"example": "active_users_change_30d"})
+    value = fields.Raw(
+        dump_only=True,
+        metadata={"type": ["number", "string", "null"], "description": "Its value that day."},
+    )
+    contribution = fields.Float(
+        dump_only=True,
+        metadata={"description": "Log-odds towards churn (model) or scorecard points lost."},
+    )
+    sentence = fields.String(dump_only=True, metadata={"example": "Active users down 40 %"})
+
+
+class ScoreChangePartSchema(Schema):
+    """One input's share of a score change; the parts add up to the delta."""
+
+    feature = fields.String(required=True, dump_only=True)
+    points = fields.Float(required=True, dump_only=True)
+    sentence = fields.String(required=True, dump_only=True)
+    context = fields.Boolean(
+        dump_only=True, metadata={"description": "A context input, not a lever (newer rows)."}
+    )
+
+
+@always_present
+class ScoreChangeSchema(Schema):
+    since = fields.String(dump_only=True, metadata={"format": "date"})
+    previous_score = fields.Float(dump_only=True)
+    delta = fields.Float(dump_only=True)
+    parts = fields.List(fields.Nested(ScoreChangePartSchema), dump_only=True)
+
+
+class ScoreChangesSchema(Schema):
+    """What moved the score; a look-back is left out when the account was not a customer then."""
+
+    week = fields.Nested(
+        ScoreChangeSchema,
+        attribute="7",
+        data_key="7",
+        dump_only=True,
+        metadata={"description": "Since last week."},
+    )
+    month = fields.Nested(
+        ScoreChangeSchema,
+        attribute="30",
+        data_key="30",
+        dump_only=True,
+        metadata={"description": "Since last month."},
+    )
+
+
+@always_present
 class HealthScoreSchema(Schema):
     id = fields.Integer(dump_only=True)
     account_id = fields.Integer(dump_only=True)
@@ -116,8 +178,8 @@ class HealthScoreSchema(Schema):
             "p = churn_probability and b = the book's 90-day base rate: 50 is average risk."
         },
     )
-    band = fields.String(dump_only=True, metadata={"enum": list(BANDS)})
-    method = fields.String(dump_only=True, metadata={"enum": ["model", "scorecard"]})
+    band = enum_field("Band", dump_only=True)
+    method = enum_field("ScoringMethod", dump_only=True)
     churn_probability = fields.Float(
         dump_only=True,
         allow_none=True,
@@ -125,33 +187,24 @@ class HealthScoreSchema(Schema):
     )
     model_version_id = fields.Integer(dump_only=True, allow_none=True)
     drivers = fields.List(
-        fields.Dict(),
+        fields.Nested(DriverSchema),
         dump_only=True,
-        metadata={
-            "description": "Levers a CSM can act on, strongest first: feature, value, "
-            "contribution (log-odds towards churn, or scorecard points lost), sentence."
-        },
+        metadata={"description": "Levers a CSM can act on, strongest first."},
     )
     context = fields.List(
-        fields.Dict(),
+        fields.Nested(DriverSchema),
         dump_only=True,
-        metadata={"description": "Context (ARR, tenure, renewal timing, segment), same shape."},
+        metadata={"description": "Context (ARR, tenure, renewal timing, segment)."},
     )
-    changes = fields.Dict(
-        dump_only=True,
-        metadata={
-            "description": 'What moved the score: {"7": since last week, "30": since last '
-            'month}, each {"since", "previous_score", "delta", "parts": [{"feature", "points", '
-            '"sentence", "context"}]}; parts add up to the delta.'
-        },
-    )
+    changes = fields.Nested(ScoreChangesSchema, dump_only=True)
     updated_at = UtcDateTime(dump_only=True)
 
 
+@always_present
 class AccountHealthSchema(HealthScoreSchema):
     """The latest score, with the band a CSM set by hand while the override lasts."""
 
-    effective_band = fields.String(dump_only=True, metadata={"enum": list(BANDS)})
+    effective_band = enum_field("Band", dump_only=True)
     override = fields.Nested(BandOverrideSchema, dump_only=True, allow_none=True)
 
 
@@ -169,9 +222,10 @@ class UpdatedSinceArgs(PageArgs):
 
 
 class HealthScoreListArgs(UpdatedSinceArgs):
-    band = one_of(BANDS)
+    band = enum_field("Band")
 
 
+@always_present
 class ChurnRiskSchema(Schema):
     id = fields.Integer(dump_only=True)
     account_id = fields.Integer(dump_only=True)
@@ -188,35 +242,48 @@ class ChurnRiskSchema(Schema):
     updated_at = UtcDateTime(dump_only=True)
 
 
+@always_present
 class SurveyResponseSchema(Schema):
     id = fields.Integer(dump_only=True)
     survey_id = fields.Integer(dump_only=True)
     account_id = fields.Integer(dump_only=True)
     contact_id = fields.Integer(dump_only=True, allow_none=True)
-    kind = fields.String(dump_only=True, metadata={"enum": list(SURVEY_KINDS)})
+    kind = enum_field("SurveyKind", dump_only=True)
     score = fields.Integer(dump_only=True)
     comment = fields.String(dump_only=True, allow_none=True)
     responded_at = UtcDateTime(dump_only=True)
+    updated_at = UtcDateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "When the score or comment last changed; null if never."},
+    )
 
 
 class SurveyResponseListArgs(PageArgs):
     since = UtcDateTime(metadata={"description": "Only answers given at or after this time."})
-    kind = one_of(SURVEY_KINDS)
-    account_id = Id()
+    updated_since = UtcDateTime(
+        metadata={
+            "description": "Only answers given or changed (score, comment, erasure) at or after "
+            "this time, ordered by their latest change: pull with the time of your last pull."
+        }
+    )
+    kind = enum_field("SurveyKind")
+    account_id = QueryId()
     cursor = Cursor(dt.datetime, int)
 
 
 class MetricArgs(Schema):
-    kind = one_of(SURVEY_KINDS, required=True)
-    period = one_of(tuple(PERIODS), load_default="month")
-    segment = one_of(SEGMENTS, metadata={"description": "Only this segment."})
+    kind = enum_field("SurveyKind", required=True)
+    period = enum_field("MetricPeriod", load_default="month")
+    segment = enum_field("Segment", metadata={"description": "Only this segment."})
     since = fields.Date(metadata={"description": "First day (inclusive)."})
     until = fields.Date(metadata={"description": "Last day (inclusive)."})
 
 
+@always_present
 class MetricRowSchema(Schema):
     period = fields.String(metadata={"description": "e.g. 2026-03, 2026Q1 or a week range."})
-    segment = fields.String(metadata={"enum": list(SEGMENTS)})
+    segment = enum_field("Segment")
     n = fields.Integer(metadata={"description": "Number of answers."})
     value = fields.Float(
         metadata={"description": "NPS (-100..100); CSAT % satisfied; CES % easy (0..100)."}
@@ -229,31 +296,33 @@ class MetricRowSchema(Schema):
     promoters = fields.Integer()
 
 
+@always_present
 class MetricsSchema(Schema):
-    kind = fields.String(metadata={"enum": list(SURVEY_KINDS)})
-    period = fields.String(metadata={"enum": list(PERIODS)})
+    kind = enum_field("SurveyKind")
+    period = enum_field("MetricPeriod")
     data = fields.List(fields.Nested(MetricRowSchema))
 
 
+@always_present
 class TaskSchema(Schema):
     id = fields.Integer(dump_only=True)
     account_id = fields.Integer(dump_only=True)
-    kind = fields.String(dump_only=True, metadata={"enum": list(TASK_KINDS)})
-    severity = fields.String(dump_only=True)
+    kind = enum_field("TaskKind", dump_only=True)
+    severity = enum_field("TaskSeverity", dump_only=True)
     owner_id = fields.Integer(dump_only=True, allow_none=True)
     title = fields.String(dump_only=True)
     reason = fields.String(dump_only=True)
     details = fields.String(dump_only=True)
     due_date = fields.Date(dump_only=True, allow_none=True)
-    status = fields.String(dump_only=True, metadata={"enum": list(TASK_STATUSES)})
+    status = enum_field("TaskStatus", dump_only=True)
     snoozed_until = fields.Date(dump_only=True, allow_none=True)
-    outcome = fields.String(dump_only=True, allow_none=True)
+    outcome = enum_field("TaskOutcome", dump_only=True, allow_none=True)
     created_at = UtcDateTime(dump_only=True)
     completed_at = UtcDateTime(dump_only=True, allow_none=True)
 
 
 class TaskListArgs(PageArgs):
-    status = one_of(TASK_STATUSES)
-    kind = one_of(TASK_KINDS)
-    account_id = Id()
+    status = enum_field("TaskStatus")
+    kind = enum_field("TaskKind")
+    account_id = QueryId()
     cursor = Cursor(int)

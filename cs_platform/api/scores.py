@@ -19,13 +19,14 @@ from cs_platform.api.schemas import (
 )
 from scoring.models import ChurnRisk, HealthScore
 
-bp = api_blueprint("scores_api", __name__, "Health scores and churn risk.")
+bp = api_blueprint("scores_api", __name__, "Health scores and churn risk.", tag="Health scores")
+CHURN = ["Churn risks"]
 
 
 @bp.route("/accounts/<int:account_id>/health", methods=["GET"])
 @guarded(bp, "read:scores", not_found=True)
 @bp.response(200, AccountHealthSchema)
-def account_health(account_id: int):
+def get_account_health(account_id: int):
     """The latest health score of an account, with a CSM's band override if one is in force."""
     return services.latest_health(account_id)
 
@@ -34,7 +35,7 @@ def account_health(account_id: int):
 @guarded(bp, "read:scores", not_found=True)
 @query_args(bp, HealthHistoryArgs)
 @bp.response(200, page_schema(HealthScoreSchema))
-def account_health_history(account_id: int, **args: Any):
+def list_account_health_history(account_id: int, **args: Any):
     """Daily health scores of an account, oldest first."""
     services.get_account(account_id)
     statement = select(HealthScore).where(HealthScore.account_id == account_id)
@@ -59,15 +60,15 @@ def list_health_scores(**args: Any):
     return keyset_page(statement, (HealthScore.updated_at, HealthScore.id), args)
 
 
-@bp.route("/accounts/<int:account_id>/churn-risk", methods=["GET"])
+@bp.route("/accounts/<int:account_id>/churn-risk", methods=["GET"], tags=CHURN)
 @guarded(bp, "read:scores", not_found=True)
 @bp.response(200, ChurnRiskSchema)
-def account_churn_risk(account_id: int):
+def get_account_churn_risk(account_id: int):
     """The latest churn risk of an account: P(churn before renewal), P(churn in 90 days)."""
     return services.latest_churn_risk(account_id)
 
 
-@bp.route("/churn-risks", methods=["GET"])
+@bp.route("/churn-risks", methods=["GET"], tags=CHURN)
 @guarded(bp, "read:scores")
 @query_args(bp, UpdatedSinceArgs)
 @bp.response(200, page_schema(ChurnRiskSchema))

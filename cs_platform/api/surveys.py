@@ -17,7 +17,7 @@ from cs_platform.api.schemas import (
 )
 from surveys.models import SurveyResponse
 
-bp = api_blueprint("surveys_api", __name__, "Survey responses and metrics.")
+bp = api_blueprint("surveys_api", __name__, "Survey responses and metrics.", tag="Survey responses")
 
 
 @bp.route("/survey-responses", methods=["GET"])
@@ -25,20 +25,25 @@ bp = api_blueprint("surveys_api", __name__, "Survey responses and metrics.")
 @query_args(bp, SurveyResponseListArgs)
 @bp.response(200, page_schema(SurveyResponseSchema))
 def list_survey_responses(**args: Any):
-    """Survey answers in the order they were given, optionally since a time."""
+    """Survey answers in the order they were given, optionally since a time; with
+    `updated_since`, the answers given or changed (score, comment, erasure) since then, in the
+    order of their latest change, for incremental pulls."""
     statement = select(SurveyResponse)
     if "since" in args:
         statement = statement.where(SurveyResponse.responded_at >= args["since"])
     for name in ("kind", "account_id"):
         if name in args:
             statement = statement.where(getattr(SurveyResponse, name) == args[name])
-    return keyset_page(statement, (SurveyResponse.responded_at, SurveyResponse.id), args)
+    if "updated_since" not in args:
+        return keyset_page(statement, (SurveyResponse.responded_at, SurveyResponse.id), args)
+    statement = statement.where(SurveyResponse.changed_at >= args["updated_since"])
+    return keyset_page(statement, (SurveyResponse.changed_at, SurveyResponse.id), args)
 
 
 @bp.route("/survey-metrics", methods=["GET"])
 @guarded(bp, "read:surveys")
 @query_args(bp, MetricArgs)
 @bp.response(200, MetricsSchema)
-def survey_metrics(**args: Any):
+def get_survey_metrics(**args: Any):
     """NPS, CSAT or CES with 95 % intervals per week, month or quarter and account segment."""
     return {"kind": args["kind"], "period": args["period"], "data": services.survey_metrics(args)}

@@ -11,7 +11,7 @@ from cs_platform.api.pagination import keyset_page, page_schema
 from cs_platform.api.schemas import TaskListArgs, TaskSchema
 from cs_platform.models import Task
 
-bp = api_blueprint("tasks_api", __name__, "Tasks of the CSM team.")
+bp = api_blueprint("tasks_api", __name__, "Tasks of the CSM team.", tag="Tasks")
 
 
 @bp.route("/tasks", methods=["GET"])

@@ -225,6 +225,29 @@ def test_survey_responses_since_a_time(client, auth_headers):
     assert [(row["id"], row["score"]) for row in body["data"]] == [(recent.id, 3)]
 
 
+def test_survey_responses_updated_since_bring_changed_comments_and_scores_in_change_order(
+    client, auth_headers
+):
+    march, april = dt.datetime(2026, 3, 1, 8), dt.datetime(2026, 4, 2, 9)
+    untouched = SurveyResponseFactory(responded_at=march, changed_at=march)
+    commented = SurveyResponseFactory(responded_at=march, changed_at=march, comment=None)
+    new = SurveyResponseFactory(responded_at=april, changed_at=april)
+    commented.comment = "Exports got slow"
+    commented.updated_at = commented.changed_at = dt.datetime(2026, 4, 3, 10)
+    db.session.commit()
+
+    body = client.get(
+        "/api/v1/survey-responses?updated_since=2026-04-01T00:00:00%2B02:00",
+        headers=auth_headers("read:surveys"),
+    ).get_json()
+
+    assert [row["id"] for row in body["data"]] == [new.id, commented.id]
+    assert body["data"][1]["comment"] == "Exports got slow"
+    assert body["data"][1]["updated_at"] == "2026-04-03T10:00:00+00:00"
+    assert body["data"][0]["updated_at"] is None
+    assert untouched.id not in {row["id"] for row in body["data"]}
+
+
 def test_nps_by_month_and_segment(client, auth_headers):
     survey = SurveyFactory(kind="nps")
     smb, enterprise = AccountFactory(segment="smb"), AccountFactory(segment="enterprise")

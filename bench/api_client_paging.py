@@ -1,0 +1,172 @@
+"""Rows per second of a full incremental pull of health scores with a generated client.
+
+Seeds a scratch PostgreSQL database set-wise with N health scores (N / 5 accounts, five nightly
+runs each), serves the app with gunicorn, generates a Python client from the served OpenAPI
+document with openapi-python-client, and pages through GET /api/v1/health-scores with it, as a
+BI job would; then the same pages with plain requests, to show what the typed models cost.
+
+    .venv/bin/python bench/api_client_paging.py --scores 100000 --limit 500
+
+Prints rows/s and pages/s for each, then drops the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+
+import requests
+from api_common import ROOT, scratch_database
+from api_reads import start_gunicorn
+from sqlalchemy import text
+
+DAYS = 5
+SEED_SQL = [
+    """
+    INSERT INTO accounts (name, domain, segment, plan, arr, seats, lifecycle_stage, is_demo,
+                          created_at, updated_at)
+    SELECT 'Customer ' || g, 'customer' || g || '.example.com',
+           (ARRAY['smb','mid_market','enterprise'])[1 + g % 3],
+           (ARRAY['starter','growth','enterprise'])[1 + (g / 3) % 3],
+           round((5000 + random() * 250000)::numeric, 2), 10 + g % 300, 'mature', true,
+           now(), now()
+    FROM generate_series(1, :accounts) AS g
+    """,
+    """
+    INSERT INTO health_scores (account_id, scored_on, score, band, method, churn_probability,
+                               drivers, context, changes, updated_at)
+    SELECT a.id, current_date - d, s.score,
+           CASE WHEN s.score < 40 THEN 'red' WHEN s.score < 70 THEN 'yellow' ELSE 'green' END,
+           'model', 1 - s.score / 100,
+           json_build_array(
+             json_build_object('feature', 'active_users_change_30d', 'value', -0.4,
+                               'contribution', 0.8, 'sentence', 'Active users down 40%'),
+             json_build_object('feature', 'open_tickets', 'value', 1, 'contribution', -0.1,
+                               'sentence', '1 open ticket')),
+           '[]', '{}',
+           current_date - d + (a.id % 3600) * interval '1 second'
+    FROM accounts a
+    CROSS JOIN generate_series(0, :days - 1) AS d
+    CROSS JOIN LATERAL (
+      SELECT greatest(0, least(100, 55 + 40 * sin(a.id) + d * 3 * cos(a.id * 7)))::float AS score
+    ) s
+    """,
+]
+PACKAGE = "cs_platform_api_client"
+
+
+def seed(url: str, scores: int, instance: str) -> str:
+    """Schema, rows and an API key; returns the key."""
+    from cs_platform import create_app
+    from cs_platform.auth.services import create_api_key
+    from cs_platform.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url}, instance_path=instance)
+    with app.app_context():
+        db.create_all()
+        started = time.perf_counter()
+        with db.engine.begin() as connection:
+            for statement in SEED_SQL:
+                connection.execute(text(statement), {"accounts": scores // DAYS, "days": DAYS})
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("ANALYZE"))
+        _, key = create_api_key("bench", ["read:scores"])
+        db.session.commit()
+        print(f"seeded {scores} health scores in {time.perf_counter() - started:.1f} s")
+        db.session.remove()
+        db.engine.dispose()
+    return key
+
+
+def generated_client(base: str, folder: Path) -> ModuleType:
+    """Generate a client from the served document and import it."""
+    spec = folder / "openapi.json"
+    spec.write_bytes(requests.get(f"{base}/api/v1/openapi.json", timeout=10).content)
+    generator = Path(sys.executable).with_name("openapi-python-client")
+    output = folder / "client"
+    command = [generator, "generate", "--path", spec, "--output-path", output]
+    subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - our own command
+    sys.path.insert(0, str(output))
+    return importlib.import_module(PACKAGE)
+
+
+def page_with_client(package: ModuleType, base: str, key: str, limit: int) -> tuple[int, int]:
+    """Every health score through the generated client; returns (rows, pages)."""
+    list_health_scores = importlib.import_module(f"{PACKAGE}.api.health_scores.list_health_scores")
+    unset = importlib.import_module(f"{PACKAGE}.types").UNSET
+    rows = pages = 0
+    with package.AuthenticatedClient(base_url=base, token=key, timeout=60) as client:
+        cursor = unset
+        while cursor is not None:
+            page = list_health_scores.sync(client=client, limit=limit, cursor=cursor)
+            rows, pages = rows + len(page.data), pages + 1
+            cursor = page.next_cursor
+    return rows, pages
+
+
+def page_with_requests(base: str, key: str, limit: int) -> tuple[int, int]:
+    """The same pages as plain JSON."""
+    rows = pages = 0
+    cursor: str | None = ""
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {key}"
+        while cursor is not None:
+            body = session.get(
+                f"{base}/api/v1/health-scores",
+                params={"limit": limit, "cursor": cursor},
+                timeout=60,
+            ).json()
+            rows, pages = rows + len(body["data"]), pages + 1
+            cursor = body["next_cursor"]
+    return rows, pages
+
+
+def report(name: str, rows: int, pages: int, seconds: float) -> None:
+    print(
+        f"{name:<34} {rows:>8} rows  {pages:>5} pages  {seconds:6.1f} s  "
+        f"{rows / seconds:>9,.0f} rows/s  {pages / seconds:6.1f} pages/s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scores", type=int, default=100_000)
+    parser.add_argument("--limit", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    with (
+        scratch_database("cs_bench_client") as url,
+        tempfile.TemporaryDirectory() as instance,
+        tempfile.TemporaryDirectory() as folder,
+    ):
+        key = seed(url, args.scores, instance)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per page otherwise
+        server, base = start_gunicorn(url, instance, args.workers)
+        try:
+            package = generated_client(base, Path(folder))
+            print(f"gunicorn {args.workers} sync workers, one client, limit={args.limit}")
+            pulls = {
+                "generated client (typed models)": lambda: page_with_client(
+                    package, base, key, args.limit
+                ),
+                "requests (plain JSON)": lambda: page_with_requests(base, key, args.limit),
+            }
+            for name, pull in pulls.items():
+                started = time.perf_counter()
+                rows, pages = pull()
+                report(name, rows, pages, time.perf_counter() - started)
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
