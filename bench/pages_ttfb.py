@@ -97,9 +97,10 @@ SEED_SQL = [
     FROM generate_series(1, :accounts * 3) AS g
     """,
     """
-    INSERT INTO survey_responses (survey_id, account_id, kind, score, comment, responded_at)
+    INSERT INTO survey_responses
+        (survey_id, account_id, kind, score, comment, responded_at, changed_at)
     SELECT 1, 1 + g % :accounts, 'nps', g % 11, 'Comment ' || g,
-           now() - (g % 300) * interval '1 day'
+           now() - (g % 300) * interval '1 day', now() - (g % 300) * interval '1 day'
     FROM generate_series(1, :accounts * 2) AS g
     """,
     """

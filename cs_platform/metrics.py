@@ -204,22 +204,26 @@ def scoring_metrics() -> Iterator[Metric]:
 def scoring_run_metrics() -> Iterator[Metric]:
     """The last scoring run's duration and the count of runs, from ScoringRun (see its docstring
     for why runs are rows rather than an in-process Histogram)."""
-    runs, last = db.session.execute(
-        select(
-            select(func.count()).select_from(ScoringRun).scalar_subquery(),
-            select(ScoringRun.duration_seconds)
-            .order_by(ScoringRun.finished_at.desc(), ScoringRun.id.desc())
-            .limit(1)
-            .scalar_subquery(),
-        )
-    ).one()
+    runs = db.session.scalar(select(func.count()).select_from(ScoringRun))
+    last = db.session.execute(
+        select(ScoringRun.duration_seconds, ScoringRun.quarantined)
+        .order_by(ScoringRun.finished_at.desc(), ScoringRun.id.desc())
+        .limit(1)
+    ).first()
     yield CounterMetricFamily("cs_scoring_runs", "Completed scoring runs.", value=runs)
     duration = GaugeMetricFamily(
         "cs_scoring_last_run_duration_seconds", "How long the latest scoring run took."
     )
+    quarantined = GaugeMetricFamily(
+        "cs_scoring_last_run_quarantined_accounts",
+        "Accounts the latest scoring run left out because their data cannot be scored "
+        "(listed to admins on the scorecard page); alert above 0.",
+    )
     if last is not None:
-        duration.add_metric([], last)
+        duration.add_metric([], last.duration_seconds)
+    quarantined.add_metric([], last.quarantined if last is not None else 0)
     yield duration
+    yield quarantined
 
 
 @bp.route("/metrics")

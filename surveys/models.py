@@ -161,6 +161,7 @@ class SurveyResponse(db.Model):
         CheckConstraint(_SCORE_IN_RANGE, name="score_in_range"),
         Index("ix_survey_responses_account_responded", "account_id", "responded_at"),
         Index("ix_survey_responses_responded", "responded_at"),
+        Index("ix_survey_responses_changed", "changed_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -176,7 +177,9 @@ class SurveyResponse(db.Model):
     score: Mapped[int]
     comment: Mapped[str | None] = mapped_column(Text)
     responded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime | None]  # the latest change of score or comment, if any
+    # The latest change of any kind, the answer itself included: what `updated_since` pulls by.
+    changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     survey: Mapped[Survey] = relationship()
     account: Mapped[Account] = relationship()

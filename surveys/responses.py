@@ -139,7 +139,7 @@ def _change_score(
     """Move the response to `score` with its timeline line, comment and detractor task."""
     previous, contact = response.score, invitation.contact
     entry = _answer_entry(response, contact)
-    response.score, response.updated_at = score, now
+    response.score, response.updated_at, response.changed_at = score, now, now
     changed = ["score"]
     if band(response.kind, previous) != band(response.kind, score) and response.comment:
         response.comment = None  # it answered the other band's follow-up question
@@ -172,7 +172,8 @@ def record_comment(invitation: Invitation, comment: str) -> SurveyResponse | Non
     text = clean_comment(comment)
     if response is None or not text or text == response.comment:
         return response
-    response.comment, response.updated_at = text, utcnow()
+    response.comment = text
+    response.updated_at = response.changed_at = utcnow()
     if is_detractor(response.kind, response.score):
         open_detractor_task(response)
     db.session.flush()
@@ -208,6 +209,7 @@ def _create_response(
         kind=kind,
         score=score,
         responded_at=now,
+        changed_at=now,
     )
     try:
         with db.session.begin_nested():

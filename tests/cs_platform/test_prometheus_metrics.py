@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select, update
 
 from cs_platform.auth.services import create_api_key
 from cs_platform.extensions import db
-from cs_platform.models import utcnow
+from cs_platform.models import Account, utcnow
 from cs_platform.outbox import OutboxMessage
 from cs_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
 from integrations.models import Connection, SyncRun
@@ -36,6 +37,7 @@ EXPECTED_TYPES = {
     "cs_scored_accounts": "gauge",
     "cs_scoring_runs": "counter",
     "cs_scoring_last_run_duration_seconds": "gauge",
+    "cs_scoring_last_run_quarantined_accounts": "gauge",
     "cs_build_info": "gauge",
     "cs_http_requests": "counter",
     "cs_http_request_errors": "counter",
@@ -315,3 +317,18 @@ def test_sync_runs_in_progress_are_a_gauge_and_finished_ones_a_counter(client):
     assert sample(families, "cs_sync_runs_total", status="succeeded") == 2
     assert sample(families, "cs_sync_runs_total", status="failed") == 0
     assert sample(families, "cs_sync_records_total", outcome="fetched") == 15
+
+
+def test_metrics_count_the_accounts_the_last_scoring_run_quarantined(client):
+    day = write_book(accounts=6)
+    assert metric(client.get("/metrics").text, "cs_scoring_last_run_quarantined_accounts") == 0
+    account_id = db.session.scalar(select(Account.id).where(Account.churned_at.is_(None)).limit(1))
+    db.session.execute(
+        update(Account).where(Account.id == account_id).values(renewal_date=dt.date(2300, 1, 1))
+    )  # past what scoring can hold, written around the API's checks
+    db.session.commit()
+
+    score_accounts(day)
+    db.session.commit()
+
+    assert metric(client.get("/metrics").text, "cs_scoring_last_run_quarantined_accounts") == 1

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from cs_platform.extensions import db
 from cs_platform.webhooks.models import WebhookDelivery
+from surveys.models import SurveyResponse
 from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SurveyFactory
 from tests.surveys.helpers import invite, subscribe_to_every_event, token_of
 
@@ -44,6 +45,8 @@ def test_a_comment_added_after_the_click_is_an_update_with_the_comment(client, i
     assert kind == "survey_response.updated"
     assert (data["comment"], data["changed"]) == ("Great exports", ["comment"])
     assert data["updated_at"].endswith("+00:00") and data["id"] == created[1]["id"]
+    stored = db.session.get(SurveyResponse, data["id"])
+    assert stored.changed_at == stored.updated_at > stored.responded_at  # next updated_since pull
 
 
 def test_saving_the_same_comment_again_tells_nothing_new(client, invited):
