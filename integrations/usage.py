@@ -35,6 +35,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     tuple_,
     union,
     union_all,
@@ -317,6 +318,7 @@ def recompute(connection: Connection, touched: Subquery) -> int:
     """Aggregate all raw events of the touched (group_id, day) pairs and write their accounts'
     "events" rows of UsageDaily; a touched day left without events (its users linked to
     another group) loses its row. Returns the rows written."""
+    prefer_hash_joins()
     pairs = db.session.execute(select(touched.c.group_id, touched.c.day)).all()
     names = sorted({group for group, _ in pairs})
     keys = [MatchKeys(name, tuple(filter(None, [normalise_domain(name)]))) for name in names]
@@ -340,6 +342,15 @@ def recompute(connection: Connection, touched: Subquery) -> int:
         )
     queue_unmatched_groups(connection, unmatched)
     return len(totals)
+
+
+def prefer_hash_joins() -> None:
+    """On PostgreSQL, no nested loops for the rest of the transaction: the planner's statistics
+    know neither the batch just claimed nor the links just written (it expects one row of each),
+    and a nested loop over them compares every event with every link (20 s for 12,500 events
+    and 2,500 links, against 0.7 s hashed)."""
+    if is_postgres():
+        db.session.execute(text("SET LOCAL enable_nestloop = off"))
 
 
 def aggregate_groups(touched: Subquery) -> list[Row]:
