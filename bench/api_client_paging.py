@@ -24,8 +24,7 @@ from types import ModuleType
 
 import requests
 from api_common import ROOT, scratch_database
-from api_reads import start_gunicorn
-from sqlalchemy import text
+from api_reads import seed_with_sql, start_gunicorn
 
 DAYS = 5
 SEED_SQL = [
@@ -63,26 +62,8 @@ PACKAGE = "cs_platform_api_client"
 
 
 def seed(url: str, scores: int, instance: str) -> str:
-    """Schema, rows and an API key; returns the key."""
-    from cs_platform import create_app
-    from cs_platform.auth.services import create_api_key
-    from cs_platform.extensions import db
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url}, instance_path=instance)
-    with app.app_context():
-        db.create_all()
-        started = time.perf_counter()
-        with db.engine.begin() as connection:
-            for statement in SEED_SQL:
-                connection.execute(text(statement), {"accounts": scores // DAYS, "days": DAYS})
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("ANALYZE"))
-        _, key = create_api_key("bench", ["read:scores"])
-        db.session.commit()
-        print(f"seeded {scores} health scores in {time.perf_counter() - started:.1f} s")
-        db.session.remove()
-        db.engine.dispose()
-    return key
+    """`scores` health scores over DAYS days, and an API key; returns the key."""
+    return seed_with_sql(url, instance, SEED_SQL, {"accounts": scores // DAYS, "days": DAYS})
 
 
 def generated_client(base: str, folder: Path) -> ModuleType:

@@ -71,8 +71,9 @@ wrk.headers["Authorization"] = "Bearer {key}"
 """
 
 
-def seed(url: str, accounts: int, instance: str) -> str:
-    """Schema, rows and an API key; returns the key."""
+def seed_with_sql(url: str, instance: str, statements: list[str], params: dict) -> str:
+    """Schema, the rows `statements` insert (set-wise) and a read:scores API key; returns the
+    key and prints how long the rows took."""
     from cs_platform import create_app
     from cs_platform.auth.services import create_api_key
     from cs_platform.extensions import db
@@ -82,19 +83,21 @@ def seed(url: str, accounts: int, instance: str) -> str:
         db.create_all()
         started = time.perf_counter()
         with db.engine.begin() as connection:
-            for statement in SEED_SQL:
-                connection.execute(text(statement), {"accounts": accounts})
+            for statement in statements:
+                connection.execute(text(statement), params)
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("ANALYZE"))
         _, key = create_api_key("bench", ["read:scores"])
         db.session.commit()
-        print(
-            f"seeded {accounts} accounts, {3 * accounts} health scores "
-            f"in {time.perf_counter() - started:.1f} s"
-        )
+        print(f"seeded {params} in {time.perf_counter() - started:.1f} s")
         db.session.remove()
         db.engine.dispose()
     return key
+
+
+def seed(url: str, accounts: int, instance: str) -> str:
+    """Accounts with three health scores each, and an API key; returns the key."""
+    return seed_with_sql(url, instance, SEED_SQL, {"accounts": accounts})
 
 
 def start_gunicorn(url: str, instance: str, workers: int) -> tuple[subprocess.Popen, str]:
