@@ -306,7 +306,8 @@ def start_scheduler_if_enabled(app: Flask) -> None:
     _state["leader_thread"] = thread
     try:
         leadership = try_leadership(engine)
-    except DBAPIError:
+    except DBAPIError as error:  # the standby thread keeps trying
+        log.warning("cannot reach the database for the scheduler lock", extra={"error": str(error)})
         leadership = None
     if leadership is not None:
         start_in_process(app)  # at once: the app's first request may already need it
