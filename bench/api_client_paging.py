@@ -24,7 +24,7 @@ from types import ModuleType
 
 import requests
 from api_common import ROOT, scratch_database
-from api_reads import seed_with_sql, start_gunicorn
+from api_reads import seed_with_sql, served
 
 DAYS = 5
 SEED_SQL = [
@@ -129,8 +129,7 @@ def main() -> None:
     ):
         key = seed(url, args.scores, instance)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per page otherwise
-        server, base = start_gunicorn(url, instance, args.workers)
-        try:
+        with served(url, instance, args.workers) as base:
             package = generated_client(base, Path(folder))
             print(f"gunicorn {args.workers} sync workers, one client, limit={args.limit}")
             pulls = {
@@ -143,9 +142,6 @@ def main() -> None:
                 started = time.perf_counter()
                 rows, pages = pull()
                 report(name, rows, pages, time.perf_counter() - started)
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import requests
 from api_common import ROOT, free_port, scratch_database
@@ -71,9 +73,15 @@ wrk.headers["Authorization"] = "Bearer {key}"
 """
 
 
-def seed_with_sql(url: str, instance: str, statements: list[str], params: dict) -> str:
-    """Schema, the rows `statements` insert (set-wise) and a read:scores API key; returns the
-    key and prints how long the rows took."""
+def seed_with_sql(
+    url: str,
+    instance: str,
+    statements: list[str],
+    params: dict,
+    scopes: tuple[str, ...] = ("read:scores",),
+) -> str:
+    """Schema, the rows `statements` insert (set-wise) and an API key with `scopes`; returns
+    the key and prints how long the rows took."""
     from cs_platform import create_app
     from cs_platform.auth.services import create_api_key
     from cs_platform.extensions import db
@@ -87,7 +95,7 @@ def seed_with_sql(url: str, instance: str, statements: list[str], params: dict) 
                 connection.execute(text(statement), params)
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("ANALYZE"))
-        _, key = create_api_key("bench", ["read:scores"])
+        _, key = create_api_key("bench", list(scopes))
         db.session.commit()
         print(f"seeded {params} in {time.perf_counter() - started:.1f} s")
         db.session.remove()
@@ -132,6 +140,17 @@ def start_gunicorn(url: str, instance: str, workers: int) -> tuple[subprocess.Po
     raise SystemExit("gunicorn did not come up")
 
 
+@contextmanager
+def served(url: str, instance: str, workers: int) -> Iterator[str]:
+    """The app served by gunicorn on the database at `url`; yields its base URL."""
+    server, base = start_gunicorn(url, instance, workers)
+    try:
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
 def wrk(url: str, script: str, seconds: int, connections: int) -> dict[str, str]:
     """Run wrk with a Lua script; returns req/s and the latency percentiles it printed."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
@@ -165,8 +184,7 @@ def main() -> None:
     args = parser.parse_args()
     with scratch_database("cs_bench_api") as url, tempfile.TemporaryDirectory() as instance:
         key = seed(url, args.accounts, instance)
-        server, base = start_gunicorn(url, instance, args.workers)
-        try:
+        with served(url, instance, args.workers) as base:
             since = "1970-01-01T00:00:00Z"
             page = requests.get(
                 f"{base}/api/v1/health-scores?updated_since={since}&limit=500",
@@ -192,9 +210,6 @@ def main() -> None:
                     args.connections,
                 ),
             )
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ TASK_SEVERITIES = ("low", "medium", "high")
 TASK_STATUSES = ("open", "snoozed", "done")
 TASK_OUTCOMES = ("saved", "churned", "not_a_risk")
 TIMELINE_KINDS = ("note", "outreach", "sync", "score_change", "task", "survey", "override")
+TRAIT_TYPES = ("string", "number", "boolean", "date")
 
 
 def in_check(column: str, values: tuple[str, ...]) -> str:
@@ -141,6 +142,17 @@ class Account(db.Model):
     external_ids: Mapped[list[ExternalId]] = relationship(
         back_populates="account", passive_deletes=True
     )
+    traits: Mapped[list[AccountTrait]] = relationship(
+        order_by="AccountTrait.key", passive_deletes=True, cascade="all, delete-orphan"
+    )
+
+    @property
+    def trait_values(self) -> dict[str, str | float | bool]:
+        """Custom traits by key as JSON values (dates as YYYY-MM-DD)."""
+        return {
+            trait.key: trait.value.isoformat() if isinstance(trait.value, dt.date) else trait.value
+            for trait in self.traits
+        }
 
     @property
     def is_churned(self) -> bool:
@@ -162,6 +174,53 @@ class ExternalId(db.Model):
     external_id: Mapped[str] = mapped_column(String(128))
 
     account: Mapped[Account] = relationship(back_populates="external_ids")
+
+
+class TraitDefinition(db.Model):
+    """A custom account trait RevOps sends (e.g. "tier", "csm_region"): its key, label and type,
+    fixed at the first value written or declared beforehand (cs_platform.accounts.traits)."""
+
+    __tablename__ = "trait_definitions"
+    __table_args__ = (CheckConstraint(in_check("type", TRAIT_TYPES), name="type"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(120))
+    type: Mapped[str] = mapped_column(String(8))
+    description: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AccountTrait(db.Model):
+    """One account's value of one trait, in the column of the trait's type (the others NULL), so
+    that filters compare numbers as numbers and dates as dates."""
+
+    __tablename__ = "account_traits"
+    __table_args__ = (
+        Index("ix_account_traits_key_text", "key", "value_text"),
+        Index("ix_account_traits_key_number", "key", "value_number"),
+        Index("ix_account_traits_key_date", "key", "value_date"),
+    )
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(
+        ForeignKey("trait_definitions.key", ondelete="CASCADE", onupdate="CASCADE"),
+        primary_key=True,
+    )
+    value_text: Mapped[str | None] = mapped_column(String(1000))
+    value_number: Mapped[float | None]
+    value_bool: Mapped[bool | None]
+    value_date: Mapped[dt.date | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def value(self) -> str | float | bool | dt.date | None:
+        """The value, whichever typed column holds it."""
+        for value in (self.value_text, self.value_number, self.value_bool, self.value_date):
+            if value is not None:
+                return value
+        return None
 
 
 class AccountChange(db.Model):
@@ -216,6 +275,7 @@ class Contact(db.Model):
         UniqueConstraint("account_id", "email"),
         CheckConstraint(in_check("role", CONTACT_ROLES), name="role"),
         Index("ix_contacts_email", "email"),
+        Index("ix_contacts_updated_at", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -229,6 +289,8 @@ class Contact(db.Model):
     bounced_at: Mapped[dt.datetime | None]
     last_surveyed_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Any change of the row (the API, an unsubscribe, a bounce, a send): what updated_since pulls.
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     account: Mapped[Account] = relationship(back_populates="contacts")
 

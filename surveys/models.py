@@ -118,8 +118,9 @@ class Invitation(db.Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("survey_campaigns.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    # "p<n>" for the n-th period of a recurring campaign, "t<id>" per ticket, "once" for one-off.
-    period_key: Mapped[str] = mapped_column(String(32))
+    # "p<n>" for the n-th period of a recurring campaign, "t<id>" per ticket, "once" for one-off,
+    # "api:<reference>" for an API call (surveys.planning.invite_contact).
+    period_key: Mapped[str] = mapped_column(String(80))
     # sha256 of the link token; the token itself is derived from SECRET_KEY and token_salt.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     token_salt: Mapped[str] = mapped_column(String(32))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -244,23 +245,31 @@ def _already_planned(campaign: Campaign, keys: set[str]) -> set[tuple[int, str]]
     return pairs
 
 
-def _recently_surveyed(campaign: Campaign, now: dt.datetime) -> tuple[set[int], set[int]]:
-    """Contacts inside the global fatigue window, and inside this campaign's throttle window."""
+def _recently_surveyed(
+    campaign: Campaign, now: dt.datetime, contact_id: int | None = None
+) -> tuple[set[int], set[int]]:
+    """Contacts inside the global fatigue window, and inside this campaign's throttle window;
+    with `contact_id`, that contact only (if at all)."""
     global_since = now - dt.timedelta(days=current_app.config["SURVEY_FATIGUE_DAYS"])
     campaign_since = now - dt.timedelta(days=campaign.throttle_days)
-    live = Invitation.status.not_in(("cancelled", "failed"))
+    live, only = [Invitation.status.not_in(("cancelled", "failed"))], []
+    if contact_id is not None:
+        live.append(Invitation.contact_id == contact_id)
+        only.append(Contact.id == contact_id)
     global_recent = set(
         db.session.scalars(
-            select(Invitation.contact_id).where(live, Invitation.created_at >= global_since)
+            select(Invitation.contact_id).where(*live, Invitation.created_at >= global_since)
         )
     )
     global_recent.update(
-        db.session.scalars(select(Contact.id).where(Contact.last_surveyed_at >= global_since))
+        db.session.scalars(
+            select(Contact.id).where(*only, Contact.last_surveyed_at >= global_since)
+        )
     )
     campaign_recent = set(
         db.session.scalars(
             select(Invitation.contact_id).where(
-                live,
+                *live,
                 Invitation.campaign_id == campaign.id,
                 Invitation.created_at >= campaign_since,
             )
@@ -306,8 +315,11 @@ def _count_reasons(skips: list[dict]) -> dict[str, int]:
     return counts
 
 
-def _insert_invitations(campaign: Campaign, invite: list[Candidate], now: dt.datetime) -> int:
-    """Insert invitations (skipping any a concurrent run made) and their outbox emails."""
+def _insert_invitations(
+    campaign: Campaign, invite: list[Candidate], now: dt.datetime, *, immediately: bool = False
+) -> int:
+    """Insert invitations (skipping any a concurrent run made) and their outbox emails, due in
+    each contact's send window, or at `not_before` itself when `immediately`."""
     if not invite:
         return 0
     secret = current_app.config["SECRET_KEY"]
@@ -316,9 +328,9 @@ def _insert_invitations(campaign: Campaign, invite: list[Candidate], now: dt.dat
     rows = []
     for position, candidate in enumerate(invite):
         day = drip_day(position, per_day)
-        scheduled = send_time(
-            candidate.not_before, candidate.timezone, window, candidate.contact_id, day
-        )
+        scheduled = candidate.not_before
+        if not immediately:
+            scheduled = send_time(scheduled, candidate.timezone, window, candidate.contact_id, day)
         salt = new_salt()
         rows.append(
             {
@@ -357,6 +369,77 @@ def _insert_returning(rows: list[dict]) -> list[tuple[int, dt.datetime]]:
         ["campaign_id", "contact_id", "period_key"],
         returning=("id", "scheduled_for"),
     )
+
+
+# Period keys of invitations asked for by a caller (the API): "api:<reference>", or with no
+# reference "api:~<random>", which no reference can spell, so only a reference makes a retry safe.
+API_PERIOD_PREFIX = "api:"
+
+
+@dataclass(frozen=True)
+class InviteOutcome:
+    """What invite_contact did: the invitation it `created`, or the one an earlier call with the
+    same reference made; or none, and the reason (a SKIP_REASONS value) that kept it from one."""
+
+    invitation: Invitation | None = None
+    created: bool = False
+    refused: str | None = None
+
+
+def invite_contact(
+    campaign: Campaign,
+    contact: Contact,
+    reference: str | None,
+    now: dt.datetime | None = None,
+    *,
+    immediately: bool = False,
+    ignore_fatigue: bool = False,
+) -> InviteOutcome:
+    """Invite one named contact through `campaign` (a caller's trigger, e.g. a closed deal), in
+    the campaign's send window in the contact's time zone, or `immediately`, by the planning
+    run's own insert (single-use token, outbox email, reminders). The campaign lends its survey,
+    window, throttle, expiry and reminders; its audience rule, sample and schedule do not apply.
+
+    A reference used before for this campaign and contact gives back that invitation. Refused:
+    a paused campaign, an unsubscribed or bouncing contact (always), and a contact inside the
+    global fatigue window or the campaign's throttle (unless `ignore_fatigue`). Flushes; the
+    caller commits."""
+    now = now or utcnow()
+    key = API_PERIOD_PREFIX + (reference or f"~{secrets.token_hex(8)}")
+    earlier = _invitation_of(campaign, contact, key)
+    if earlier is not None:
+        return InviteOutcome(earlier)
+    reason = _refusal(campaign, contact, now, ignore_fatigue)
+    if reason is not None:
+        return InviteOutcome(refused=reason)
+    candidate = Candidate(contact.id, contact.account_id, contact.timezone, key, now)
+    created = _insert_invitations(campaign, [candidate], now, immediately=immediately) == 1
+    return InviteOutcome(_invitation_of(campaign, contact, key), created=created)
+
+
+def _invitation_of(campaign: Campaign, contact: Contact, key: str) -> Invitation | None:
+    return db.session.scalar(
+        select(Invitation).where(
+            Invitation.campaign_id == campaign.id,
+            Invitation.contact_id == contact.id,
+            Invitation.period_key == key,
+        )
+    )
+
+
+def _refusal(
+    campaign: Campaign, contact: Contact, now: dt.datetime, ignore_fatigue: bool
+) -> str | None:
+    """Why the contact may not be invited now, or None; fatigue only counts unless ignored."""
+    if campaign.status != "active":
+        return "paused"
+    if contact.unsubscribed_at is not None:
+        return "unsubscribed"
+    if contact.bounced_at is not None:
+        return "bounced"
+    if ignore_fatigue:
+        return None
+    return _fatigue_reason(contact.id, *_recently_surveyed(campaign, now, contact.id))
 
 
 @dataclass(frozen=True)

@@ -187,18 +187,15 @@ def reference_day() -> dt.date:
 
 
 def active_overrides(today: dt.date):
-    """account_id -> band of the override in force (the newest when several are open)."""
+    """The override in force of each account that has one (the newest when several are open):
+    every BandOverride column, one row per account_id."""
     newest = (
         select(func.max(BandOverride.id).label("id"))
         .where(BandOverride.ended_at.is_(None), BandOverride.expires_on >= today)
         .group_by(BandOverride.account_id)
         .subquery("newest_override")
     )
-    return (
-        select(BandOverride.account_id, BandOverride.band)
-        .join(newest, newest.c.id == BandOverride.id)
-        .subquery("override")
-    )
+    return select(BandOverride).join(newest, newest.c.id == BandOverride.id).subquery("override")
 
 
 def _flagged():

@@ -19,7 +19,7 @@ from flask import (
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
-from cs_platform.accounts import figures, queries, risk, services
+from cs_platform.accounts import figures, queries, risk, services, traits
 from cs_platform.accounts.forms import ConfirmForm, NoteForm, OutreachForm, OverrideForm
 from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
@@ -165,6 +165,7 @@ def render_account(account: Account, status: int = 200, **forms: FlaskForm):
         tasks=tasks,
         steps=task_services.steps_by_task([task.id for task in tasks]),
         playbooks=task_services.playbooks(),
+        trait_definitions=traits.all_definitions() if account.traits else {},
         assignees=queries.owners(),
         can_edit_task=lambda task: task_services.can_edit_task(current_user, task),
         today=today,
@@ -263,6 +264,16 @@ def segment_label(segment: str | None) -> str:
     if not segment:
         return "—"
     return SEGMENT_LABELS.get(segment, segment.replace("_", " ").capitalize())
+
+
+@bp.app_template_filter("trait_value")
+def trait_value(value, kind: str) -> str:
+    """A trait's value as a CSM reads it: Yes/No, numbers with separators, dates as stored."""
+    if kind == "boolean":
+        return "Yes" if value else "No"
+    if kind == "number":
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return str(value)
 
 
 @bp.app_template_filter("pct")

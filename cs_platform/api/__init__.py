@@ -8,11 +8,22 @@ from flask import Flask
 
 def init_api(app: Flask) -> None:
     """Register the API blueprints, the OpenAPI document, its docs page and the key admin."""
-    from cs_platform.api import accounts, admin, docs, events, scores, surveys, tasks, webhooks
+    from cs_platform.api import (
+        accounts,
+        admin,
+        contacts,
+        docs,
+        events,
+        scores,
+        surveys,
+        tasks,
+        traits,
+        webhooks,
+    )
     from cs_platform.api.core import make_api
 
     api = make_api(app)
-    for module in (accounts, scores, surveys, tasks, events, webhooks):
+    for module in (accounts, traits, contacts, scores, surveys, tasks, events, webhooks):
         api.register_blueprint(module.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(admin.bp)

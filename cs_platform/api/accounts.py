@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from flask import Response, g
-
-from cs_platform.api import services
-from cs_platform.api.core import api_blueprint, guarded, query_args
+from cs_platform.api import account_writes, services
+from cs_platform.api.core import api_blueprint, guarded, query_args, shown_to_key
+from cs_platform.api.enums import ENUMS
 from cs_platform.api.pagination import keyset_page, page_schema
 from cs_platform.api.schemas import (
     AccountListArgs,
     AccountSchema,
     AccountUpsertSchema,
     AccountWriteSchema,
+    BulkAccountSchema,
+    BulkAccountsSchema,
+    BulkResultSchema,
 )
-from cs_platform.auth.services import key_has_scope
 from cs_platform.extensions import db
 from cs_platform.models import Account
 
@@ -42,26 +44,6 @@ def get_account(account_id: int):
 WRITE_ONLY = "Written; the key lacks read:scores, so the account is not shown."
 
 
-def shown_to_key(account: Account, status: int) -> tuple[Account, int] | Response:
-    """The written account, for a key that may read accounts; 204 for a write-only key."""
-    if not key_has_scope(g.api_key, "read:scores"):
-        return Response(status=204)
-    return account, status
-
-
-def refuse_renewal_before_start(account: Account, changes: dict[str, Any]) -> None:
-    """422, writing nothing, when the written account would renew before its contract starts
-    (a date sent is compared with the other one sent, else with the stored one); churn risk
-    before renewal means nothing for such an account."""
-    start, renewal = account.contract_start, account.renewal_date
-    if start is None or renewal is None or renewal >= start:
-        return
-    db.session.rollback()
-    if "renewal_date" in changes:
-        services.invalid("json", "renewal_date", f"must not be before contract_start {start}")
-    services.invalid("json", "contract_start", f"must not be after renewal_date {renewal}")
-
-
 @bp.route("/accounts/<int:account_id>", methods=["PATCH"])
 @guarded(bp, "write:accounts", not_found=True)
 @bp.arguments(AccountWriteSchema(partial=True))
@@ -70,10 +52,9 @@ def refuse_renewal_before_start(account: Account, changes: dict[str, Any]) -> No
 def update_account(changes: dict[str, Any], account_id: int):
     """Change some CRM fields of an account."""
     account = services.get_account(account_id)
-    services.apply_account_fields(account, changes)
-    refuse_renewal_before_start(account, changes)
+    account_writes.update_account(account, changes)
     db.session.commit()
-    return shown_to_key(account, 200)
+    return shown_to_key(account, 200, "read:scores")
 
 
 @bp.route(
@@ -91,7 +72,23 @@ def update_account(changes: dict[str, Any], account_id: int):
 @bp.alt_response(204, description=WRITE_ONLY)
 def upsert_account(fields: dict[str, Any], source: str, external_id: str):
     """Create or update the account a CRM knows by its own id, e.g. hubspot/4711."""
-    account, created = services.upsert_by_external_id(source, external_id, fields)
-    refuse_renewal_before_start(account, fields)
+    account, created = account_writes.upsert_by_external_id(source, external_id, fields)
     db.session.commit()
-    return shown_to_key(account, 201 if created else 200)
+    return shown_to_key(account, 201 if created else 200, "read:scores")
+
+
+@bp.route("/accounts/bulk", methods=["POST"])
+@guarded(bp, "write:accounts")
+@bp.arguments(BulkAccountsSchema)
+@bp.response(200, BulkResultSchema)
+def upsert_accounts(body: dict[str, Any]):
+    """Create or update up to 500 accounts by their CRM ids in one request. Each row is checked
+    alone: the answer says per row whether it was created, updated, unchanged or refused (and
+    why), and the others are written. Sending the same batch again changes nothing."""
+    results = account_writes.bulk_upsert(body["accounts"], BulkAccountSchema())
+    db.session.commit()
+    summary = Counter(result.status for result in results)
+    return {
+        "summary": {status: summary[status] for status in ENUMS["BulkRowStatus"]},
+        "results": results,
+    }

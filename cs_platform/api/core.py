@@ -15,9 +15,11 @@ from typing import Any
 from flask import Flask, Request, Response, current_app, g, request
 from flask_smorest import Api, Blueprint, abort
 from marshmallow import RAISE, Schema, fields, missing
+from marshmallow.fields import Field
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from cs_platform.auth.decorators import api_key_required
+from cs_platform.auth.services import key_has_scope
 from cs_platform.extensions import csrf, limiter
 from cs_platform.request_bodies import JSONTooDeepError, loads_bounded
 
@@ -29,12 +31,14 @@ WWW_AUTHENTICATE = 'Bearer realm="api"'
 CONDITIONAL = "conditional_read"
 # The resource tags of the document; an ApiBlueprint files its operations under one of them.
 TAGS = {
-    "Accounts": "Accounts and the CRM fields RevOps writes.",
+    "Accounts": "Accounts and the CRM fields RevOps writes, one at a time or in batches.",
+    "Account traits": "Custom typed traits on accounts: their keys, types and labels.",
     "Health scores": "Daily 0-100 health scores and their drivers: latest, history, bulk pulls.",
     "Churn risks": "P(churn before renewal), P(churn within 90 days) and survival curves.",
     "Survey responses": "Survey answers and the NPS, CSAT and CES computed from them.",
     "Tasks": "What the CSM team is doing about each risk.",
     "Webhooks": "Webhook endpoints, and every event published, for receivers catching up.",
+    "Contacts": "The people of each account, kept in step with a CRM, and asked for feedback.",
 }
 # marshmallow's error messages: a list of texts per field, nested per field of a list or object
 # (two named components, so that generated clients can follow the recursion).
@@ -59,7 +63,8 @@ class ErrorBodySchema(Schema):
         required=True,
         metadata={
             "description": "For 400 and 422: the offending fields by location (json, query, "
-            'path), e.g. {"query": {"limit": ["..."]}}; empty otherwise.',
+            'path), e.g. {"query": {"limit": ["..."]}}; for a 409 of a survey invitation the '
+            'reason, e.g. {"reason": ["unsubscribed"]}; empty otherwise.',
             "additionalProperties": {"$ref": "#/components/schemas/FieldErrors"},
         },
     )
@@ -111,6 +116,10 @@ RESPONSES = {
     ),
     "Forbidden": error_response("The API key lacks the scope the operation needs."),
     "NotFound": error_response("No such record."),
+    "Conflict": error_response(
+        "The write clashes with what is stored (an email taken, a contact who may not be "
+        "asked); `message` says what, and `details.reason` names it where one is listed."
+    ),
     "UnprocessableEntity": error_response(
         "A malformed or out-of-range value; `details` names each field by location."
     ),
@@ -167,8 +176,16 @@ def make_api(app: Flask) -> CsApi:
         spec.components.response(name, component)
     spec.components.parameter("IfNoneMatch", "header", {"name": "If-None-Match", **IF_NONE_MATCH})
     document_enums(spec, api.ma_plugin.converter)
+    api.ma_plugin.converter.add_attribute_function(property_names)
     document_webhooks(spec)
     return api
+
+
+def property_names(converter: Any, field: Field, ret: dict, **_: Any) -> dict:
+    """apispec attribute function: a Dict field's `propertyNames` metadata (the pattern of its
+    keys, a JSON Schema keyword apispec does not copy)."""
+    names = field.metadata.get("propertyNames")
+    return {"propertyNames": names} if names else {}
 
 
 class BoundedJSONParser(FlaskParser):
@@ -315,3 +332,10 @@ def guarded(blueprint: Blueprint, scope: str, *, not_found: bool = False) -> Cal
         return api_key_required(scope)(limited)
 
     return decorator
+
+
+def shown_to_key(record: Any, status: int, read_scope: str) -> tuple[Any, int] | Response:
+    """The written record, for a key that may read it (`read_scope`); 204 for a write-only key."""
+    if not key_has_scope(g.api_key, read_scope):
+        return Response(status=204)
+    return record, status

@@ -9,6 +9,7 @@ from apispec import APISpec
 from marshmallow import fields, validate
 
 from cs_platform.models import (
+    CONTACT_ROLES,
     LIFECYCLE_STAGES,
     PLANS,
     SEGMENTS,
@@ -16,10 +17,12 @@ from cs_platform.models import (
     TASK_OUTCOMES,
     TASK_SEVERITIES,
     TASK_STATUSES,
+    TRAIT_TYPES,
 )
 from scoring.models import BANDS, SCORING_METHODS
 from surveys.metrics import PERIODS
-from surveys.models import SURVEY_KINDS
+from surveys.models import INVITATION_STATUSES, SURVEY_KINDS
+from surveys.texts import LOCALES
 
 ENUMS: dict[str, tuple[str, ...]] = {
     "Segment": SEGMENTS,
@@ -34,6 +37,12 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "TaskStatus": TASK_STATUSES,
     "TaskOutcome": TASK_OUTCOMES,
     "SurveyResponseChange": ("score", "comment"),
+    "ContactRole": CONTACT_ROLES,
+    "Locale": LOCALES,
+    "InvitationStatus": INVITATION_STATUSES,
+    "InvitationSendAt": ("window", "now"),
+    "BulkRowStatus": ("created", "updated", "unchanged", "failed"),
+    "TraitType": TRAIT_TYPES,
 }
 # Field metadata naming the component (apispec copies only OpenAPI keywords and x- keys).
 COMPONENT = "enum_component"

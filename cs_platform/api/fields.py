@@ -26,6 +26,20 @@ NO_CONTROL_CHARACTERS = validate.Regexp(
 )
 
 
+class FullMatch(validate.Regexp):
+    """A pattern the whole value must match (marshmallow's Regexp matches a prefix), documented
+    anchored."""
+
+    def __init__(self, regex: re.Pattern, **kwargs: Any) -> None:
+        super().__init__(f"^{regex.pattern}$", **kwargs)
+        self.whole = regex
+
+    def __call__(self, value: str) -> str:
+        if self.whole.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 class Text(fields.String):
     """A string without control characters (tab and newline allowed), documented by a pattern."""
 

@@ -11,6 +11,9 @@ SCOPE_HELP = {
     "read:surveys": "survey responses and NPS/CSAT/CES metrics",
     "read:events": "every webhook event, survey comments included (to catch up)",
     "write:accounts": "create and update accounts' CRM fields",
+    "read:contacts": "contacts: emails, names, roles, unsubscribes and bounces",
+    "write:contacts": "create and update contacts",
+    "send:surveys": "ask a contact for feedback: invite them to a campaign's survey",
     "manage:webhooks": "register, change and remove webhook endpoints",
     "admin": "everything above",
 }

@@ -3,11 +3,12 @@ client pages never shift, repeat or skip the rows it has not seen yet."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 from marshmallow import Schema, fields, validate
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Row, Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from cs_platform.api.fields import encode_cursor
@@ -46,18 +47,25 @@ def page_schema(item: type[Schema]) -> type[Schema]:
     )
 
 
+def first_entity(row: Row) -> Any:
+    """The row's first entity: the model that select(Model) pages list."""
+    return row[0]
+
+
 def keyset_page(
-    statement: Select, keys: tuple[InstrumentedAttribute, ...], args: dict[str, Any]
+    statement: Select,
+    keys: tuple[InstrumentedAttribute, ...],
+    args: dict[str, Any],
+    item: Callable[[Row], Any] = first_entity,
 ) -> dict[str, Any]:
-    """One page of `statement` ordered by `keys` (unique together), after `args["cursor"]`."""
+    """One page of `statement` ordered by `keys` (unique together), after `args["cursor"]`;
+    `item` makes a result row an item of the page (by default, the row's first entity)."""
     limit = args["limit"]
     if args.get("cursor") is not None:
         statement = statement.where(tuple_(*keys) > tuple_(*args["cursor"]))
-    rows = db.session.scalars(statement.order_by(*keys).limit(limit + 1)).all()
+    keyed = statement.add_columns(*keys).order_by(*keys).limit(limit + 1)
+    rows = db.session.execute(keyed).all()
+    data = [item(row) for row in rows[:limit]]
     if len(rows) <= limit:
-        return {"data": rows, "next_cursor": None}
-    last = rows[limit - 1]
-    return {
-        "data": rows[:limit],
-        "next_cursor": encode_cursor([getattr(last, key.key) for key in keys]),
-    }
+        return {"data": data, "next_cursor": None}
+    return {"data": data, "next_cursor": encode_cursor(list(rows[limit - 1][-len(keys) :]))}

@@ -6,13 +6,17 @@ Ids and timestamps are dump_only; the account write schema lists the CRM fields 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
-from cs_platform.api.enums import enum_field
+from cs_platform.accounts.traits import FILTER_HELP, KEY_PATTERN, MAX_TEXT
+from cs_platform.api.enums import ENUMS, enum_field
 from cs_platform.api.fields import (
+    NO_CONTROL_CHARACTERS,
     BoundedDate,
     Cursor,
+    FullMatch,
     Money,
     QueryId,
     Text,
@@ -20,11 +24,13 @@ from cs_platform.api.fields import (
     largest_whole_amount,
 )
 from cs_platform.api.pagination import PageArgs
+from cs_platform.api.services import EXTERNAL_REF_PATTERNS
 from cs_platform.models import Account
 
 # Account.arr is NUMERIC(14, 2): 999,999,999,999.99 at most on PostgreSQL (10**12 does not fit).
 MAX_ARR = largest_whole_amount(Account.__table__.c.arr)
 MAX_SEATS = 10**7
+MAX_BULK_ROWS = 500
 
 
 def always_present(schema: type[Schema]) -> type[Schema]:
@@ -39,6 +45,30 @@ def always_present(schema: type[Schema]) -> type[Schema]:
 class ExternalIdSchema(Schema):
     source = fields.String(dump_only=True)
     external_id = fields.String(dump_only=True)
+
+
+TRAIT_VALUE = {"type": ["string", "number", "boolean"]}
+TRAIT_VALUE_WRITTEN = {
+    "anyOf": [
+        {"type": "string", "maxLength": MAX_TEXT, "pattern": NO_CONTROL_CHARACTERS.regex.pattern},
+        {"type": "number", "minimum": -1e15, "maximum": 1e15},
+        {"type": "boolean"},
+        {"type": "null"},
+    ]
+}
+TRAITS_WRITTEN = {
+    "description": "Custom traits to set: a key new to the platform takes the type of its first "
+    "value (true/false: boolean, a number: number, YYYY-MM-DD: date, other text: string) unless "
+    "declared under /account-traits; later values must have that type; null removes the trait.",
+    "propertyNames": {"pattern": f"^{KEY_PATTERN.pattern}$"},
+    "maxProperties": 50,
+}
+
+
+def at_most_traits(sent: dict) -> None:
+    """Refuse more traits in one write than TRAITS_WRITTEN documents."""
+    if len(sent) > TRAITS_WRITTEN["maxProperties"]:
+        raise ValidationError(f"at most {TRAITS_WRITTEN['maxProperties']} traits per write")
 
 
 @always_present
@@ -57,6 +87,13 @@ class AccountSchema(Schema):
     churn_reason = fields.String(allow_none=True)
     owner_id = fields.Integer(allow_none=True)
     external_ids = fields.List(fields.Nested(ExternalIdSchema), dump_only=True)
+    traits = fields.Dict(
+        attribute="trait_values",
+        dump_only=True,
+        keys=fields.String(),
+        values=fields.Raw(metadata=TRAIT_VALUE),
+        metadata={"description": "Custom traits: strings, numbers, booleans, dates YYYY-MM-DD."},
+    )
     created_at = UtcDateTime(dump_only=True)
     updated_at = UtcDateTime(dump_only=True)
 
@@ -85,6 +122,12 @@ class AccountWriteSchema(Schema):
         validate=validate.Length(max=254),
         metadata={"description": "Email of the CSM who owns the account; null to unassign."},
     )
+    traits = fields.Dict(
+        keys=fields.String(validate=FullMatch(KEY_PATTERN)),
+        values=fields.Raw(allow_none=True, metadata=TRAIT_VALUE_WRITTEN),
+        validate=at_most_traits,
+        metadata=TRAITS_WRITTEN,
+    )
 
 
 class AccountUpsertSchema(AccountWriteSchema):
@@ -95,6 +138,75 @@ class AccountUpsertSchema(AccountWriteSchema):
     plan = enum_field("Plan", required=True)
 
 
+class BulkAccountSchema(AccountUpsertSchema):
+    """One account of a batch, named by its CRM id like PUT /accounts/external/{source}/{id}."""
+
+    source = fields.String(
+        required=True,
+        validate=FullMatch(EXTERNAL_REF_PATTERNS["source"]),
+        metadata={"example": "hubspot"},
+    )
+    external_id = fields.String(
+        required=True,
+        validate=FullMatch(EXTERNAL_REF_PATTERNS["external_id"]),
+        metadata={"example": "4711"},
+    )
+
+
+class RowsCheckedOneByOne(fields.List):
+    """A list of objects documented as its items' schema but read as plain objects, so that
+    the view checks each row alone and one bad row does not refuse the batch."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list:
+        if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+            raise ValidationError("must be a list of objects")
+        return value
+
+
+class BulkAccountsSchema(Schema):
+    accounts = RowsCheckedOneByOne(
+        fields.Nested(BulkAccountSchema),
+        required=True,
+        validate=validate.Length(1, MAX_BULK_ROWS),
+        metadata={"description": f"1 to {MAX_BULK_ROWS} accounts; each is checked alone."},
+    )
+
+
+@always_present
+class BulkRowResultSchema(Schema):
+    index = fields.Integer(metadata={"description": "The row's position in the request, from 0."})
+    status = enum_field("BulkRowStatus")
+    source = fields.String(allow_none=True)
+    external_id = fields.String(allow_none=True)
+    account_id = fields.Integer(allow_none=True)
+    errors = fields.Dict(
+        allow_none=True,
+        metadata={"description": "Why a failed row was refused, by field, as in a 422."},
+    )
+
+
+# How many rows of a batch ended in each status.
+BulkSummarySchema = always_present(
+    Schema.from_dict(
+        {status: fields.Integer() for status in ENUMS["BulkRowStatus"]}, name="BulkSummarySchema"
+    )
+)
+
+
+@always_present
+class BulkResultSchema(Schema):
+    summary = fields.Nested(BulkSummarySchema)
+    results = fields.List(fields.Nested(BulkRowResultSchema))
+
+
+def TraitFilters() -> fields.List:  # noqa: N802 - reads like a field class at call sites
+    """The repeatable `trait` query filter of account lists."""
+    return fields.List(
+        Text(validate=validate.Length(1, 1100)),
+        metadata={"description": f"Only accounts whose custom traits match: {FILTER_HELP}."},
+    )
+
+
 class AccountListArgs(PageArgs):
     segment = enum_field("Segment")
     plan = enum_field("Plan")
@@ -102,6 +214,7 @@ class AccountListArgs(PageArgs):
     owner_id = QueryId()
     domain = Text(validate=validate.Length(1, 253))
     updated_since = UtcDateTime(metadata={"description": "Only accounts changed at or after."})
+    trait = TraitFilters()
     cursor = Cursor(int)
 
 
@@ -223,6 +336,40 @@ class UpdatedSinceArgs(PageArgs):
 
 class HealthScoreListArgs(UpdatedSinceArgs):
     band = enum_field("Band")
+    segment = enum_field("Segment", metadata={"description": "Only accounts of this segment."})
+    owner_id = QueryId(metadata={"description": "Only accounts this user owns."})
+
+
+SCORE = validate.Range(0, 100)
+
+
+class LatestScoreArgs(PageArgs):
+    """Filters of the latest score of each account; all optional, combined with AND."""
+
+    segment = enum_field("Segment")
+    plan = enum_field("Plan")
+    lifecycle_stage = enum_field(
+        "LifecycleStage", metadata={"description": "churned lists churned accounts."}
+    )
+    owner_id = QueryId(metadata={"description": "Only accounts this user owns."})
+    unowned = fields.Boolean(
+        metadata={"description": "true: only accounts without an owner; false: no filter."}
+    )
+    band = enum_field("Band", metadata={"description": "The model's band."})
+    effective_band = enum_field(
+        "Band", metadata={"description": "The band in force: a CSM's override, else the model's."}
+    )
+    min_score = fields.Float(validate=SCORE, metadata={"description": "Score at least (0-100)."})
+    max_score = fields.Float(validate=SCORE, metadata={"description": "Score at most (0-100)."})
+    updated_since = UtcDateTime(
+        metadata={"description": "Only accounts whose latest score was written at or after."}
+    )
+    include_churned = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Also list churned accounts (a churn date or the stage)."},
+    )
+    trait = TraitFilters()
+    cursor = Cursor(int)
 
 
 @always_present

@@ -15,8 +15,10 @@ from cs_platform.api.schemas import (
     HealthHistoryArgs,
     HealthScoreListArgs,
     HealthScoreSchema,
+    LatestScoreArgs,
     UpdatedSinceArgs,
 )
+from cs_platform.models import Account
 from scoring.models import ChurnRisk, HealthScore
 
 bp = api_blueprint("scores_api", __name__, "Health scores and churn risk.", tag="Health scores")
@@ -52,12 +54,20 @@ def list_account_health_history(account_id: int, **args: Any):
 @bp.response(200, page_schema(HealthScoreSchema))
 def list_health_scores(**args: Any):
     """Health scores of every account in the order they were written, for incremental pulls."""
-    statement = select(HealthScore)
-    if "updated_since" in args:
-        statement = statement.where(HealthScore.updated_at >= args["updated_since"])
-    if "band" in args:
-        statement = statement.where(HealthScore.band == args["band"])
+    statement = services.health_scores_statement(args)
     return keyset_page(statement, (HealthScore.updated_at, HealthScore.id), args)
+
+
+@bp.route("/health-scores/latest", methods=["GET"])
+@guarded(bp, "read:scores")
+@query_args(bp, LatestScoreArgs)
+@bp.response(200, page_schema(AccountHealthSchema))
+def list_latest_health_scores(**args: Any):
+    """The latest health score of every account, with the band in force, by account id;
+    churned accounts only with include_churned=true."""
+    services.without_jit()
+    statement = services.latest_scores_statement(args)
+    return keyset_page(statement, (Account.id,), args, item=services.health_item)
 
 
 @bp.route("/accounts/<int:account_id>/churn-risk", methods=["GET"], tags=CHURN)

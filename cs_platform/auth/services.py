@@ -19,6 +19,9 @@ API_SCOPES = (
     "read:surveys",
     "read:events",
     "write:accounts",
+    "read:contacts",
+    "write:contacts",
+    "send:surveys",
     "manage:webhooks",
     "admin",
 )

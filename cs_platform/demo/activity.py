@@ -276,10 +276,12 @@ def contact_status(
         when = since + ((now - since) * rng.random(n)).astype("timedelta64[s]")
         return np.where(rng.random(n) < share, when, np.datetime64("NaT"))
 
+    unsubscribed, bounced = some_time_later(UNSUBSCRIBED_SHARE), some_time_later(BOUNCED_SHARE)
     return contacts.assign(
-        unsubscribed_at=some_time_later(UNSUBSCRIBED_SHARE),
-        bounced_at=some_time_later(BOUNCED_SHARE),
+        unsubscribed_at=unsubscribed,
+        bounced_at=bounced,
         last_surveyed_at=last_surveyed,
+        updated_at=np.fmax(since, np.fmax(unsubscribed, bounced)),  # each one's latest change
     )
 
 

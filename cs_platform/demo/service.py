@@ -17,6 +17,7 @@ from cs_platform.demo.generator import generate_book, slug
 from cs_platform.demo.loader import load_book
 from cs_platform.demo.models import DemoRun
 from cs_platform.demo.survey_program import install_survey_program
+from cs_platform.demo.traits import install_demo_traits
 from cs_platform.demo.wordlists import CSM_NAMES
 from cs_platform.extensions import db
 from cs_platform.models import Account, User
@@ -85,6 +86,7 @@ def seed_demo(accounts: int, seed: int, force: bool, as_of: dt.date | None = Non
             accounts, seed, as_of, owner_ids=demo_csm_ids(), survey_ids=demo_survey_ids()
         )
         rows = load_book(db.session.connection(), book)
+        rows["account_traits"] = install_demo_traits(db.session.connection(), book.accounts)
         install_survey_program()
         db.session.commit()
     except BaseException:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from cs_platform.extensions import db
-from cs_platform.models import TimelineEntry
+from cs_platform.models import AccountTrait, TimelineEntry, TraitDefinition
 from integrations.models import SupportTicket, UsageDaily
 from scoring.models import BandOverride
 from surveys.models import Survey, SurveyResponse
@@ -105,6 +105,37 @@ def test_survey_comments_are_escaped_everywhere(csm_client):
     page = csm_client.get(f"/accounts/{account.id}").text
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "<b>Bold</b>" not in page
+
+
+def test_the_account_page_lists_custom_traits_by_label_and_type_escaped(csm_client):
+    account = AccountFactory()
+    db.session.add_all(
+        [
+            TraitDefinition(key="licences", label="Licences bought", type="number"),
+            TraitDefinition(key="sso", label="SSO", type="boolean"),
+            TraitDefinition(key="tier", label="<i>Tier</i>", type="string"),
+        ]
+    )
+    account.traits = [
+        AccountTrait(key="licences", value_number=1250.0),
+        AccountTrait(key="sso", value_bool=False),
+        AccountTrait(key="tier", value_text="<script>gold</script>"),
+    ]
+    db.session.commit()
+
+    page = csm_client.get(f"/accounts/{account.id}").text
+
+    section = page[page.index('id="traits"') :]
+    assert "Licences bought</th>" in section and "<td>1,250</td>" in section
+    assert "SSO</th>" in section and "<td>No</td>" in section
+    assert "&lt;i&gt;Tier&lt;/i&gt;" in section and "&lt;script&gt;gold" in section
+    assert "<script>gold" not in page
+
+
+def test_an_account_without_traits_says_how_they_are_set(csm_client):
+    page = csm_client.get(f"/accounts/{AccountFactory().id}").text
+
+    assert "No custom traits." in page
 
 
 def test_a_missing_account_is_a_readable_404(csm_client):

@@ -113,3 +113,33 @@ def test_a_generated_client_pages_through_health_scores_with_typed_results(
     assert first.method is models.ScoringMethod.MODEL
     assert isinstance(first.drivers[0], models.Driver)
     assert first.drivers[0].contribution == 0.8
+
+
+def test_a_generated_client_upserts_a_batch_with_traits_and_reads_each_rows_result(
+    live_api, auth_headers, client_package
+):
+    token = auth_headers("write:accounts", "read:scores")["Authorization"].removeprefix("Bearer ")
+    client = client_package.AuthenticatedClient(base_url=live_api, token=token)
+    upsert_accounts = generated("api.accounts.upsert_accounts")
+    get_account = generated("api.accounts.get_account")
+    models = generated("models")
+    traits = models.BulkAccountTraits.from_dict({"tier": "gold", "licences": 250, "sso": True})
+    rows = [
+        models.BulkAccount(
+            source="salesforce",
+            external_id=f"001{n}",
+            name=f"Company {n}",
+            segment=models.Segment.ENTERPRISE,
+            plan=models.Plan.GROWTH,
+            traits=traits,
+        )
+        for n in range(2)
+    ]
+
+    result = upsert_accounts.sync(client=client, body=models.BulkAccounts(accounts=rows))
+
+    assert isinstance(result, models.BulkResult)
+    assert (result.summary.created, result.summary.failed) == (2, 0)
+    assert [row.status for row in result.results] == [models.BulkRowStatus.CREATED] * 2
+    account = get_account.sync(client=client, account_id=result.results[0].account_id)
+    assert account.traits.to_dict() == {"licences": 250, "sso": True, "tier": "gold"}

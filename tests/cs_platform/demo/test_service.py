@@ -16,7 +16,16 @@ from cs_platform.demo.service import (
     seed_demo,
 )
 from cs_platform.extensions import db
-from cs_platform.models import Account, Contact, ExternalId, Task, TimelineEntry, User
+from cs_platform.models import (
+    Account,
+    AccountTrait,
+    Contact,
+    ExternalId,
+    Task,
+    TimelineEntry,
+    TraitDefinition,
+    User,
+)
 from cs_platform.tasks.models import Playbook
 from integrations.models import Connection, SupportTicket, UnmatchedRecord, UsageDaily
 from scoring.features import features_as_of
@@ -35,6 +44,7 @@ TABLES = {
     "demo_runs": DemoRun,
     "demo_account_truth": DemoAccountTruth,
     "usage_daily": UsageDaily,
+    "account_traits": AccountTrait,
 }
 
 
@@ -73,6 +83,20 @@ def test_loaded_rows_read_back_with_their_types(app):
     assert sum(usage.feature_counts.values()) == usage.events
     latest = db.session.scalar(select(func.max(UsageDaily.day)))
     assert latest == dt.date.today() - dt.timedelta(days=1)
+
+
+def test_every_demo_account_has_one_trait_of_each_type(app):
+    seed_demo(accounts=30, seed=4, force=False)
+    types = dict(db.session.execute(select(TraitDefinition.key, TraitDefinition.type)).all())
+    account = db.session.scalar(select(Account).where(Account.plan == "enterprise").limit(1))
+
+    values = account.trait_values
+
+    assert sorted(types.values()) == ["boolean", "date", "number", "string"]
+    assert set(values) == set(types)
+    assert values["support_tier"] == "Platinum"
+    assert values["licences_purchased"] >= account.seats
+    assert values["go_live"] > account.contract_start.isoformat()
 
 
 def test_seeding_refuses_a_database_with_real_customers(app):
