@@ -12,7 +12,7 @@ from zoneinfo import available_timezones
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from cs_platform.api.enums import enum_field
-from cs_platform.api.fields import Cursor, Id, QueryId, Text, UtcDateTime
+from cs_platform.api.fields import Cursor, Id, JsonBoolean, QueryId, Text, UtcDateTime
 from cs_platform.api.pagination import PageArgs
 from cs_platform.api.schemas import always_present
 
@@ -189,7 +189,7 @@ class InvitationRequestSchema(Schema):
             "now: as soon as the outbox runs."
         },
     )
-    ignore_fatigue = fields.Boolean(
+    ignore_fatigue = JsonBoolean(
         load_default=False,
         metadata={
             "description": "Invite even inside the global fatigue window or the campaign's "

@@ -119,6 +119,15 @@ class Money(fields.Float):
         return Decimal(repr(number)).quantize(CENTS, context=EVERY_FLOAT_TO_CENTS)
 
 
+class JsonBoolean(fields.Boolean):
+    """true or false in a JSON body, nothing else (marshmallow also takes 1, "yes", "on", ...)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 def Id(**kwargs: Any) -> fields.Integer:  # noqa: N802 - reads like a field class at call sites
     """A positive 32-bit id in a JSON body (a JSON integer; "7" or 7.0 is refused)."""
     return fields.Integer(strict=True, validate=validate.Range(1, MAX_ID), **kwargs)

@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from cs_platform.api.core import api_blueprint, guarded, query_args
-from cs_platform.api.fields import Cursor, Text, UtcDateTime
+from cs_platform.api.fields import Cursor, JsonBoolean, Text, UtcDateTime
 from cs_platform.api.pagination import PageArgs, keyset_page, page_schema
 from cs_platform.api.services import api_error, invalid
 from cs_platform.extensions import db
@@ -30,7 +30,7 @@ class EndpointSchema(Schema):
     url = fields.String(dump_only=True)
     description = fields.String(dump_only=True)
     event_types = fields.List(fields.String(metadata={"enum": list(EVENT_TYPES)}), dump_only=True)
-    enabled = fields.Boolean(attribute="active", dump_only=True)
+    enabled = JsonBoolean(attribute="active", dump_only=True)
     disabled_reason = fields.String(dump_only=True, allow_none=True)
     consecutive_failures = fields.Integer(dump_only=True)
     created_at = UtcDateTime(dump_only=True)
@@ -55,7 +55,7 @@ class EndpointWriteSchema(Schema):
         validate=validate.Length(min=1),
     )
     description = Text(load_default="", validate=validate.Length(max=200))
-    enabled = fields.Boolean(
+    enabled = JsonBoolean(
         load_default=True,
         metadata={"description": "Disabled endpoints get their events held, sent once enabled."},
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+
 from sqlalchemy import func, select
 
 from cs_platform.extensions import db
@@ -9,6 +12,7 @@ from cs_platform.models import Account, AccountChange, AuditEntry, ExternalId
 from tests.factories import AccountFactory, ExternalIdFactory
 
 URL = "/api/v1/accounts/bulk"
+GZIP = {"Content-Encoding": "gzip"}
 
 
 def crm_row(number: int, **fields) -> dict:
@@ -178,3 +182,16 @@ def test_a_crm_id_must_match_its_pattern_whole(client, auth_headers):
     assert [row["status"] for row in body["results"]] == ["failed", "failed", "created"]
     assert set(body["results"][0]["errors"]) == {"source"}
     assert set(body["results"][1]["errors"]) == {"external_id"}
+
+
+def test_a_gzip_batch_is_read_and_an_unknown_encoding_is_a_415(client, auth_headers):
+    headers = auth_headers() | {"Content-Type": "application/json"}
+    body = json.dumps({"accounts": [crm_row(n) for n in range(50)]}).encode()
+
+    zipped = client.post(URL, data=gzip.compress(body), headers=headers | GZIP)
+    brotli = client.post(URL, data=body, headers=headers | {"Content-Encoding": "br"})
+
+    assert zipped.status_code == 200
+    assert zipped.get_json()["summary"]["created"] == 50
+    assert brotli.status_code == 415
+    assert "send gzip, deflate or none" in brotli.get_json()["error"]["message"]

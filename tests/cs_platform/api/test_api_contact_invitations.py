@@ -188,3 +188,13 @@ def test_asking_needs_the_send_surveys_scope(client, auth_headers, campaign):
                            headers=headers)  # fmt: skip
     assert_error(response, 403, "forbidden")
     assert count(Invitation) == 0
+
+
+@pytest.mark.parametrize("flag", [0, 1, "true", "yes", None])
+def test_ignore_fatigue_takes_only_a_json_boolean(client, sender, campaign, flag):
+    body = {"campaign_id": campaign.id, "ignore_fatigue": flag}
+
+    response = client.post(url(ContactFactory()), json=body, headers=sender)
+
+    assert "ignore_fatigue" in assert_error(response, 422, "unprocessable_entity")["json"]
+    assert count(Invitation) == 0
