@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,40 +14,34 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from cs_platform.setting_types import (
+    LIMITER_STORAGE,
+    Boolean,
+    Choice,
+    CommaList,
+    ConfigError,
+    Days,
+    FernetKeys,
+    Integer,
+    RateLimit,
+    Secret,
+    Setting,
+    Text,
+    Url,
+    markdown_table,
+)
+
 SUPPORTED_BACKENDS = ("postgresql", "sqlite")
 
 
-class ConfigError(Exception):
-    """A setting is missing or wrong; the message says which one and how to fix it."""
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """A PostgreSQL or SQLite URL, normalised to the psycopg 3 driver."""
 
+    allowed: str = "`postgresql://user:pass@host:5432/db` or `sqlite:///path/to/file.db`"
 
-def env_bool(name: str, default: bool) -> bool:
-    """Read a boolean variable, failing loudly on anything but the usual spellings."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={raw!r} is not a boolean: use 1/0, true/false, yes/no or on/off")
-
-
-def env_int(name: str, default: int) -> int:
-    """Read an integer variable, failing loudly on a non-number."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not an integer") from exc
-
-
-def env_list(name: str) -> list[str]:
-    """Read a comma-separated variable into a list of non-empty, stripped items."""
-    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+    def parse(self, name: str, raw: str) -> str:
+        return normalise_database_url(raw.strip())
 
 
 def instance_secret_key(instance_path: Path) -> str:
@@ -90,114 +84,201 @@ def normalise_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def _mail_dir(instance_path: Path) -> str:
+    return str(instance_path / "mail")
+
+
+def _sqlite_in_instance(instance_path: Path) -> str:
+    return normalise_database_url(f"sqlite:///{instance_path / 'cs_platform.db'}")
+
+
+def _integrations_key(instance_path: Path) -> str:
+    return instance_fernet_key(instance_path, "integrations_key")
+
+
+SECONDS, COUNT, PERCENT, POINTS = Integer(1), Integer(1), Integer(0, 100), Integer(0, 100)
+GUNICORN = "(read by `deploy/gunicorn.conf.py`)"
+
+# Every environment variable the product reads: load_config parses those with a config key;
+# docs/configuration.md is generated from this table (tests/cs_platform/test_config.py).
+# fmt: off
+SETTINGS: tuple[Setting, ...] = (
+    # Core: database, keys, addresses, logging.
+    Setting("DATABASE_URL", DatabaseUrl(), _sqlite_in_instance,
+            "the database; a wrong or unreachable one stops start-up",
+            key="SQLALCHEMY_DATABASE_URI", shown_default="SQLite file in `instance/`"),
+    Setting("SECRET_KEY", Secret(), instance_secret_key,
+            "session and CSRF signing; the same on every machine",
+            shown_default="generated into `instance/secret_key`"),
+    Setting("INSTANCE_PATH", Text("directory"), None,
+            "where the SQLite file, secret keys and mail files live",
+            key=None, shown_default="`instance/`"),
+    Setting("BASE_URL", Url(("http", "https")), "http://127.0.0.1:5000",
+            "public address, used in links in emails"),
+    Setting("LOG_FORMAT", Choice(("json", "text")), "json",
+            "one JSON object per line on stderr, or plain text"),
+    Setting("LOG_LEVEL", Choice(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")), "INFO",
+            "least severe log level written"),
+    # Web requests and proxies.
+    Setting("MAX_CONTENT_LENGTH", Integer(1024), 1024 * 1024,
+            "largest request body in bytes (chunked included); /v1/* hold theirs to 32 KB per "
+            "event, 500 KB per batch"),
+    Setting("TRUSTED_PROXY_HOPS", Integer(0, 10), 0,
+            "reverse proxies whose `X-Forwarded-*` headers to trust: 1 behind nginx or a load "
+            "balancer ([security.md](security.md))"),
+    Setting("SESSION_COOKIE_SECURE", Boolean(), False,
+            "HTTPS-only session and remember-me cookies; also sends HSTS"),
+    Setting("REMEMBER_COOKIE_DAYS", Days(1), dt.timedelta(days=30),
+            "how long \"keep me signed in\" lasts", key="REMEMBER_COOKIE_DURATION"),
+    Setting("METRICS_TOKEN", Secret(), "",
+            "bearer token for `/metrics`; without one only loopback scrapers are answered"),
+    Setting("PROMETHEUS_MULTIPROC_DIR", Text("directory"), None,
+            "an empty directory where each gunicorn worker keeps its request counts, summed by "
+            "`/metrics`; needed with more than one worker, else each scrape shows one worker's",
+            key=None,
+            shown_default="none (set by the systemd web unit)"),
+    # Rate limits.
+    Setting("RATELIMIT_STORAGE_URI", LIMITER_STORAGE, "memory://",
+            "the rate limiter's counters: `redis://host:6379/0` when running several workers"),
+    Setting("LOGIN_RATE_LIMIT", RateLimit(), "5 per minute;20 per hour",
+            "failed sign-ins per client address and account"),
+    Setting("LOGIN_ADDRESS_RATE_LIMIT", RateLimit(), "100 per hour",
+            "failed sign-ins per client address, across accounts"),
+    Setting("LOGIN_ACCOUNT_RATE_LIMIT", RateLimit(), "100 per hour",
+            "failed sign-ins per account, which also emails its owner"),
+    Setting("PASSWORD_RESET_RATE_LIMIT", RateLimit(), "5 per hour",
+            "reset-link requests per address and per email"),
+    Setting("SURVEY_PAGE_RATE_LIMIT", RateLimit(), "60 per minute",
+            "public survey page requests per client address"),
+    Setting("API_RATE_LIMIT", RateLimit(), "1200 per minute",
+            "REST API requests per API key ([api.md](api.md))"),
+    Setting("INGEST_RATE_LIMIT", RateLimit(), "6000 per minute",
+            "Segment-style ingestion requests (`/v1/*`)"),
+    # Scheduler and outbox.
+    Setting("SCHEDULER_ENABLED", Boolean(), False,
+            "run APScheduler and outbox delivery in this process (on under `make run`); with "
+            "several web processes one leads (a lock per database), the others stand by"),
+    Setting("SCHEDULER_EXTRA_JOB_MODULES", CommaList(), [],
+            "modules with a `JOBS` list, run besides the scheduler's own"),
+    Setting("READY_REQUIRES_SCHEDULER", Boolean(), False,
+            "`/readyz` also needs a scheduler lease renewed within a minute"),
+    Setting("OUTBOX_LEASE_SECONDS", SECONDS, 300,
+            "how long a worker holds claimed messages unless renewed (it renews the rest of its "
+            "batch once half has run out); more than twice `WEBHOOK_TIMEOUT_SECONDS`"),
+    Setting("OUTBOX_BACKOFF_PERCENT", Integer(0, 10_000), 100,
+            "scale of every retry wait (100: each handler's schedule as declared)"),
+    Setting("OUTBOX_LANES", Integer(1, 256), 8,
+            "webhook endpoints a worker delivers to at once, each on its own thread"),
+    # Retention.
+    Setting("RAW_USAGE_EVENTS_RETENTION_DAYS", Integer(0), 35,
+            "days raw usage events are kept (0: forever; else at least 7)"),
+    Setting("DELIVERY_LOG_RETENTION_DAYS", Integer(0), 90,
+            "days finished outbox messages and webhook delivery logs are kept (0: forever)"),
+    # Email.
+    Setting("MAIL_TRANSPORT", Choice(("file", "smtp")), "file",
+            "`file`: `.eml` files in `MAIL_DIR`; `smtp`: through `SMTP_HOST`"),
+    Setting("MAIL_DIR", Text("directory"), _mail_dir,
+            "where the file transport writes", shown_default="`instance/mail`"),
+    Setting("MAIL_FROM", Text("email address"), "surveys@cs-platform.localhost",
+            "sender address"),
+    Setting("SMTP_HOST", Text("host name or address"), "127.0.0.1", "SMTP relay"),
+    Setting("SMTP_PORT", Integer(1, 65535), 25, "SMTP relay's port"),
+    Setting("SMTP_SECURITY", Choice(("plain", "starttls", "ssl")), "plain",
+            "connection security to the relay"),
+    Setting("SMTP_USERNAME", Text(), None, "SMTP login; none: no login"),
+    Setting("SMTP_PASSWORD", Secret(), None, "SMTP password"),
+    Setting("SMTP_ALLOW_PLAIN_AUTH", Boolean(), False,
+            "allow an SMTP login over a plain connection (else starttls or ssl is needed)"),
+    Setting("SMTP_TIMEOUT", SECONDS, 30, "seconds to wait for the relay"),
+    Setting("SMTP_RATE_PER_SECOND", Integer(0), 0, "most messages sent per second (0: no pacing)"),
+    Setting("SURVEY_FATIGUE_DAYS", Integer(0), 90,
+            "days after a survey before a contact is asked again, any survey or campaign"),
+    # Webhooks.
+    Setting("WEBHOOK_ENCRYPTION_KEY", FernetKeys(), None,
+            "encrypts webhook secrets at rest", shown_default="derived from `SECRET_KEY`"),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", SECONDS, 15, "deadline of one webhook delivery"),
+    Setting("WEBHOOK_ROTATION_OVERLAP_HOURS", Integer(0), 24,
+            "hours an old signing secret keeps signing beside a rotated one"),
+    Setting("WEBHOOK_FLAG_AFTER_FAILURES", COUNT, 5,
+            "consecutive failed deliveries before an endpoint is flagged"),
+    # Integrations.
+    Setting("INTEGRATIONS_KEY", FernetKeys(), _integrations_key,
+            "encrypts connection credentials at rest; the same on every machine",
+            shown_default="generated into `instance/integrations_key`"),
+    Setting("INTEGRATIONS_HTTP_TIMEOUT", SECONDS, 30, "seconds per connector HTTP request"),
+    Setting("INTEGRATIONS_ALLOWED_HOSTS", CommaList(), [],
+            "hosts (`host` or `host:port`) besides the vendors' own that connectors may send "
+            "credentials to"),
+    Setting("INTEGRATIONS_ALLOW_PRIVATE_HOSTS", Boolean(), False,
+            "whether those hosts may be private addresses"),
+    Setting("WAREHOUSE_STATEMENT_TIMEOUT_SECONDS", SECONDS, 300,
+            "timeout of a SQL warehouse source's read-only query"),
+    Setting("WAREHOUSE_MAX_ROWS", COUNT, 1_000_000, "rows a SQL warehouse query may return"),
+    # Scoring and tasks ([scoring.md](scoring.md)).
+    Setting("SCORING_MIN_CHURN_EVENTS", COUNT, 30,
+            "churned accounts needed before the models train; until then the scorecard scores"),
+    Setting("SCORING_BOOST_ROUNDS", COUNT, 600,
+            "most boosting rounds the health model's cross-validation may use (early stopping "
+            "picks fewer)"),
+    Setting("SCORING_TRAINING_MONTHS", Integer(1, 120), 12, "months of history models train on"),
+    Setting("HEALTH_MODEL_GREEN_AT", POINTS, 50,
+            "learned health score 100 × b / (p + b) at or above which an account is green "
+            "(50: the book's average risk); p = P(churn in 90 days), b = the book's base rate; "
+            "the scorecard's bands are set on its admin page"),
+    Setting("HEALTH_MODEL_RED_BELOW", POINTS, 33,
+            "learned health score below which an account is red (33: over twice average risk)"),
+    Setting("HEALTH_BAND_MARGIN_POINTS", POINTS, 2,
+            "points past a band's edge before `health_score.changed` announces the change"),
+    Setting("HEALTH_CHANGE_POINTS", POINTS, 10,
+            "a day's score move that `health_score.changed` announces without a band change"),
+    Setting("SCORING_FLAG_RENEWAL_PERCENT", PERCENT, 50,
+            "P(churn before renewal) that opens a churn-risk task"),
+    Setting("SCORING_FLAG_90D_PERCENT", PERCENT, 30,
+            "P(churn within 90 days) that opens a churn-risk task"),
+    Setting("SCORING_FLAG_RELATIVE_RISK", Integer(0), 3,
+            "90-day risk, as a multiple of the book's average, that opens a churn-risk task "
+            "(0: off)"),
+    Setting("SCORING_FLAG_DROP_POINTS", POINTS, 15,
+            "health points lost within 30 days that open a health-drop task"),
+    Setting("RENEWAL_TASK_DAYS", Integer(1, 730), 90,
+            "days before a renewal its prep task opens (once per renewal, due 60 days before)"),
+    # gunicorn (deploy/gunicorn.conf.py reads these itself).
+    Setting("BIND", Text("address:port"), "0.0.0.0:8000", f"where gunicorn listens {GUNICORN}",
+            key=None),
+    Setting("WEB_CONCURRENCY", Integer(1), None, f"gunicorn worker processes {GUNICORN}",
+            key=None, shown_default="2 × CPUs + 1"),
+    Setting("WEB_THREADS", Integer(1), 2, f"threads per gunicorn worker {GUNICORN}", key=None),
+    Setting("FORWARDED_ALLOW_IPS", Text("addresses, comma-separated"), "127.0.0.1",
+            f"proxies gunicorn takes the scheme from {GUNICORN}", key=None),
+)
+# fmt: on
+
+# Fixed settings, not read from the environment.
+FIXED_CONFIG: dict[str, Any] = {
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # Off: Flask-Limiter would send Retry-After on every answer; cs_platform.errors writes
+    # the X-RateLimit-* headers itself and Retry-After on 429 only.
+    "RATELIMIT_HEADERS_ENABLED": False,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": None,
+}
+
+
 def load_config(instance_path: Path) -> dict[str, Any]:
-    """Build the app configuration from the environment with safe defaults."""
+    """Build the app configuration: each setting parsed from the environment, or its default;
+    a bad value raises ConfigError naming the variable, the value and what is allowed."""
     instance_path.mkdir(parents=True, exist_ok=True)
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'cs_platform.db'}"
-    return {
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or instance_secret_key(instance_path),
-        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        # The largest request body any endpoint reads (bytes; chunked bodies included); the
-        # ingestion endpoints (/v1/*) hold theirs to Segment's 32 KB per event, 500 KB per batch.
-        "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 1024 * 1024),
-        "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000"),
-        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host/-Port to trust
-        # (0: none, so nobody can forge a client address; 1 behind nginx or one load balancer).
-        "TRUSTED_PROXY_HOPS": env_int("TRUSTED_PROXY_HOPS", 0),
-        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-        "SCHEDULER_ENABLED": env_bool("SCHEDULER_ENABLED", False),
-        # Comma-separated modules with a JOBS list, run besides scheduler.JOB_MODULES.
-        "SCHEDULER_EXTRA_JOB_MODULES": env_list("SCHEDULER_EXTRA_JOB_MODULES"),
-        # Outbox: how long a worker holds claimed messages (a dead worker's come back after it)
-        # and a percentage applied to every retry wait (100: the handler's schedule as declared).
-        "OUTBOX_LEASE_SECONDS": env_int("OUTBOX_LEASE_SECONDS", 300),
-        "OUTBOX_BACKOFF_PERCENT": env_int("OUTBOX_BACKOFF_PERCENT", 100),
-        # Lanes (webhook endpoints) one worker delivers to at once, each on a thread of its own.
-        "OUTBOX_LANES": env_int("OUTBOX_LANES", 8),
-        # Retention (cs_platform/retention.py): days kept; 0 keeps forever.
-        "RAW_USAGE_EVENTS_RETENTION_DAYS": env_int("RAW_USAGE_EVENTS_RETENTION_DAYS", 35),
-        "DELIVERY_LOG_RETENTION_DAYS": env_int("DELIVERY_LOG_RETENTION_DAYS", 90),
-        "READY_REQUIRES_SCHEDULER": env_bool("READY_REQUIRES_SCHEDULER", False),
-        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
-        "MAIL_TRANSPORT": os.environ.get("MAIL_TRANSPORT", "file"),
-        "MAIL_FROM": os.environ.get("MAIL_FROM", "surveys@cs-platform.localhost"),
-        "SMTP_HOST": os.environ.get("SMTP_HOST", "127.0.0.1"),
-        "SMTP_PORT": env_int("SMTP_PORT", 25),
-        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME"),
-        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD"),
-        "SMTP_SECURITY": os.environ.get("SMTP_SECURITY", "plain"),  # plain, starttls or ssl
-        # A login over a plain connection would show the password to the network: refused
-        # unless the relay is on a network trusted for it.
-        "SMTP_ALLOW_PLAIN_AUTH": env_bool("SMTP_ALLOW_PLAIN_AUTH", False),
-        "SMTP_TIMEOUT": env_int("SMTP_TIMEOUT", 30),
-        "SMTP_RATE_PER_SECOND": env_int("SMTP_RATE_PER_SECOND", 0),  # 0: as fast as it goes
-        "MAIL_DIR": os.environ.get("MAIL_DIR") or str(instance_path / "mail"),  # file transport
-        "SURVEY_FATIGUE_DAYS": env_int("SURVEY_FATIGUE_DAYS", 90),  # any survey, any campaign
-        "SURVEY_PAGE_RATE_LIMIT": os.environ.get("SURVEY_PAGE_RATE_LIMIT", "60 per minute"),
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
-        # Off: Flask-Limiter would send Retry-After on every answer; cs_platform.errors writes
-        # the X-RateLimit-* headers itself and Retry-After on 429 only.
-        "RATELIMIT_HEADERS_ENABLED": False,
-        # Failed sign-ins (cs_platform/auth/routes.py): per client address and account, per
-        # address across accounts, and a high cap per account that also emails its owner.
-        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute;20 per hour"),
-        "LOGIN_ADDRESS_RATE_LIMIT": os.environ.get("LOGIN_ADDRESS_RATE_LIMIT", "100 per hour"),
-        "LOGIN_ACCOUNT_RATE_LIMIT": os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "100 per hour"),
-        "PASSWORD_RESET_RATE_LIMIT": os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per hour"),
-        "REMEMBER_COOKIE_DURATION": dt.timedelta(days=env_int("REMEMBER_COOKIE_DAYS", 30)),
-        # REST API and outbound webhooks (docs/api.md).
-        "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "1200 per minute"),
-        # Fernet key (urlsafe base64, 32 bytes) for webhook secrets at rest; derived from
-        # SECRET_KEY when unset.
-        "WEBHOOK_ENCRYPTION_KEY": os.environ.get("WEBHOOK_ENCRYPTION_KEY"),
-        "WEBHOOK_TIMEOUT_SECONDS": env_int("WEBHOOK_TIMEOUT_SECONDS", 15),
-        "WEBHOOK_ROTATION_OVERLAP_HOURS": env_int("WEBHOOK_ROTATION_OVERLAP_HOURS", 24),
-        "WEBHOOK_FLAG_AFTER_FAILURES": env_int("WEBHOOK_FLAG_AFTER_FAILURES", 5),
-        "HEALTH_CHANGE_POINTS": env_int("HEALTH_CHANGE_POINTS", 10),
-        # Integrations: Fernet key for connection credentials at rest, HTTP timeout (seconds),
-        # and the rate limit of the Segment-style ingestion endpoint (/v1/*).
-        "INTEGRATIONS_KEY": os.environ.get("INTEGRATIONS_KEY")
-        or instance_fernet_key(instance_path, "integrations_key"),
-        "INTEGRATIONS_HTTP_TIMEOUT": env_int("INTEGRATIONS_HTTP_TIMEOUT", 30),
-        # Credentials go only to each vendor's own hosts over https, plus these (host or
-        # host:port, comma-separated); private addresses only with ..._ALLOW_PRIVATE_HOSTS.
-        "INTEGRATIONS_ALLOWED_HOSTS": env_list("INTEGRATIONS_ALLOWED_HOSTS"),
-        "INTEGRATIONS_ALLOW_PRIVATE_HOSTS": env_bool("INTEGRATIONS_ALLOW_PRIVATE_HOSTS", False),
-        # SQL warehouse sources: each query runs read-only under this timeout and row cap.
-        "WAREHOUSE_STATEMENT_TIMEOUT_SECONDS": env_int("WAREHOUSE_STATEMENT_TIMEOUT_SECONDS", 300),
-        "WAREHOUSE_MAX_ROWS": env_int("WAREHOUSE_MAX_ROWS", 1_000_000),
-        "INGEST_RATE_LIMIT": os.environ.get("INGEST_RATE_LIMIT", "6000 per minute"),
-        # Scoring (scoring/): cold start until this many churned accounts in the training window.
-        "SCORING_MIN_CHURN_EVENTS": env_int("SCORING_MIN_CHURN_EVENTS", 30),
-        "SCORING_BOOST_ROUNDS": env_int("SCORING_BOOST_ROUNDS", 600),
-        "SCORING_TRAINING_MONTHS": env_int("SCORING_TRAINING_MONTHS", 12),
-        # Bands of the learned model's score, 100 x b / (p + b) with p the account's P(churn
-        # within 90 days) and b the book's base rate: green at or below the book's average risk
-        # (50), red from about three times it (below 33, p > 2 b). (The scorecard's own 0-100
-        # scale has its thresholds on the scorecard page.)
-        "HEALTH_MODEL_GREEN_AT": env_int("HEALTH_MODEL_GREEN_AT", 50),
-        "HEALTH_MODEL_RED_BELOW": env_int("HEALTH_MODEL_RED_BELOW", 33),
-        # health_score.changed announces a band change only once the score is this many points
-        # past the edge it crossed (a wiggle across a boundary is not news).
-        "HEALTH_BAND_MARGIN_POINTS": env_int("HEALTH_BAND_MARGIN_POINTS", 2),
-        # Risk flags: percentages of P(churn) and points of health lost within 30 days.
-        "SCORING_FLAG_RENEWAL_PERCENT": env_int("SCORING_FLAG_RENEWAL_PERCENT", 50),
-        "SCORING_FLAG_90D_PERCENT": env_int("SCORING_FLAG_90D_PERCENT", 30),
-        "SCORING_FLAG_DROP_POINTS": env_int("SCORING_FLAG_DROP_POINTS", 15),
-        # ... and a 90-day risk this many times the book's average (0: off).
-        "SCORING_FLAG_RELATIVE_RISK": env_int("SCORING_FLAG_RELATIVE_RISK", 3),
-        # Renewal prep: one task per renewal, opened this many days before it.
-        "RENEWAL_TASK_DAYS": env_int("RENEWAL_TASK_DAYS", 90),
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", False),
-        "REMEMBER_COOKIE_HTTPONLY": True,
-        "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", False),
-        "WTF_CSRF_TIME_LIMIT": None,
-    }
+    parsed = {s.config_key: s.read(instance_path) for s in SETTINGS if s.config_key is not None}
+    parsed["REMEMBER_COOKIE_SECURE"] = parsed["SESSION_COOKIE_SECURE"]
+    return FIXED_CONFIG | parsed
+
+
+def settings_markdown() -> str:
+    """The table of docs/configuration.md."""
+    return markdown_table(SETTINGS)
 
 
 def check_outbox_timing(config: dict[str, Any]) -> None:
