@@ -6,7 +6,9 @@ process per database fires them (`cs_platform/leadership.py`). Every run of a de
 recorded in `job_runs` (`cs_platform/job_runs.py`), and a run missed while no scheduler ran, cut
 short by a dying leader, or failed, is made up once a leader is up (`catch_up_missed_runs`, at
 start and every CATCH_UP_MINUTES). The scheduler's own loop outlives database errors: it logs
-them and tries again.
+them and tries again. At start it removes every stored job that is no longer declared, except
+those whose id begins with a prefix a job module claims in OWNED_JOB_PREFIXES (jobs that domain
+adds and removes itself at run time, like survey campaigns).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Literal
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -45,7 +48,7 @@ from cs_platform.outbox_thread import start_delivery_thread
 
 log = logging.getLogger(__name__)
 
-# Domain modules that declare a JOBS list of JobSpec.
+# Domain modules that declare a JOBS list of JobSpec (and may claim OWNED_JOB_PREFIXES).
 JOB_MODULES: list[str] = [
     "cs_platform.scheduler",
     "cs_platform.tasks.jobs",
@@ -134,10 +137,21 @@ JOBS = [
 ]
 
 
+def job_modules(extra_modules: Sequence[str] = ()) -> list[ModuleType]:
+    """The domain job modules, and `extra_modules` (from configuration)."""
+    return [importlib.import_module(name) for name in [*JOB_MODULES, *extra_modules]]
+
+
 def declared_jobs(extra_modules: Sequence[str] = ()) -> list[JobSpec]:
     """Every job that the domain packages (and `extra_modules`, from configuration) declare."""
-    modules = [*JOB_MODULES, *extra_modules]
-    return [spec for name in modules for spec in importlib.import_module(name).JOBS]
+    return [spec for module in job_modules(extra_modules) for spec in module.JOBS]
+
+
+def owned_job_prefixes(extra_modules: Sequence[str] = ()) -> tuple[str, ...]:
+    """Id prefixes of the jobs that a domain adds and removes itself at run time (a job module's
+    OWNED_JOB_PREFIXES): never pruned as undeclared."""
+    owned = [getattr(module, "OWNED_JOB_PREFIXES", ()) for module in job_modules(extra_modules)]
+    return tuple(prefix for prefixes in owned for prefix in prefixes)
 
 
 def resolve(func_path: str) -> Callable[..., Any]:
@@ -250,6 +264,18 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
     )
 
 
+def prune_undeclared_jobs(
+    scheduler: BackgroundScheduler, specs: list[JobSpec], owned_prefixes: tuple[str, ...]
+) -> None:
+    """Remove every stored job that is neither declared nor owned (by its id prefix) by a domain:
+    a job renamed or dropped in a release would otherwise fire under its old id forever."""
+    declared = {spec.id for spec in specs}
+    for job in scheduler.get_jobs():
+        if job.id not in declared and not job.id.startswith(owned_prefixes):
+            scheduler.remove_job(job.id)
+            log.info("undeclared job removed", extra={"job": job.id})
+
+
 def add_declared_jobs(scheduler: BackgroundScheduler, specs: list[JobSpec]) -> None:
     """Add (or replace) every declared job; catch-up, not the stored next run, makes up what
     was missed."""
@@ -271,10 +297,12 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     """Start the scheduler with every declared job (the caller holds the leadership)."""
     _state["app"] = app
     _state.setdefault("holder", f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}")
-    specs = declared_jobs(app.config["SCHEDULER_EXTRA_JOB_MODULES"])
+    extra_modules = app.config["SCHEDULER_EXTRA_JOB_MODULES"]
+    specs = declared_jobs(extra_modules)
     _state["specs"] = {spec.id: spec for spec in specs}
     scheduler = build_scheduler(app)
     scheduler.start(paused=True)
+    prune_undeclared_jobs(scheduler, specs, owned_job_prefixes(extra_modules))
     add_declared_jobs(scheduler, specs)
     scheduler.resume()
     _state["scheduler"] = scheduler

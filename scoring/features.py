@@ -26,11 +26,11 @@ from cs_platform.date_range import EARLIEST_DATE, EVERGREEN_FROM, LATEST_DATE
 from cs_platform.extensions import db
 from cs_platform.models import Account, AccountChange, Contact
 from integrations.models import SupportTicket, UsageDaily
-from surveys.models import Invitation, SurveyResponse
+from surveys.models import NPS_LIMITS, Invitation, SurveyResponse
 
 MONTH_DAYS = 30.4375
 ISO_DATE = r"\d{4}-\d{2}-\d{2}"
-DETRACTOR_MAX = 6  # NPS 0-6
+DETRACTOR_MAX = NPS_LIMITS[0]  # NPS 0-6
 CATEGORICAL = ("plan", "segment")
 # Columns that describe the row, not the account's health: never fed to a model.
 META_COLUMNS = ("account_id", "as_of", "owner_id", "churned_at", "contract_start")

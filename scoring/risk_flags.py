@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select
 
 from cs_platform.extensions import db
 from cs_platform.models import Task, utcnow
-from cs_platform.webhooks.events import publish_risk_flags
+from scoring.events import publish_risk_flags
 from scoring.models import HealthScore
 
 DROP_WINDOW_DAYS = 30
@@ -23,12 +23,14 @@ DUE_IN_DAYS = 7
 
 @dataclass(frozen=True)
 class FlagThresholds:
-    p_before_renewal: float = 0.5
-    p_90d: float = 0.3
-    drop_points: float = 15.0
+    """When a score raises a risk flag; the defaults live with the settings (SCORING_FLAG_*)."""
+
+    p_before_renewal: float
+    p_90d: float
+    drop_points: float
     # Flag a 90-day risk this many times the book's average too (0: off). Absolute thresholds
     # alone rarely fire in a book whose 90-day base rate is a few percent.
-    relative_90d: float = 3.0
+    relative_90d: float
 
     @classmethod
     def from_config(cls) -> FlagThresholds:

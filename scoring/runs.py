@@ -22,9 +22,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cs_platform.extensions import db
 from cs_platform.models import TimelineEntry, utcnow
-from cs_platform.webhooks.events import health_score_changes, publish_health_score_changes
 from scoring.changes import Scorer, score_changes
 from scoring.encoding import FeatureError
+from scoring.events import health_score_changes, publish_health_score_changes
 from scoring.features import (
     CONTEXT_FEATURES,
     FEATURES,

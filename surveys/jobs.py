@@ -23,6 +23,8 @@ from surveys.schedule import validate_cron
 log = logging.getLogger(__name__)
 
 JOB_PREFIX = "survey-campaign-"
+# Campaign jobs are ours (sync_campaign_jobs): the scheduler never prunes them as undeclared.
+OWNED_JOB_PREFIXES = (JOB_PREFIX,)
 
 JOBS = [
     JobSpec("surveys-sync-campaign-jobs", "surveys.jobs:sync_campaign_jobs", "interval",

@@ -7,19 +7,24 @@ import datetime as dt
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    ColumnElement,
     ForeignKey,
     Index,
     String,
     Text,
     UniqueConstraint,
+    and_,
+    or_,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cs_platform.extensions import db
 from cs_platform.models import Account, Contact, in_check, utcnow
-from surveys.metrics import SCORE_RANGES
+from surveys.metrics import BAND_LIMITS, SCORE_RANGES
 
 SURVEY_KINDS = tuple(SCORE_RANGES)
+# (worst detractor score, first promoter score) of NPS, for features that read NPS alone.
+NPS_LIMITS = BAND_LIMITS["nps"]
 CAMPAIGN_STATUSES = ("active", "paused")
 TRIGGERS = ("recurring", "event", "one_off")
 EVENTS = ("ticket_solved",)
@@ -186,3 +191,14 @@ class SurveyResponse(db.Model):
     account: Mapped[Account] = relationship()
     contact: Mapped[Contact | None] = relationship()
     invitation: Mapped[Invitation | None] = relationship()
+
+
+def detractor_answer() -> ColumnElement[bool]:
+    """SQL for a survey response whose score is a detractor's for its kind (NPS 0-6, CSAT 1-2,
+    CES 1-3: surveys.metrics.BAND_LIMITS, the same cut-offs as is_detractor)."""
+    return or_(
+        *(
+            and_(SurveyResponse.kind == kind, SurveyResponse.score <= worst)
+            for kind, (worst, _) in BAND_LIMITS.items()
+        )
+    )

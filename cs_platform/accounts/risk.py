@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from cs_platform.extensions import db
@@ -29,8 +29,7 @@ from cs_platform.models import SEGMENTS, Account, Task, User
 from cs_platform.paging import page_count
 from cs_platform.request_args import is_database_id
 from scoring.models import BANDS, BandOverride, ChurnRisk, HealthScore
-from surveys.metrics import BAND_LIMITS
-from surveys.models import SurveyResponse
+from surveys.models import SurveyResponse, detractor_answer
 
 PAGE_SIZE = 50
 TREND_DAYS = 7  # the trend column: change since last week
@@ -225,14 +224,8 @@ def _open_tasks():
 
 def detractor_accounts(since: dt.datetime) -> Select:
     """Ids of accounts with a detractor answer (any survey kind) since `since`."""
-    is_detractor = or_(
-        *(
-            and_(SurveyResponse.kind == kind, SurveyResponse.score <= worst)
-            for kind, (worst, _) in BAND_LIMITS.items()
-        )
-    )
     return select(SurveyResponse.account_id).where(
-        SurveyResponse.responded_at >= since, is_detractor
+        SurveyResponse.responded_at >= since, detractor_answer()
     )
 
 

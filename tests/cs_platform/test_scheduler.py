@@ -4,6 +4,7 @@ catch-up of missed nights, a loop that outlives database errors."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 
@@ -18,6 +19,7 @@ from cs_platform.leadership import acquire_leadership, try_leadership
 from cs_platform.models import utcnow
 from cs_platform.scheduler import JOB_TABLE, declared_jobs, run_job, start_scheduler
 from scoring.models import HealthScore
+from surveys.jobs import JOB_PREFIX as CAMPAIGN_JOB_PREFIX
 from tests.factories import AccountFactory
 
 CALLS: list[str] = []
@@ -140,3 +142,31 @@ def test_the_scheduler_loop_outlives_a_job_store_error(app, monkeypatch):
         assert scheduler._thread.is_alive()
     finally:
         scheduler.shutdown(wait=True)
+
+
+def store_jobs(app, job_ids: list[str]) -> None:
+    """Leave jobs in the database job store, as an earlier release's scheduler would have."""
+    earlier = scheduler_module.build_scheduler(app)
+    earlier.start(paused=True)
+    for job_id in job_ids:
+        args = [f"{__name__}:record_call", job_id]
+        earlier.add_job(run_job, "interval", hours=1, args=args, id=job_id, replace_existing=True)
+    earlier.shutdown(wait=True)
+
+
+def test_a_stored_job_no_longer_declared_is_removed_at_start(app, caplog):
+    campaign_job = f"{CAMPAIGN_JOB_PREFIX}42"
+    store_jobs(app, ["scoring-nightly-old-name", campaign_job, "scheduler-heartbeat"])
+    caplog.set_level(logging.INFO, logger=scheduler_module.__name__)
+    scheduler = start_scheduler(app)
+    try:
+        stored = {job.id for job in scheduler.get_jobs()}
+        scheduler.remove_job(campaign_job)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert "scoring-nightly-old-name" not in stored
+    assert campaign_job in stored  # the surveys domain keeps its campaign jobs itself
+    assert {spec.id for spec in declared_jobs()} <= stored
+    removed = [r.job for r in caplog.records if r.getMessage() == "undeclared job removed"]
+    assert "scoring-nightly-old-name" in removed
+    assert campaign_job not in removed and "scheduler-heartbeat" not in removed

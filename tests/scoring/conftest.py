@@ -14,6 +14,7 @@ from cs_platform.extensions import db
 from cs_platform.models import Account, Contact
 from integrations.models import SupportTicket, UsageDaily
 from surveys.models import Survey, SurveyResponse
+from tests.cs_platform.webhooks.conftest import receiver, subscribe  # noqa: F401 - fixtures
 
 AS_OF = dt.date(2026, 6, 1)
 HISTORY_DAYS = 480

@@ -14,7 +14,7 @@ from scoring.risk_flags import FlagThresholds, raise_risk_flags
 from tests.factories import AccountFactory, HealthScoreFactory
 
 TODAY = dt.date(2026, 6, 1)
-THRESHOLDS = FlagThresholds(p_before_renewal=0.5, p_90d=0.3, drop_points=15)
+THRESHOLDS = FlagThresholds(p_before_renewal=0.5, p_90d=0.3, drop_points=15, relative_90d=3)
 DRIVERS = [
     {"feature": "open_tickets", "value": 9, "contribution": 1.0, "sentence": "9 open tickets"}
 ]

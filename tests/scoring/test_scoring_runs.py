@@ -13,8 +13,8 @@ from sqlalchemy import delete, func, select
 from cs_platform.extensions import db
 from cs_platform.models import TimelineEntry
 from cs_platform.scheduler import declared_jobs
-from cs_platform.webhooks.events import health_score_changes
 from integrations.models import SupportTicket
+from scoring.events import health_score_changes
 from scoring.features import FEATURES, features_as_of
 from scoring.health_model import HealthModel
 from scoring.models import ChurnRisk, HealthScore, ModelVersion

@@ -13,14 +13,10 @@ from sqlalchemy import select
 
 from cs_platform.extensions import db
 from cs_platform.models import utcnow
-from cs_platform.webhooks.events import (
-    health_score_changes,
-    publish_health_score_changes,
-    publish_risk_flags,
-    publish_task_created,
-)
+from cs_platform.webhooks.events import publish_task_created
 from cs_platform.webhooks.models import EVENT_TYPES, TEST_EVENT, WebhookEvent
 from cs_platform.webhooks.services import create_endpoint, send_test
+from scoring.events import health_score_changes, publish_health_score_changes, publish_risk_flags
 from surveys.events import publish_survey_response_created, publish_survey_response_updated
 from tests.factories import (
     AccountFactory,

@@ -10,12 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from cs_platform.extensions import db
-from cs_platform.webhooks.events import (
-    BandEdges,
-    ScorePoint,
-    announced_band,
-    health_score_changes,
-)
+from scoring.events import BandEdges, ScorePoint, announced_band, health_score_changes
 from tests.factories import AccountFactory, HealthScoreFactory
 
 EDGES = BandEdges(green_at=50, red_below=33)  # the learned model's default bands

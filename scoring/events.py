@@ -1,0 +1,205 @@
+"""The scoring domain's webhook events: health_score.changed, found set-wise after each nightly
+run with a band hysteresis (a score wiggling across a band edge announces nothing), and
+churn_risk.flagged (with task.created) for the tasks the nightly risk flagging raised. Publishing,
+storing and delivering them is the kernel's (`cs_platform.webhooks.events`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Row, delete, insert, select
+
+from cs_platform.extensions import db
+from cs_platform.models import Task
+from cs_platform.webhooks.events import publish_events, task_data
+from cs_platform.webhooks.models import AnnouncedBand
+from scoring.models import ChurnRisk, HealthScore
+from scoring.services import load_scorecard, model_bands
+
+RISK_FIGURES = ("p_churn_before_renewal", "p_churn_90d", "expected_remaining_months")
+# A band change is announced only once the score is this far past the edge it crossed.
+DEFAULT_BAND_MARGIN_POINTS = 2.0
+
+
+@dataclass(frozen=True)
+class ScorePoint:
+    """A health score as the change rule sees it."""
+
+    score: float
+    band: str
+
+
+@dataclass(frozen=True)
+class BandEdges:
+    """Where the bands of one scale start: green from `green_at`, red below `red_below`."""
+
+    green_at: float
+    red_below: float
+
+    def outside(self, score: float, band: str, margin: float) -> bool:
+        """Whether `score` lies at least `margin` points beyond an edge of `band`."""
+        lower = {"green": self.green_at, "yellow": self.red_below}.get(band)
+        upper = {"yellow": self.green_at, "red": self.red_below}.get(band)
+        below = lower is not None and lower - score >= margin
+        return below or (upper is not None and score - upper >= margin)
+
+
+def announced_band(now: ScorePoint, last: str | None, edges: BandEdges, margin: float) -> str:
+    """The band to announce for `now` after `last` was announced (hysteresis): the score's own
+    band once it is at least `margin` points past an edge of `last`, else still `last`, so a
+    score wiggling across an edge (49.9, 50.1, 49.8) announces nothing."""
+    if last is None or now.band == last or edges.outside(now.score, last, margin):
+        return now.band
+    return last
+
+
+def health_score_changed(before: ScorePoint | None, after: ScorePoint, points: float) -> bool:
+    """A change worth an event: the band changed, or the score moved by more than `points`.
+    An account's first score is not a change."""
+    if before is None:
+        return False
+    return before.band != after.band or abs(after.score - before.score) > points
+
+
+def band_edges() -> dict[str, BandEdges]:
+    """The band edges of each scoring method: the learned model's and the scorecard's."""
+    scorecard = load_scorecard()
+    return {
+        "model": BandEdges(**model_bands()),
+        "scorecard": BandEdges(scorecard.green_at, scorecard.red_below),
+    }
+
+
+def health_score_changes(scored_on: dt.date) -> list[dict[str, Any]]:
+    """The accounts whose score of `scored_on` is worth telling someone about, found set-wise:
+    the announced band changed (see announced_band; HEALTH_BAND_MARGIN_POINTS), or the score
+    moved more than HEALTH_CHANGE_POINTS since the previous day. Records the bands announced
+    (flushes), so a re-run of the day finds the same changes."""
+    config = current_app.config
+    points = config["HEALTH_CHANGE_POINTS"]
+    margin = float(config.get("HEALTH_BAND_MARGIN_POINTS", DEFAULT_BAND_MARGIN_POINTS))
+    edges = band_edges()
+    changes, announced = [], []
+    for row in scores_with_baselines(scored_on):
+        last = row.announced_band or row.previous_band
+        band = announced_band(ScorePoint(row.score, row.band), last, edges[row.method], margin)
+        before = None if row.previous_score is None else ScorePoint(row.previous_score, last)
+        changed = health_score_changed(before, ScorePoint(row.score, band), points)
+        if changed:
+            changes.append(change_data(row, band, last))
+        if row.announced_band is None or (changed and band != last):
+            announced.append({"account_id": row.account_id, "scored_on": scored_on, "band": band})
+    record_announced_bands(scored_on, announced)
+    return changes
+
+
+def scores_with_baselines(scored_on: dt.date) -> Sequence[Row[Any]]:
+    """Every score of `scored_on` with the account's previous score and band, and the band last
+    announced for it before that day (None for a first score or a first run): one query."""
+    current = HealthScore.__table__.alias("current")
+    previous = HealthScore.__table__.alias("previous")
+    last_before = (
+        select(previous.c.id)
+        .where(previous.c.account_id == current.c.account_id)
+        .where(previous.c.scored_on < current.c.scored_on)
+        .order_by(previous.c.scored_on.desc())
+        .limit(1)
+        .correlate(current)
+        .scalar_subquery()
+    )
+    bands = AnnouncedBand.__table__
+    last_announced = (
+        select(bands.c.band)
+        .where(bands.c.account_id == current.c.account_id, bands.c.scored_on < scored_on)
+        .order_by(bands.c.scored_on.desc())
+        .limit(1)
+        .correlate(current)
+        .scalar_subquery()
+    )
+    earlier = HealthScore.__table__.alias("earlier")
+    return db.session.execute(
+        select(
+            current,
+            earlier.c.score.label("previous_score"),
+            earlier.c.band.label("previous_band"),
+            last_announced.label("announced_band"),
+        )
+        .select_from(current)
+        .outerjoin(earlier, earlier.c.id == last_before)
+        .where(current.c.scored_on == scored_on)
+        .order_by(current.c.account_id)
+    ).all()
+
+
+def change_data(row: Row[Any], band: str, previous_band: str) -> dict[str, Any]:
+    """The data of health_score.changed: bands as announced, with the day's top drivers."""
+    return {
+        "account_id": row.account_id,
+        "scored_on": row.scored_on.isoformat(),
+        "score": row.score,
+        "band": band,
+        "previous_score": row.previous_score,
+        "previous_band": previous_band,
+        "churn_probability": row.churn_probability,
+        "drivers": row.drivers or [],
+    }
+
+
+def record_announced_bands(scored_on: dt.date, rows: list[dict[str, Any]]) -> None:
+    """Replace the bands announced on `scored_on` with `rows` (a re-run of the day)."""
+    db.session.execute(delete(AnnouncedBand).where(AnnouncedBand.scored_on == scored_on))
+    if rows:
+        db.session.execute(insert(AnnouncedBand), rows)
+
+
+def publish_health_score_changes(changes: Sequence[dict[str, Any]]) -> int:
+    """Announce health_score.changed for `health_score_changes`; the event id is the account
+    and day, so a re-run of the same day queues nothing new."""
+    return publish_events(
+        "health_score.changed",
+        changes,
+        [f"msg_health_{change['account_id']}_{change['scored_on']}" for change in changes],
+    )
+
+
+def publish_risk_flags(day: dt.date, created_at: dt.datetime) -> int:
+    """task.created for the tasks the nightly risk flagging inserted at `created_at`, and
+    churn_risk.flagged for its churn-risk tasks with that day's risk figures (set-wise)."""
+    tasks = db.session.scalars(
+        select(Task).where(
+            Task.created_at == created_at, Task.kind.in_(("churn_risk", "health_drop"))
+        )
+    ).all()
+    count = publish_events(
+        "task.created", [task_data(task) for task in tasks], [f"msg_task_{t.id}" for t in tasks]
+    )
+    flagged = [task for task in tasks if task.kind == "churn_risk"]
+    risks = {
+        risk.account_id: risk
+        for risk in db.session.scalars(
+            select(ChurnRisk).where(
+                ChurnRisk.scored_on == day,
+                ChurnRisk.account_id.in_([task.account_id for task in flagged]),
+            )
+        )
+    }
+    items = []
+    for task in flagged:
+        risk = risks.get(task.account_id)
+        items.append(
+            {
+                "account_id": task.account_id,
+                "task_id": task.id,
+                "scored_on": day.isoformat(),
+                "reason": task.reason,
+                "title": task.title,
+                **{name: getattr(risk, name) if risk else None for name in RISK_FIGURES},
+            }
+        )
+    return count + publish_events(
+        "churn_risk.flagged", items, [f"msg_churn_risk_{t.id}" for t in flagged]
+    )
