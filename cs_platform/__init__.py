@@ -107,6 +107,7 @@ def include_in_migrations(obj, name: str, type_: str, reflected: bool, compare_t
 
 def register_blueprints(app: Flask) -> None:
     from cs_platform.accounts.routes import bp as accounts_bp
+    from cs_platform.admin.api_keys import bp as api_keys_bp
     from cs_platform.admin.routes import bp as admin_bp
     from cs_platform.auth.routes import bp as auth_bp
     from cs_platform.dashboards.routes import bp as dashboards_bp
@@ -121,6 +122,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(tasks_bp)
     app.register_blueprint(dashboards_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(api_keys_bp)
 
     from scoring.routes import bp as scoring_bp
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from cs_platform.accounts.services import OUTREACH_CHANNELS
+from cs_platform.forms import choices
 
 MAX_OVERRIDE_DAYS = 365
-
-
-def choices(pairs) -> list[SelectChoice]:
-    """Select options from (value, label) pairs (WTForms 3.3 wants SelectChoice objects)."""
-    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class NoteForm(FlaskForm):
@@ -64,7 +60,3 @@ class OverrideForm(FlaskForm):
             raise ValidationError("The override must end after today.")
         if field.data > today + dt.timedelta(days=MAX_OVERRIDE_DAYS):
             raise ValidationError("An override can last at most a year.")
-
-
-class ConfirmForm(FlaskForm):
-    """A button-only form (CSRF token only)."""

@@ -20,11 +20,12 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
 from cs_platform.accounts import figures, queries, risk, services, traits
-from cs_platform.accounts.forms import ConfirmForm, NoteForm, OutreachForm, OverrideForm
+from cs_platform.accounts.forms import NoteForm, OutreachForm, OverrideForm
 from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.charts import sparkline
 from cs_platform.extensions import db
+from cs_platform.forms import ConfirmForm
 from cs_platform.models import SEGMENT_LABELS, SEGMENTS, Account
 from cs_platform.tasks import services as task_services
 from cs_platform.tasks.forms import CompleteForm, NewTaskForm, SnoozeForm

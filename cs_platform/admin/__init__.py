@@ -1,1 +1,1 @@
-"""Admin pages: user management."""
+"""Admin pages: users, API keys, scheduled jobs and the audit log."""

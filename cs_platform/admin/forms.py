@@ -6,8 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from cs_platform.accounts.forms import choices
-from cs_platform.auth.services import MIN_PASSWORD_LENGTH
+from cs_platform.auth.services import API_SCOPES, MIN_PASSWORD_LENGTH
+from cs_platform.forms import MultiCheckboxField, choices
 
 ROLE_CHOICES = choices([("csm", "CSM"), ("admin", "Admin"), ("viewer", "Viewer")])
 
@@ -38,3 +38,25 @@ class NewUserForm(FlaskForm):
 class ChangeUserForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES)
     status = SelectField("Status", choices=choices([("active", "Active"), ("off", "Deactivated")]))
+
+
+SCOPE_HELP = {
+    "read:scores": "accounts, health scores, churn risk, tasks",
+    "read:surveys": "survey responses and NPS/CSAT/CES metrics",
+    "read:events": "every webhook event, survey comments included (to catch up)",
+    "write:accounts": "create and update accounts' CRM fields",
+    "read:contacts": "contacts: emails, names, roles, unsubscribes and bounces",
+    "write:contacts": "create and update contacts",
+    "send:surveys": "ask a contact for feedback: invite them to a campaign's survey",
+    "manage:webhooks": "register, change and remove webhook endpoints",
+    "admin": "everything above",
+}
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField("What is the key for?", validators=[DataRequired(), Length(max=120)])
+    scopes = MultiCheckboxField(
+        "Scopes",
+        choices=choices((scope, f"{scope} — {SCOPE_HELP[scope]}") for scope in API_SCOPES),
+        validators=[DataRequired(message="Choose at least one scope.")],
+    )

@@ -10,7 +10,6 @@ def init_api(app: Flask) -> None:
     """Register the API blueprints, the OpenAPI document, its docs page and the key admin."""
     from cs_platform.api import (
         accounts,
-        admin,
         contacts,
         docs,
         events,
@@ -26,4 +25,3 @@ def init_api(app: Flask) -> None:
     for module in (accounts, traits, contacts, scores, surveys, tasks, events, webhooks):
         api.register_blueprint(module.bp)
     app.register_blueprint(docs.bp)
-    app.register_blueprint(admin.bp)

@@ -22,7 +22,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from cs_platform.accounts.forms import choices
+from cs_platform.forms import choices
 from cs_platform.models import TASK_KINDS
 from cs_platform.tasks.services import OUTCOME_LABELS, TASK_PAGE_SIZE
 

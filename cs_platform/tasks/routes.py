@@ -10,7 +10,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
-from cs_platform.accounts.forms import choices
 from cs_platform.accounts.queries import owners
 from cs_platform.accounts.routes import first_error, render_account
 from cs_platform.accounts.services import editable_account_or_abort
@@ -18,6 +17,7 @@ from cs_platform.audit import record_edit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.auth.routes import safe_next_url
 from cs_platform.extensions import db
+from cs_platform.forms import choices
 from cs_platform.models import TASK_KINDS, Task, User
 from cs_platform.tasks import services
 from cs_platform.tasks.forms import (

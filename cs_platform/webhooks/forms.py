@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectChoice, StringField, URLField
 from wtforms.validators import URL, DataRequired, Length
 
-from cs_platform.api.forms import MultiCheckboxField
+from cs_platform.forms import MultiCheckboxField
 from cs_platform.webhooks.models import EVENT_TYPES
 
 

@@ -7,9 +7,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from cs_platform.api.forms import ConfirmForm
 from cs_platform.auth.decorators import roles_required
 from cs_platform.extensions import db
+from cs_platform.forms import ConfirmForm
 from cs_platform.paging import newest_first
 from cs_platform.webhooks import services
 from cs_platform.webhooks.forms import EndpointForm

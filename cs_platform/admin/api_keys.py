@@ -6,14 +6,15 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from cs_platform.api.forms import ApiKeyForm, ConfirmForm
+from cs_platform.admin.forms import ApiKeyForm
 from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.auth.services import AuthError, create_api_key
 from cs_platform.extensions import db
+from cs_platform.forms import ConfirmForm
 from cs_platform.models import ApiKey, utcnow
 
-bp = Blueprint("api_admin", __name__, url_prefix="/admin/api-keys")
+bp = Blueprint("api_keys", __name__, url_prefix="/admin/api-keys")
 
 
 def render_keys(form: ApiKeyForm, new_key: str | None = None, status: int = 200):
@@ -21,7 +22,7 @@ def render_keys(form: ApiKeyForm, new_key: str | None = None, status: int = 200)
         select(ApiKey).order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc())
     ).all()
     page = render_template(
-        "api/keys.html", keys=keys, form=form, confirm=ConfirmForm(), new_key=new_key
+        "admin/api_keys.html", keys=keys, form=form, confirm=ConfirmForm(), new_key=new_key
     )
     return page, status
 

@@ -1,0 +1,24 @@
+"""Form pieces every page package shares: select choices, checkbox sets, a one-button form."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flask_wtf import FlaskForm
+from wtforms import SelectChoice, SelectMultipleField, widgets
+
+
+def choices(pairs: Iterable[tuple[str, str]]) -> list[SelectChoice]:
+    """Select options from (value, label) pairs (WTForms 3.3 wants SelectChoice objects)."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A set of checkboxes, one per choice."""
+
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+class ConfirmForm(FlaskForm):
+    """An empty form whose CSRF token guards a one-button action (revoke, replay, clear)."""
