@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 import requests
-from api_common import ROOT, scratch_database
+from api_common import ROOT, health_scores_sql, scratch_database
 from api_reads import seed_with_sql, served
 
 DAYS = 5
@@ -38,25 +38,7 @@ SEED_SQL = [
            now(), now()
     FROM generate_series(1, :accounts) AS g
     """,
-    """
-    INSERT INTO health_scores (account_id, scored_on, score, band, method, churn_probability,
-                               drivers, context, changes, updated_at)
-    SELECT a.id, current_date - d, s.score,
-           CASE WHEN s.score < 40 THEN 'red' WHEN s.score < 70 THEN 'yellow' ELSE 'green' END,
-           'model', 1 - s.score / 100,
-           json_build_array(
-             json_build_object('feature', 'active_users_change_30d', 'value', -0.4,
-                               'contribution', 0.8, 'sentence', 'Active users down 40%'),
-             json_build_object('feature', 'open_tickets', 'value', 1, 'contribution', -0.1,
-                               'sentence', '1 open ticket')),
-           '[]', '{}',
-           current_date - d + (a.id % 3600) * interval '1 second'
-    FROM accounts a
-    CROSS JOIN generate_series(0, :days - 1) AS d
-    CROSS JOIN LATERAL (
-      SELECT greatest(0, least(100, 55 + 40 * sin(a.id) + d * 3 * cos(a.id * 7)))::float AS score
-    ) s
-    """,
+    health_scores_sql(),
 ]
 PACKAGE = "cs_platform_api_client"
 

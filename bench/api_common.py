@@ -40,3 +40,28 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def health_scores_sql(keep: str = "TRUE") -> str:
+    """INSERT of :days nightly health scores per account (two drivers each, updated_at spread
+    over the night so pages are realistic), for the rows `keep` (SQL on a, d) lets through."""
+    return f"""
+    INSERT INTO health_scores (account_id, scored_on, score, band, method, churn_probability,
+                               drivers, context, changes, updated_at)
+    SELECT a.id, current_date - d, s.score,
+           CASE WHEN s.score < 40 THEN 'red' WHEN s.score < 70 THEN 'yellow' ELSE 'green' END,
+           'model', 1 - s.score / 100,
+           json_build_array(
+             json_build_object('feature', 'active_users_change_30d', 'value', -0.4,
+                               'contribution', 0.8, 'sentence', 'Active users down 40%'),
+             json_build_object('feature', 'open_tickets', 'value', 1, 'contribution', -0.1,
+                               'sentence', '1 open ticket')),
+           '[]', '{{}}',
+           current_date - d + (a.id % 3600) * interval '1 second'
+    FROM accounts a
+    CROSS JOIN generate_series(0, :days - 1) AS d
+    CROSS JOIN LATERAL (
+      SELECT greatest(0, least(100, 55 + 40 * sin(a.id) + d * 3 * cos(a.id * 7)))::float AS score
+    ) s
+    WHERE {keep}
+    """

@@ -26,7 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from api_client_paging import PACKAGE, generated_client, report
-from api_common import ROOT, SERVER_URL, scratch_database
+from api_common import ROOT, SERVER_URL, health_scores_sql, scratch_database
 from api_reads import seed_with_sql, served
 from sqlalchemy.engine import make_url
 
@@ -53,28 +53,11 @@ SEED_SQL = [
     """,
     # One row per account and night it was a scorable customer: since onboarding (one in seven
     # joined ten days ago), until its churn date, and not last night for one in ninety-seven.
-    """
-    INSERT INTO health_scores (account_id, scored_on, score, band, method, churn_probability,
-                               drivers, context, changes, updated_at)
-    SELECT a.id, current_date - d, s.score,
-           CASE WHEN s.score < 40 THEN 'red' WHEN s.score < 70 THEN 'yellow' ELSE 'green' END,
-           'model', 1 - s.score / 100,
-           json_build_array(
-             json_build_object('feature', 'active_users_change_30d', 'value', -0.4,
-                               'contribution', 0.8, 'sentence', 'Active users down 40%'),
-             json_build_object('feature', 'open_tickets', 'value', 1, 'contribution', -0.1,
-                               'sentence', '1 open ticket')),
-           '[]', '{}',
-           current_date - d + (a.id % 3600) * interval '1 second'
-    FROM accounts a
-    CROSS JOIN generate_series(0, :days - 1) AS d
-    CROSS JOIN LATERAL (
-      SELECT greatest(0, least(100, 55 + 40 * sin(a.id) + d * 3 * cos(a.id * 7)))::float AS score
-    ) s
-    WHERE d < CASE WHEN a.id % 7 = 0 THEN 10 ELSE :days END
+    health_scores_sql(
+        """d < CASE WHEN a.id % 7 = 0 THEN 10 ELSE :days END
       AND (a.churned_at IS NULL OR current_date - d < a.churned_at)
-      AND NOT (d = 0 AND a.id % 97 = 0)
-    """,
+      AND NOT (d = 0 AND a.id % 97 = 0)"""
+    ),
     """
     INSERT INTO band_overrides (account_id, band, reason, expires_on, created_at, ended_at)
     SELECT a.id, (ARRAY['green','yellow','red'])[1 + a.id % 3], 'Exec sponsor call',

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import requests
-from api_common import ROOT, free_port, scratch_database
+from api_common import ROOT, free_port, health_scores_sql, scratch_database
 from sqlalchemy import text
 
 SEED_SQL = [
@@ -41,24 +41,7 @@ SEED_SQL = [
     FROM generate_series(1, :accounts) AS g
     """,
     # Three nightly runs; updated_at spreads each run over its night so pages are realistic.
-    """
-    INSERT INTO health_scores (account_id, scored_on, score, band, method, churn_probability,
-                               drivers, updated_at)
-    SELECT a.id, current_date - d, s.score,
-           CASE WHEN s.score < 40 THEN 'red' WHEN s.score < 70 THEN 'yellow' ELSE 'green' END,
-           'model', 1 - s.score / 100,
-           json_build_array(
-             json_build_object('feature', 'active_users_change_30d', 'value', -0.4,
-                               'contribution', 0.8, 'sentence', 'Active users down 40%'),
-             json_build_object('feature', 'open_tickets', 'value', 1, 'contribution', -0.1,
-                               'sentence', '1 open ticket')),
-           current_date - d + (a.id % 3600) * interval '1 second'
-    FROM accounts a
-    CROSS JOIN generate_series(0, 2) AS d
-    CROSS JOIN LATERAL (
-      SELECT greatest(0, least(100, 55 + 40 * sin(a.id) + d * 3 * cos(a.id * 7)))::float AS score
-    ) s
-    """,
+    health_scores_sql(),
 ]
 
 HEALTH_SCRIPT = """
@@ -105,7 +88,7 @@ def seed_with_sql(
 
 def seed(url: str, accounts: int, instance: str) -> str:
     """Accounts with three health scores each, and an API key; returns the key."""
-    return seed_with_sql(url, instance, SEED_SQL, {"accounts": accounts})
+    return seed_with_sql(url, instance, SEED_SQL, {"accounts": accounts, "days": 3})
 
 
 def start_gunicorn(url: str, instance: str, workers: int) -> tuple[subprocess.Popen, str]:
