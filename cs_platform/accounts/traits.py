@@ -135,10 +135,11 @@ class TraitWriter:
 
     def __init__(self) -> None:
         self.definitions = all_definitions()
+        self.undefined: dict[str, str] = {}  # new keys of the last prepared write, by type
 
     def prepare(self, sent: Mapping[str, Any]) -> dict[str, Any]:
         """The sent traits as stored values (None: remove); TraitError naming each bad one.
-        New keys are defined (and added to the session) only when every trait is good."""
+        New keys are defined by `apply`, so a write refused for any reason defines nothing."""
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
         new: dict[str, str] = {}
@@ -149,7 +150,7 @@ class TraitWriter:
                 errors[key] = str(error)
         if errors:
             raise TraitError(errors)
-        self._define(new)
+        self.undefined = new
         return values
 
     def _value(self, key: str, value: Any, new: dict[str, str]) -> Any:
@@ -174,7 +175,10 @@ class TraitWriter:
             self.definitions[key] = definition
 
     def apply(self, account: Account, values: Mapping[str, Any]) -> bool:
-        """Set prepared values on the account; whether anything changed."""
+        """Set prepared values on the account, defining the new keys; whether anything
+        changed."""
+        self._define(self.undefined)
+        self.undefined = {}
         current = {trait.key: trait for trait in account.traits}
         changed = False
         for key, value in values.items():

@@ -8,7 +8,7 @@ import json
 from sqlalchemy import func, select
 
 from cs_platform.extensions import db
-from cs_platform.models import Account, AccountChange, AuditEntry, ExternalId
+from cs_platform.models import Account, AccountChange, AuditEntry, ExternalId, TraitDefinition
 from tests.factories import AccountFactory, ExternalIdFactory
 
 URL = "/api/v1/accounts/bulk"
@@ -195,3 +195,12 @@ def test_a_gzip_batch_is_read_and_an_unknown_encoding_is_a_415(client, auth_head
     assert zipped.get_json()["summary"]["created"] == 50
     assert brotli.status_code == 415
     assert "send gzip, deflate or none" in brotli.get_json()["error"]["message"]
+
+
+def test_a_row_refused_for_another_field_defines_none_of_its_new_traits(client, auth_headers):
+    row = crm_row(0, owner_email="nobody@example.com", traits={"tier": "gold"})
+
+    body = post(client, auth_headers(), [row])
+
+    assert body["summary"]["failed"] == 1
+    assert db.session.get(TraitDefinition, "tier") is None
