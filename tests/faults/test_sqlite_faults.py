@@ -50,8 +50,8 @@ def answer_all(base_url: str, tokens: list[str], stop: threading.Event) -> None:
                     allow_redirects=False,
                     timeout=10,
                 )
-            except requests.ConnectionError:
-                return
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                return  # the web process was killed, before or during this answer's response
 
 
 def test_a_web_process_killed_during_answers_leaves_no_half_written_answer(sqlite_db, processes):
