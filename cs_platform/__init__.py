@@ -38,7 +38,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     register_error_handlers(app)
     register_response_headers(app)
 
-    from cs_platform.metrics import install_request_metrics
+    from cs_platform.prometheus import install_request_metrics
 
     install_request_metrics(app)
 
@@ -107,12 +107,12 @@ def include_in_migrations(obj, name: str, type_: str, reflected: bool, compare_t
 
 def register_blueprints(app: Flask) -> None:
     from cs_platform.accounts.routes import bp as accounts_bp
-    from cs_platform.admin.api_keys import bp as api_keys_bp
+    from cs_platform.admin.api_key_routes import bp as api_keys_bp
     from cs_platform.admin.routes import bp as admin_bp
     from cs_platform.auth.routes import bp as auth_bp
     from cs_platform.dashboards.routes import bp as dashboards_bp
-    from cs_platform.health import bp as health_bp
-    from cs_platform.metrics import bp as metrics_bp
+    from cs_platform.health_routes import bp as health_bp
+    from cs_platform.prometheus import bp as metrics_bp
     from cs_platform.tasks.routes import bp as tasks_bp
 
     app.register_blueprint(auth_bp)
@@ -128,14 +128,14 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(scoring_bp)
 
-    from surveys.admin import bp as surveys_bp
-    from surveys.public import bp as survey_public_bp
+    from surveys.public_routes import bp as survey_public_bp
+    from surveys.routes import bp as surveys_bp
 
     app.register_blueprint(surveys_bp)
     app.register_blueprint(survey_public_bp)
 
-    from integrations.ingest import bp as ingest_bp
-    from integrations.views import bp as integrations_bp
+    from integrations.ingest_routes import bp as ingest_bp
+    from integrations.routes import bp as integrations_bp
 
     app.register_blueprint(ingest_bp)
     app.register_blueprint(integrations_bp)

@@ -19,7 +19,7 @@ import pandas as pd
 from cs_platform.progress import Progress
 from scoring.features import features_as_of, model_inputs, stack
 from scoring.health_model import HealthModel
-from scoring.metrics import top_decile_precision
+from scoring.model_metrics import top_decile_precision
 from scoring.services import load_scorecard
 from scoring.training import HORIZON_DAYS, SNAPSHOT_STEP_DAYS, health_rows
 

@@ -32,7 +32,7 @@ from sklearn.preprocessing import StandardScaler
 
 from scoring.encoding import FeatureEncoder, FeatureError, numeric_column
 from scoring.health_model import HealthModel
-from scoring.metrics import calibration_table, classifier_metrics
+from scoring.model_metrics import calibration_table, classifier_metrics
 from scoring.survival import GRID, HORIZON_MONTHS, MONTH_DAYS, SurvivalModel
 
 TEST_SHARE = 0.25

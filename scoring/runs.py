@@ -34,7 +34,7 @@ from scoring.features import (
     model_inputs,
 )
 from scoring.health_model import HealthModel
-from scoring.metrics import classifier_metrics
+from scoring.model_metrics import classifier_metrics
 from scoring.models import QUARANTINE_LISTED, ChurnRisk, HealthScore, ModelVersion, ScoringRun
 from scoring.registry import Candidate, load_active, register
 from scoring.risk_flags import FlagThresholds, raise_risk_flags

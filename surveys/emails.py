@@ -26,8 +26,8 @@ from email.utils import formataddr, formatdate
 
 from flask import current_app, render_template
 
-from surveys.metrics import SCORE_RANGES, band
 from surveys.models import Campaign, Invitation, Survey
+from surveys.survey_metrics import SCORE_RANGES, band
 from surveys.texts import fill, resolve_texts
 from surveys.tokens import derive_token, opt_out_token
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cs_platform.extensions import db
 from cs_platform.models import Account, Contact, in_check, utcnow
-from surveys.metrics import BAND_LIMITS, SCORE_RANGES
+from surveys.survey_metrics import BAND_LIMITS, SCORE_RANGES
 
 SURVEY_KINDS = tuple(SCORE_RANGES)
 # (worst detractor score, first promoter score) of NPS, for features that read NPS alone.
@@ -195,7 +195,7 @@ class SurveyResponse(db.Model):
 
 def detractor_answer() -> ColumnElement[bool]:
     """SQL for a survey response whose score is a detractor's for its kind (NPS 0-6, CSAT 1-2,
-    CES 1-3: surveys.metrics.BAND_LIMITS, the same cut-offs as is_detractor)."""
+    CES 1-3: surveys.survey_metrics.BAND_LIMITS, the same cut-offs as is_detractor)."""
     return or_(
         *(
             and_(SurveyResponse.kind == kind, SurveyResponse.score <= worst)

@@ -35,8 +35,8 @@ from cs_platform.extensions import db
 from cs_platform.models import Contact, Task, TimelineEntry, utcnow
 from cs_platform.webhooks.events import publish_task_created
 from surveys.events import publish_survey_response_created, publish_survey_response_updated
-from surveys.metrics import BAND_LIMITS, band, is_detractor, score_in_range
 from surveys.models import Invitation, Survey, SurveyResponse
+from surveys.survey_metrics import BAND_LIMITS, band, is_detractor, score_in_range
 from surveys.tokens import hash_token, looks_like_token, read_opt_out_token
 
 COMMENT_MAX = 5000  # characters, newlines counted as one, as the textarea's maxlength counts

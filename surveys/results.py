@@ -10,7 +10,8 @@ from sqlalchemy.orm import aliased
 
 from cs_platform.extensions import db
 from cs_platform.models import Account, Contact, User
-from surveys.metrics import (
+from surveys.models import Survey, SurveyResponse
+from surveys.survey_metrics import (
     PeriodChange,
     Summary,
     breakdown,
@@ -19,7 +20,6 @@ from surveys.metrics import (
     summary_of_row,
     trend,
 )
-from surveys.models import Survey, SurveyResponse
 
 BREAKDOWNS = {"segment": "Segment", "plan": "Plan", "role": "Contact role", "csm": "CSM"}
 COLUMNS = ["score", "responded_at", "segment", "plan", "role", "csm"]

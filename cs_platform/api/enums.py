@@ -20,8 +20,8 @@ from cs_platform.models import (
     TRAIT_TYPES,
 )
 from scoring.models import BANDS, SCORING_METHODS
-from surveys.metrics import PERIODS
 from surveys.models import INVITATION_STATUSES, SURVEY_KINDS
+from surveys.survey_metrics import PERIODS
 from surveys.texts import LOCALES
 
 ENUMS: dict[str, tuple[str, ...]] = {

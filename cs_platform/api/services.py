@@ -20,8 +20,8 @@ from cs_platform.extensions import db
 from cs_platform.models import Account
 from integrations.bulk import is_postgres
 from scoring.models import BandOverride, ChurnRisk, HealthScore
-from surveys.metrics import PERIODS, breakdown
 from surveys.models import SurveyResponse
+from surveys.survey_metrics import PERIODS, breakdown
 
 # What a CRM reference in the upsert path may look like (also documented in the OpenAPI path).
 EXTERNAL_REF_PATTERNS = {
@@ -208,7 +208,7 @@ def latest_churn_risk(account_id: int) -> ChurnRisk:
 
 
 def survey_metrics(args: dict[str, Any]) -> list[dict[str, Any]]:
-    """NPS, CSAT or CES per period and segment, computed set-wise by surveys.metrics."""
+    """NPS, CSAT or CES per period and segment, computed set-wise by surveys.survey_metrics."""
     statement = (
         select(SurveyResponse.responded_at, SurveyResponse.score, Account.segment)
         .join(Account, Account.id == SurveyResponse.account_id)

@@ -13,7 +13,7 @@ from cs_platform.accounts import risk
 from cs_platform.extensions import db
 from cs_platform.models import Account, Task
 from scoring.models import MODEL_KINDS, HealthScore, ModelVersion
-from surveys import metrics
+from surveys import survey_metrics
 from surveys.models import SurveyResponse
 
 TREND_MONTHS = 12
@@ -77,15 +77,15 @@ def band_trend(days: list[dt.date]) -> dict[str, dict[dt.date, int]]:
 
 
 def survey_trends(since: dt.datetime, today: dt.date) -> dict[str, pd.DataFrame]:
-    """Monthly NPS / CSAT / CES with 95 % intervals (surveys.metrics.trend), one frame a kind;
+    """Monthly NPS / CSAT / CES with 95 % intervals (survey_metrics.trend), one frame a kind;
     each month is `complete` or not as of `today`. `since` should start a month."""
     query = select(SurveyResponse.kind, SurveyResponse.score, SurveyResponse.responded_at).where(
         SurveyResponse.responded_at >= since
     )
     frame = pd.DataFrame(db.session.execute(query).all(), columns=["kind", "score", "responded_at"])
     return {
-        kind: metrics.trend(frame[frame["kind"] == kind], kind, "month", as_of=today)
-        for kind in metrics.SCORE_RANGES
+        kind: survey_metrics.trend(frame[frame["kind"] == kind], kind, "month", as_of=today)
+        for kind in survey_metrics.SCORE_RANGES
         if (frame["kind"] == kind).any()
     }
 

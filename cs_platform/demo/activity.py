@@ -23,7 +23,7 @@ from cs_platform.demo.simulation import (
     Profile,
     Simulation,
 )
-from surveys.metrics import BAND_LIMITS
+from surveys.survey_metrics import BAND_LIMITS
 
 CLOSE_AFTER_MINUTES = 4 * MINUTES_PER_DAY  # a solved ticket is closed four days later
 OPEN_STATUSES = (("open", 0.6), ("pending", 0.3), ("hold", 0.1))

@@ -13,8 +13,8 @@ from cs_platform.privacy import erase_contact
 from cs_platform.webhooks.models import WebhookDelivery, WebhookEvent
 from cs_platform.webhooks.services import create_endpoint
 from surveys.events import publish_survey_response_created, publish_survey_response_updated
-from surveys.metrics import summarise
 from surveys.models import Invitation, SurveyResponse
+from surveys.survey_metrics import summarise
 from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SurveyResponseFactory
 
 ANSWERED = dt.datetime(2026, 3, 10, 9, 30)

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from surveys.metrics import (
+from surveys.survey_metrics import (
     band,
     breakdown,
     compare,

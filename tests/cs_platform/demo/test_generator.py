@@ -13,7 +13,7 @@ import pytest
 from cs_platform.demo import wordlists
 from cs_platform.demo.generator import DemoBook, generate_book
 from cs_platform.demo.hazard import DEFAULT_MODEL, PROBLEMS
-from surveys.metrics import SCORE_RANGES
+from surveys.survey_metrics import SCORE_RANGES
 
 AS_OF = dt.date(2026, 3, 2)
 

@@ -39,7 +39,6 @@ from werkzeug.exceptions import HTTPException
 from cs_platform.extensions import csrf, db, limiter
 from cs_platform.models import Contact
 from surveys.emails import score_links
-from surveys.metrics import band
 from surveys.models import Campaign, Invitation, Survey, SurveyResponse
 from surveys.responses import (
     COMMENT_MAX,
@@ -56,6 +55,7 @@ from surveys.responses import (
     record_score,
     unsubscribe,
 )
+from surveys.survey_metrics import band
 from surveys.texts import FALLBACK_LOCALE, fill, resolve_texts
 from surveys.tokens import preview_campaign_id
 
