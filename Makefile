@@ -32,9 +32,10 @@ run: $(VENV)/.runtime-installed
 	@echo "Open http://$(HOST):$(PORT)/"
 	SCHEDULER_ENABLED=1 LOG_FORMAT=text $(BIN)/gunicorn --workers 1 --threads 4 --bind $(HOST):$(PORT) wsgi:app
 
-## Install the test tools, lint, and run the whole suite (PostgreSQL when TEST_DATABASE_URL is set).
+## Install the test tools, lint (ruff, the import layers, mypy), and run the whole suite
+## (PostgreSQL when TEST_DATABASE_URL is set), printing line and branch coverage.
 test: chromium $(VENV)/.dev-installed lint
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-branch --cov-report=term:skip-covered
 
 ## Chromium for the browser tests: found at CHROMIUM_PATH, installed with apt-get when root.
 chromium:
@@ -53,6 +54,8 @@ chromium:
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=. $(BIN)/lint-imports
+	$(BIN)/mypy
 
 fmt: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix .

@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cs_platform import create_app
 from cs_platform.demo.generator import generate_book
 from cs_platform.demo.loader import load_book
-from cs_platform.demo.service import clear_book, demo_csm_ids, demo_survey_ids
+from cs_platform.demo.service import clear_book, demo_csm_ids
+from cs_platform.demo.survey_program import demo_survey_ids
 from cs_platform.demo.usage import UsagePlan
 from cs_platform.extensions import db
 

@@ -40,11 +40,11 @@ FILL_SQL = [
     """,
     """
     INSERT INTO contacts (account_id, email, name, role, locale, timezone, unsubscribed_at,
-                          created_at)
+                          created_at, updated_at)
     SELECT a.id, r.role || a.id || '@example.com', 'Person ' || a.id, r.role,
            (ARRAY['en','de','fr','es'])[1 + a.id % 4],
            (ARRAY['Europe/Berlin','America/New_York','Asia/Tokyo','UTC'])[1 + a.id % 4],
-           CASE WHEN a.id % 100 = 7 THEN now() END, now()
+           CASE WHEN a.id % 100 = 7 THEN now() END, now(), now()
     FROM accounts a CROSS JOIN (VALUES ('champion'), ('user')) AS r(role)
     """,
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g, request
 from flask_login import current_user
@@ -18,11 +18,14 @@ from cs_platform.logging_setup import configure_logging
 from cs_platform.request_args import BoundedRequest, DatabaseIdConverter
 from cs_platform.request_bodies import BoundedJSONProvider
 
+if TYPE_CHECKING:
+    from cs_platform.domain import Domain
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def create_app(overrides: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
-    """Build the app: configuration, extensions, domain models, blueprints, CLI and scheduler."""
+    """Build the app: configuration, extensions, every domain's pieces, and the scheduler."""
     app = Flask(__name__, instance_path=instance_path or os.environ.get("INSTANCE_PATH"))
     bound_input(app)
     app.config.update(load_config(Path(app.instance_path)))
@@ -32,21 +35,14 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     check_outbox_timing(app.config)
     check_database(app.config["SQLALCHEMY_DATABASE_URI"])
 
-    import_domain_models()
     init_extensions(app)
-    register_blueprints(app)
+
+    from cs_platform.domain import install_domains
+    from cs_platform.scheduler import start_scheduler_if_enabled
+
+    install_domains(app, product_domains())
     register_error_handlers(app)
     register_response_headers(app)
-
-    from cs_platform.prometheus import install_request_metrics
-
-    install_request_metrics(app)
-
-    from cs_platform.cli import register_cli
-
-    register_cli(app)
-
-    from cs_platform.scheduler import start_scheduler_if_enabled
 
     start_scheduler_if_enabled(app)
     return app
@@ -67,20 +63,21 @@ def trust_proxies(app: Flask) -> None:
     if hops < 0:
         raise ConfigError(f"TRUSTED_PROXY_HOPS={hops}: use 0 without a proxy, else their number")
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+        # Flask's documented way to add WSGI middleware; mypy only sees a method being replaced.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
 
 
-def import_domain_models() -> None:
-    """Import every package's models so SQLAlchemy and Alembic see one metadata."""
-    import cs_platform.demo.models
-    import cs_platform.job_runs
-    import cs_platform.models
-    import cs_platform.outbox
-    import cs_platform.tasks.models
-    import cs_platform.webhooks.models  # noqa: F401
-    import integrations.models  # noqa: F401
-    import scoring.models  # noqa: F401
-    import surveys.models  # noqa: F401
+def product_domains() -> tuple[Domain, ...]:
+    """The product, package by package: each wiring module lists its tables, pages, commands,
+    jobs and outbox handlers (imported here, once the configuration is loaded)."""
+    from cs_platform.wiring import AREAS
+    from integrations.wiring import DOMAIN as INTEGRATIONS
+    from scoring.wiring import DOMAIN as SCORING
+    from surveys.wiring import DOMAIN as SURVEYS
+
+    return (*AREAS, SURVEYS, INTEGRATIONS, SCORING)
 
 
 def init_extensions(app: Flask) -> None:
@@ -103,48 +100,6 @@ def include_in_migrations(obj, name: str, type_: str, reflected: bool, compare_t
     from cs_platform.scheduler import JOB_TABLE
 
     return not (type_ == "table" and name == JOB_TABLE)
-
-
-def register_blueprints(app: Flask) -> None:
-    from cs_platform.accounts.routes import bp as accounts_bp
-    from cs_platform.admin.api_key_routes import bp as api_keys_bp
-    from cs_platform.admin.routes import bp as admin_bp
-    from cs_platform.auth.routes import bp as auth_bp
-    from cs_platform.dashboards.routes import bp as dashboards_bp
-    from cs_platform.health_routes import bp as health_bp
-    from cs_platform.prometheus import bp as metrics_bp
-    from cs_platform.tasks.routes import bp as tasks_bp
-
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(health_bp)
-    app.register_blueprint(metrics_bp)
-    app.register_blueprint(accounts_bp)
-    app.register_blueprint(tasks_bp)
-    app.register_blueprint(dashboards_bp)
-    app.register_blueprint(admin_bp)
-    app.register_blueprint(api_keys_bp)
-
-    from scoring.routes import bp as scoring_bp
-
-    app.register_blueprint(scoring_bp)
-
-    from surveys.public_routes import bp as survey_public_bp
-    from surveys.routes import bp as surveys_bp
-
-    app.register_blueprint(surveys_bp)
-    app.register_blueprint(survey_public_bp)
-
-    from integrations.ingest_routes import bp as ingest_bp
-    from integrations.routes import bp as integrations_bp
-
-    app.register_blueprint(ingest_bp)
-    app.register_blueprint(integrations_bp)
-
-    from cs_platform.api import init_api
-    from cs_platform.webhooks.routes import bp as webhooks_bp
-
-    init_api(app)
-    app.register_blueprint(webhooks_bp)
 
 
 CONTENT_SECURITY_POLICY = (

@@ -9,7 +9,7 @@ from flask import has_request_context, request
 from flask_login import current_user
 from sqlalchemy import inspect
 
-from cs_platform.extensions import db
+from cs_platform.extensions import Model, db
 from cs_platform.models import AuditEntry, User
 
 
@@ -30,7 +30,7 @@ def record_audit(
     return entry
 
 
-def changed_fields(record: db.Model) -> dict[str, list[Any]]:
+def changed_fields(record: Model) -> dict[str, list[Any]]:
     """The columns an unflushed edit changes, {name: [old, new]} (for a new row: [None, value]),
     in JSON-safe form for an audit entry's details."""
     state = inspect(record)
@@ -45,7 +45,9 @@ def changed_fields(record: db.Model) -> dict[str, list[Any]]:
     return changes
 
 
-def record_edit(action: str, target: str, record: db.Model) -> AuditEntry | None:
+def record_edit(
+    action: str, target: str, record: Model, actor: User | None = None
+) -> AuditEntry | None:
     """Audit an edit of `record` with what it changes; nothing when nothing changes."""
     changes = changed_fields(record)
-    return record_audit(action, target, {"changed": changes}) if changes else None
+    return record_audit(action, target, {"changed": changes}, actor) if changes else None

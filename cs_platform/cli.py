@@ -7,40 +7,17 @@ import secrets
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import select
 
+from cs_platform import clock
 from cs_platform.audit import record_audit
 from cs_platform.auth.services import API_SCOPES, AuthError, create_api_key, create_user
 from cs_platform.extensions import db
 from cs_platform.models import User
-from cs_platform.outbox import outbox_group
-from cs_platform.privacy import erase_contact_command
 from cs_platform.progress import Progress
-from cs_platform.retention import retention_group
-from cs_platform.tasks.cli import playbooks_group
-from integrations.cli import integrations_group, sync_command
-from scoring.cli import scoring_group
 
 DEMO_LOGIN_EMAIL = "demo@cs-platform.localhost"
-
-
-def register_cli(app: Flask) -> None:
-    for command in (
-        create_user_command,
-        create_api_key_command,
-        demo_command,
-        demo_login_command,
-        scheduler_command,
-        outbox_group,
-        playbooks_group,
-        scoring_group,
-        sync_command,
-        integrations_group,
-        retention_group,
-        erase_contact_command,
-    ):
-        app.cli.add_command(command)
 
 
 @click.command("create-user")
@@ -83,8 +60,8 @@ def create_api_key_command(name: str, scopes: tuple[str, ...]) -> None:
         "api_key.created", key.prefix, {"name": key.name, "scopes": key.scopes, "via": "cli"}
     )
     db.session.commit()
-    scopes = ", ".join(key.scopes)
-    click.echo(f"API key {key.name!r} (scopes: {scopes}). Copy it now, it is not shown again:")
+    granted = ", ".join(key.scopes)
+    click.echo(f"API key {key.name!r} (scopes: {granted}). Copy it now, it is not shown again:")
     click.echo(plaintext)
 
 
@@ -123,7 +100,7 @@ def demo_command(
     if if_empty and not database_is_empty():
         click.echo("database already has accounts; demo data left as it is")
         return
-    day = as_of.date() if as_of else dt.date.today()
+    day = as_of.date() if as_of else clock.today()
     progress = Progress(1 if no_scoring else 2 + len(demo_days(day)))  # load, train, days
     try:
         with progress.step("loading the demo book") as step:
@@ -133,7 +110,9 @@ def demo_command(
         raise click.ClickException(str(error)) from error
     click.echo(summary.describe())
     password = ensure_demo_login()
-    moved = hand_accounts_to(demo_login_user())
+    demo_user = demo_login_user()
+    assert demo_user is not None  # ensure_demo_login made sure of it
+    moved = hand_accounts_to(demo_user)
     click.echo(f"the demo login owns {moved} accounts")
     if not no_scoring:
         click.echo(score_demo(day, progress).describe())
@@ -178,6 +157,7 @@ def demo_login_command() -> None:
 @click.option("--poll", default=5.0, show_default=True, help="Seconds between leadership attempts.")
 def scheduler_command(poll: float) -> None:
     """Run the scheduler as its own process (one active at a time; others wait to take over)."""
+    from cs_platform.outbox import app_object
     from cs_platform.scheduler import run_scheduler_process
 
-    run_scheduler_process(current_app._get_current_object(), poll_seconds=poll)
+    run_scheduler_process(app_object(), poll_seconds=poll)

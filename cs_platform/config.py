@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
 from sqlalchemy.pool import NullPool
 
 from cs_platform.setting_types import (
@@ -27,6 +27,7 @@ from cs_platform.setting_types import (
     Secret,
     Setting,
     Text,
+    TimeZone,
     Url,
     markdown_table,
 )
@@ -119,6 +120,9 @@ SETTINGS: tuple[Setting, ...] = (
             "one JSON object per line on stderr, or plain text"),
     Setting("LOG_LEVEL", Choice(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")), "INFO",
             "least severe log level written"),
+    Setting("BUSINESS_TIMEZONE", TimeZone(), "UTC",
+            "the zone whose date is \"today\" for pages, forms, tasks and the nightly scores' "
+            "day; stored timestamps and job times stay UTC"),
     # Web requests and proxies.
     Setting("MAX_CONTENT_LENGTH", Integer(1024), 1024 * 1024,
             "largest request body in bytes (chunked included); /v1/* hold theirs to 32 KB per "
@@ -300,7 +304,8 @@ def check_database(url: str) -> None:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         safe_url = make_url(url).render_as_string(hide_password=True)
-        reason = str(exc.orig or exc).strip().splitlines()[0]
+        orig = exc.orig if isinstance(exc, StatementError) else None  # the driver's message
+        reason = str(orig or exc).strip().splitlines()[0]
         raise ConfigError(f"cannot reach DATABASE_URL {safe_url}: {reason}") from exc
     finally:
         engine.dispose()

@@ -1,6 +1,7 @@
 """Flask extensions, created unbound here and bound to the app in `create_app`."""
 
 import sqlite3
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -8,7 +9,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData, event
+from sqlalchemy import CursorResult, MetaData, Result, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -27,6 +28,28 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# The base of every model: `db.Model` itself at run time. mypy cannot take a base class (or a
+# type) from an attribute of an instance such as `db`, so it sees the class `db.Model` is built
+# as: Base's declarative body plus Flask-SQLAlchemy's mixin (`query`, `__fsa__`), every model a
+# table (`__table__` a Table, not any FromClause).
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FlaskModel
+    from sqlalchemy import Table
+
+    class Model(_FlaskModel, Base):
+        __table__: ClassVar[Table]
+
+else:
+    Model = db.Model
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE run by `db.session.execute` matched: SQLAlchemy types
+    that call's result as a plain Result, which for those statements is a CursorResult."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -8,8 +8,9 @@ from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectMultipleField, widgets
 
 
-def choices(pairs: Iterable[tuple[str, str]]) -> list[SelectChoice]:
-    """Select options from (value, label) pairs (WTForms 3.3 wants SelectChoice objects)."""
+def choices(pairs: Iterable[tuple[str | int, str]]) -> list[SelectChoice]:
+    """Select options from (value, label) pairs (WTForms 3.3 wants SelectChoice objects); an
+    int value is for a field that coerces to int."""
     return [SelectChoice(value, label) for value, label in pairs]
 
 

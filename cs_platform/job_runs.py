@@ -24,7 +24,7 @@ from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy import String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cs_platform.extensions import db
+from cs_platform.extensions import Model, db
 from cs_platform.models import utcnow
 
 CATCH_UP_SLOTS = 7
@@ -35,7 +35,7 @@ ERROR_CHARS = 500
 OUTCOMES = ("first_seen", "running", "succeeded", "failed")
 
 
-class JobRun(db.Model):
+class JobRun(Model):
     """The latest run of a declared job."""
 
     __tablename__ = "job_runs"

@@ -11,6 +11,7 @@ from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Column,
     ForeignKey,
     Index,
     Numeric,
@@ -22,7 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from cs_platform.extensions import db
+from cs_platform.clock import utcnow  # the one source of now, importable from here too
+from cs_platform.extensions import Model
 
 # Ids and counts are 32-bit integer columns on PostgreSQL.
 MAX_INT = 2**31 - 1
@@ -46,9 +48,11 @@ def in_check(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({quoted})"
 
 
-def utcnow() -> dt.datetime:
-    """Now as naive UTC: every stored timestamp is naive UTC, on SQLite and PostgreSQL."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+def largest_whole_amount(column: Column) -> int:
+    """The largest whole amount a NUMERIC(precision, scale) column holds on PostgreSQL."""
+    numeric = column.type
+    assert isinstance(numeric, Numeric) and numeric.precision is not None, column
+    return 10 ** (numeric.precision - (numeric.scale or 0)) - 1
 
 
 def utc_iso(moment: dt.datetime | None) -> str | None:
@@ -59,7 +63,7 @@ def utc_iso(moment: dt.datetime | None) -> str | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).isoformat()
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint(in_check("role", ROLES), name="role"),)
 
@@ -86,7 +90,7 @@ class User(UserMixin, db.Model):
         return self.role in ("admin", "csm")
 
 
-class PasswordReset(db.Model):
+class PasswordReset(Model):
     """A single-use reset link: its token is an HMAC of `salt` under SECRET_KEY, so the table
     alone cannot rebuild a link; it expires, and is used up by a reset or a newer link."""
 
@@ -105,7 +109,7 @@ class PasswordReset(db.Model):
     user: Mapped[User] = relationship(foreign_keys=[user_id])
 
 
-class Account(db.Model):
+class Account(Model):
     __tablename__ = "accounts"
     __table_args__ = (
         CheckConstraint(in_check("segment", SEGMENTS), name="segment"),
@@ -147,7 +151,7 @@ class Account(db.Model):
     )
 
     @property
-    def trait_values(self) -> dict[str, str | float | bool]:
+    def trait_values(self) -> dict[str, str | float | bool | None]:
         """Custom traits by key as JSON values (dates as YYYY-MM-DD)."""
         return {
             trait.key: trait.value.isoformat() if isinstance(trait.value, dt.date) else trait.value
@@ -160,7 +164,7 @@ class Account(db.Model):
         return self.churned_at is not None or self.lifecycle_stage == "churned"
 
 
-class ExternalId(db.Model):
+class ExternalId(Model):
     """An account's id in an outside system (HubSpot company id, Zendesk organization id, ...)."""
 
     __tablename__ = "external_ids"
@@ -176,7 +180,7 @@ class ExternalId(db.Model):
     account: Mapped[Account] = relationship(back_populates="external_ids")
 
 
-class TraitDefinition(db.Model):
+class TraitDefinition(Model):
     """A custom account trait RevOps sends (e.g. "tier", "csm_region"): its key, label and type,
     fixed at the first value written or declared beforehand (cs_platform.accounts.traits)."""
 
@@ -190,7 +194,7 @@ class TraitDefinition(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class AccountTrait(db.Model):
+class AccountTrait(Model):
     """One account's value of one trait, in the column of the trait's type (the others NULL), so
     that filters compare numbers as numbers and dates as dates."""
 
@@ -223,7 +227,7 @@ class AccountTrait(db.Model):
         return None
 
 
-class AccountChange(db.Model):
+class AccountChange(Model):
     """One change of a CRM field that features read, with its old and new value as text, so that
     training snapshots and backtests of a past day see the value then in force, not today's."""
 
@@ -269,7 +273,11 @@ def _as_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-class Contact(db.Model):
+# Account.arr is NUMERIC(14, 2): 999,999,999,999.99 at most on PostgreSQL (10**12 does not fit).
+MAX_ARR = largest_whole_amount(Account.__table__.c.arr)
+
+
+class Contact(Model):
     __tablename__ = "contacts"
     __table_args__ = (
         UniqueConstraint("account_id", "email"),
@@ -295,7 +303,7 @@ class Contact(db.Model):
     account: Mapped[Account] = relationship(back_populates="contacts")
 
 
-class ApiKey(db.Model):
+class ApiKey(Model):
     """An API key; only a SHA-256 hash of the secret is stored, the key is shown once."""
 
     __tablename__ = "api_keys"
@@ -316,7 +324,7 @@ class ApiKey(db.Model):
         return self.revoked_at is None
 
 
-class Task(db.Model):
+class Task(Model):
     __tablename__ = "tasks"
     __table_args__ = (
         CheckConstraint(in_check("kind", TASK_KINDS), name="kind"),
@@ -357,7 +365,7 @@ class Task(db.Model):
     owner: Mapped[User | None] = relationship()
 
 
-class TimelineEntry(db.Model):
+class TimelineEntry(Model):
     """One line in an account's timeline: a note, an outreach, a sync, a score change, ..."""
 
     __tablename__ = "timeline_entries"
@@ -377,7 +385,7 @@ class TimelineEntry(db.Model):
     author: Mapped[User | None] = relationship()
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     """Who did what to the platform's settings and data (keys, scorecards, exports, users)."""
 
     __tablename__ = "audit_entries"

@@ -13,7 +13,7 @@ Interface::
         status "failed"), DeliveryDeferredError (not now, e.g. a paused campaign: retry later
         without using an attempt) or DeliveryCancelledError (no longer wanted: "cancelled").
         Changes the handler makes to db.session are committed with the message's new status.
-        Modules listed in HANDLER_MODULES register their handlers when imported.
+        Domains declare their handlers in their wiring module; the factory registers them.
     claim_batch(worker_id, limit) -> list[OutboxMessage]
         Leases due rows to one worker: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so any number of
         workers on any number of machines never claim the same row; a plain select on SQLite,
@@ -45,8 +45,6 @@ failure; "dead" once the back-off schedule is exhausted.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import json
 import logging
 import os
 import signal
@@ -55,15 +53,17 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import JSON, CheckConstraint, Index, String, Text, and_, or_, select, text, update
+from sqlalchemy import JSON, CheckConstraint, Index, String, Text, and_, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.local import LocalProxy
 
-from cs_platform.extensions import db
+from cs_platform.bulk_writes import insert_ignoring_conflicts
+from cs_platform.extensions import Model, db, rowcount
 from cs_platform.models import in_check, utcnow
 
 log = logging.getLogger(__name__)
@@ -72,12 +72,6 @@ STATUSES = ("pending", "sending", "sent", "failed", "dead", "cancelled")
 LEASE_SECONDS = 300
 # The outcome of a message whose lease another worker took over: nothing of it was recorded.
 LEASE_LOST = "lease_lost"
-# Modules that call register_handler when imported (like scheduler.JOB_MODULES for jobs).
-HANDLER_MODULES: list[str] = [
-    "surveys.mailer",
-    "cs_platform.webhooks.delivery",
-    "cs_platform.auth.emails",
-]
 
 
 def exponential_backoff(base_seconds: int = 30, factor: int = 4, steps: int = 6) -> list[int]:
@@ -88,7 +82,7 @@ def exponential_backoff(base_seconds: int = 30, factor: int = 4, steps: int = 6)
 DEFAULT_BACKOFF = exponential_backoff()
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     __tablename__ = "outbox_messages"
     __table_args__ = (
         CheckConstraint(in_check("status", STATUSES), name="status"),
@@ -175,8 +169,7 @@ def register_handler(
 
 
 def load_handlers() -> dict[str, Registration]:
-    for name in HANDLER_MODULES:
-        importlib.import_module(name)
+    """The handlers registered so far, by kind (the factory registers every domain's)."""
     return _handlers
 
 
@@ -219,66 +212,16 @@ def enqueue_many(rows: list[dict[str, Any]]) -> int:
     return len(insert_ignoring_conflicts(OutboxMessage.__table__, values, ["dedupe_key"]))
 
 
-def dialect_insert(table):
-    """An INSERT of the session's dialect (PostgreSQL or SQLite), with on_conflict_do_nothing."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
-
-
-def insert_ignoring_conflicts(
-    table, values: list[dict[str, Any]], conflict: list[str], returning: Sequence[str] = ("id",)
-) -> list[tuple]:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING `returning` for the rows actually inserted.
-
-    PostgreSQL gets one statement over unnest()ed arrays (one parameter per column, however
-    many rows); SQLite gets an executemany. Every row must have the same keys.
-    """
-    if not values:
-        return []
-    if db.session.get_bind().dialect.name == "postgresql":
-        return _insert_unnest(table, values, conflict, returning)
-    statement = (
-        dialect_insert(table)
-        .on_conflict_do_nothing(index_elements=conflict)
-        .returning(*(table.c[name] for name in returning))
-    )
-    rows: list[tuple] = []
-    for start in range(0, len(values), 5000):
-        rows.extend(
-            tuple(row) for row in db.session.execute(statement, values[start : start + 5000])
-        )
-    return rows
-
-
-def _insert_unnest(table, values: list[dict[str, Any]], conflict: list[str], returning) -> list:
-    from sqlalchemy.dialects import postgresql
-
-    columns = list(values[0])
-    arrays, selects, params = [], [], {}
-    for position, name in enumerate(columns):
-        column = table.c[name]
-        is_json = isinstance(column.type, JSON)
-        sql_type = "TEXT" if is_json else column.type.compile(dialect=postgresql.dialect())
-        arrays.append(f"CAST(:p{position} AS {sql_type}[])")
-        selects.append(f"u.c{position}::json" if is_json else f"u.c{position}")
-        data = [row[name] for row in values]
-        params[f"p{position}"] = [json.dumps(item) for item in data] if is_json else data
-    aliases = ", ".join(f"c{position}" for position in range(len(columns)))
-    statement = text(
-        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 - names from the model
-        f"SELECT {', '.join(selects)} FROM unnest({', '.join(arrays)}) AS u({aliases}) "
-        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {', '.join(returning)}"
-    )
-    return [tuple(row) for row in db.session.execute(statement, params)]
-
-
 def _due_clause(now: dt.datetime):
     pending = and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
     expired = and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)
     return or_(pending, expired)
+
+
+def app_object() -> Flask:
+    """The app itself, for threads that outlive this context: `current_app` is a proxy (typed
+    as the Flask it stands for)."""
+    return cast("LocalProxy[Flask]", current_app)._get_current_object()
 
 
 def lease_seconds() -> int:
@@ -390,7 +333,7 @@ def process_batch(
     waits for. When `stopping()` turns true, the messages not yet started are released to other
     workers. Messages whose lease another worker took over are skipped (counted as LEASE_LOST).
     """
-    pool = lanes or LanePool(current_app._get_current_object(), worker_id, stopping)
+    pool = lanes or LanePool(app_object(), worker_id, stopping)
     claimed = claim_batch(worker_id, limit, pool.busy())
     result = BatchResult()
     own = [message for message in claimed if message.lane is None]
@@ -476,10 +419,11 @@ class LanePool:
         """Join every lane; add what they did to `into`."""
         for thread in list(self.threads.values()):
             thread.join()
-        for result in self.results if into is not None else ():
-            into.claimed += result.claimed
-            for status, count in result.outcomes.items():
-                into.outcomes[status] = into.outcomes.get(status, 0) + count
+        if into is not None:
+            for result in self.results:
+                into.claimed += result.claimed
+                for status, count in result.outcomes.items():
+                    into.outcomes[status] = into.outcomes.get(status, 0) + count
         self.results.clear()
 
 
@@ -524,7 +468,7 @@ def deliver(message: OutboxMessage, handlers: dict[str, Registration]) -> str:
         .values(**outcome)
         .execution_options(synchronize_session="fetch")
     )
-    if recorded.rowcount != 1:
+    if rowcount(recorded) != 1:
         db.session.rollback()
         log.warning("outbox lease lost; outcome dropped", extra={"message_id": message_id})
         return LEASE_LOST
@@ -595,7 +539,7 @@ def work(worker_id: str, batch: int, once: bool, idle_seconds: float = 1.0) -> i
             signal.signal(signum, lambda *_: stopping.append(True))
     done = 0
     is_stopping = lambda: bool(stopping)  # noqa: E731 - shared by the worker and its lanes
-    lanes = None if once else LanePool(current_app._get_current_object(), worker_id, is_stopping)
+    lanes = None if once else LanePool(app_object(), worker_id, is_stopping)
     while not stopping:
         result = process_batch(worker_id, batch, stopping=is_stopping, lanes=lanes)
         done += result.claimed

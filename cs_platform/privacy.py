@@ -20,7 +20,7 @@ import click
 from sqlalchemy import delete, func, or_, select, update
 
 from cs_platform.audit import record_audit
-from cs_platform.extensions import db
+from cs_platform.extensions import db, rowcount
 from cs_platform.models import Contact, utcnow
 from cs_platform.webhooks.events import scrub_event_fields
 from cs_platform.webhooks.models import WebhookDelivery, WebhookEvent
@@ -64,12 +64,14 @@ def erase_contact(email: str) -> ErasureResult:
     )
     response_ids = set(db.session.scalars(select(SurveyResponse.id).where(theirs)))
     scrubbed = scrub_webhook_events(response_ids)
-    anonymised = db.session.execute(
-        update(SurveyResponse)
-        .where(SurveyResponse.id.in_(response_ids))
-        .values(contact_id=None, invitation_id=None, comment=None, changed_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    anonymised = rowcount(
+        db.session.execute(
+            update(SurveyResponse)
+            .where(SurveyResponse.id.in_(response_ids))
+            .values(contact_id=None, invitation_id=None, comment=None, changed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    )
     db.session.execute(
         delete(Contact)
         .where(Contact.id.in_(contact_ids))

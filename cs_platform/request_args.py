@@ -20,7 +20,9 @@ class BoundedArgs(ImmutableMultiDict):
     def __getitem__(self, key: str) -> str:
         return super().__getitem__(key).replace("\x00", "")
 
-    def get(self, key: str, default: Any = None, type: Any = None) -> Any:
+    # werkzeug's signature; its overloads (one reads a 2nd positional argument as `type`) do not
+    # agree with it, so no plain signature matches them all.
+    def get(self, key: str, default: Any = None, type: Any = None) -> Any:  # type: ignore[override]
         value = super().get(key, default, type)
         if type is not None and not in_range(value):
             return default

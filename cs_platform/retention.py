@@ -20,7 +20,7 @@ from flask.cli import AppGroup
 from sqlalchemy import delete
 
 from cs_platform.config import ConfigError
-from cs_platform.extensions import db
+from cs_platform.extensions import Model, db, rowcount
 from cs_platform.models import utcnow
 from cs_platform.outbox import OutboxMessage
 from cs_platform.scheduler import JobSpec
@@ -79,11 +79,11 @@ def purge_expired() -> PurgeResult:
     return PurgeResult(raw, outbox, webhooks, events)
 
 
-def _delete(model: type[db.Model], *conditions) -> int:
+def _delete(model: type[Model], *conditions) -> int:
     result = db.session.execute(
         delete(model).where(*conditions).execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 def purge_job() -> None:
@@ -92,16 +92,6 @@ def purge_job() -> None:
     db.session.commit()
     log.info("retention purge", extra={"result": result.describe()})
 
-
-JOBS = [
-    JobSpec(
-        "retention-purge",
-        "cs_platform.retention:purge_job",
-        "cron",
-        {"hour": 3, "minute": 45},
-        misfire_grace_time=12 * 3600,
-    ),
-]
 
 retention_group = AppGroup("retention", help="Data retention.")
 
@@ -115,3 +105,14 @@ def purge_command() -> None:
         raise click.ClickException(str(error)) from error
     db.session.commit()
     click.echo(result.describe())
+
+
+JOBS = [
+    JobSpec(
+        "retention-purge",
+        purge_job,
+        "cron",
+        {"hour": 3, "minute": 45},
+        misfire_grace_time=12 * 3600,
+    ),
+]

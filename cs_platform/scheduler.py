@@ -1,14 +1,15 @@
 """The clock of the product: one place that decides what a job is and when it runs.
 
-Jobs are declared as data (`JobSpec`) by each domain package in its `jobs.py` and listed in
-`JOB_MODULES`. APScheduler keeps them in the application database (SQLAlchemyJobStore). One
-process per database fires them (`cs_platform/leadership.py`). Every run of a declared job is
-recorded in `job_runs` (`cs_platform/job_runs.py`), and a run missed while no scheduler ran, cut
-short by a dying leader, or failed, is made up once a leader is up (`catch_up_missed_runs`, at
-start and every CATCH_UP_MINUTES). The scheduler's own loop outlives database errors: it logs
-them and tries again. At start it removes every stored job that is no longer declared, except
-those whose id begins with a prefix a job module claims in OWNED_JOB_PREFIXES (jobs that domain
-adds and removes itself at run time, like survey campaigns).
+Jobs are declared as data (`JobSpec`) by each domain package in its `jobs.py`; its wiring
+module hands them to the factory, which declares them on the app (`declare_jobs`). APScheduler
+keeps them in the application database (SQLAlchemyJobStore). One process per database fires
+them (`cs_platform/leadership.py`). Every run of a declared job is recorded in `job_runs`
+(`cs_platform/job_runs.py`), and a run missed while no scheduler ran, cut short by a dying
+leader, or failed, is made up once a leader is up (`catch_up_missed_runs`, at start and every
+CATCH_UP_MINUTES). The scheduler's own loop outlives database errors: it logs them and tries
+again. At start it removes every stored job that is no longer declared, except those whose id
+begins with a prefix a domain owns (jobs that domain adds and removes itself at run time, like
+survey campaigns).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any, Literal
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -33,7 +33,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import String, create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -41,22 +41,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import NullPool
 
 from cs_platform import job_runs
-from cs_platform.extensions import db
+from cs_platform.extensions import Model, db
 from cs_platform.leadership import Leadership, acquire_leadership, try_leadership
 from cs_platform.models import utcnow
 from cs_platform.outbox_thread import start_delivery_thread
 
 log = logging.getLogger(__name__)
 
-# Domain modules that declare a JOBS list of JobSpec (and may claim OWNED_JOB_PREFIXES).
-JOB_MODULES: list[str] = [
-    "cs_platform.scheduler",
-    "cs_platform.tasks.jobs",
-    "surveys.jobs",
-    "integrations.jobs",
-    "scoring.jobs",
-    "cs_platform.retention",
-]
 JOB_TABLE = "apscheduler_jobs"
 HEARTBEAT_SECONDS = 10
 # How often the leader checks that it still holds the lock, and a standby that it is free.
@@ -74,7 +65,7 @@ TRIGGERS: dict[str, type[BaseTrigger]] = {
 _state: dict[str, Any] = {}
 
 
-class SchedulerLease(db.Model):
+class SchedulerLease(Model):
     """The active scheduler's heartbeat; /readyz checks that it is fresh."""
 
     __tablename__ = "scheduler_lease"
@@ -86,14 +77,14 @@ class SchedulerLease(db.Model):
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A recurring job: `func` is "module:function", called in the app context with no
-    arguments, or with `slot=` (the scheduled time, naive UTC) when `takes_slot`.
+    """A recurring job: `func` is called in the app context with no arguments, or with `slot=`
+    (the scheduled time, naive UTC) when `takes_slot`.
 
     `catch_up` (cron jobs only): "every" missed slot runs, "latest" only, or "none".
     """
 
     id: str
-    func: str
+    func: Callable[..., Any]
     trigger: str
     trigger_args: dict[str, Any] = field(default_factory=dict)
     misfire_grace_time: int = 3600
@@ -118,40 +109,29 @@ def heartbeat() -> None:
     db.session.commit()
 
 
-JOBS = [
-    JobSpec(
-        "scheduler-heartbeat",
-        "cs_platform.scheduler:heartbeat",
-        "interval",
-        {"seconds": HEARTBEAT_SECONDS},
-        misfire_grace_time=HEARTBEAT_SECONDS,
-    ),
-    JobSpec(
-        "scheduler-catch-up",
-        "cs_platform.scheduler:catch_up_missed_runs",
-        "interval",
-        {"minutes": CATCH_UP_MINUTES},
-        misfire_grace_time=CATCH_UP_MINUTES * 60,
-        run_at_start=True,
-    ),
-]
+@dataclass(frozen=True)
+class DeclaredJobs:
+    """The jobs the domains declare, and the id prefixes of jobs a domain adds and removes
+    itself at run time (never pruned as undeclared)."""
+
+    specs: tuple[JobSpec, ...]
+    owned_prefixes: tuple[str, ...] = ()
 
 
-def job_modules(extra_modules: Sequence[str] = ()) -> list[ModuleType]:
-    """The domain job modules, and `extra_modules` (from configuration)."""
-    return [importlib.import_module(name) for name in [*JOB_MODULES, *extra_modules]]
+def declare_jobs(app: Flask, specs: Sequence[JobSpec], owned_prefixes: Sequence[str]) -> None:
+    """What the factory calls with every domain's jobs; SCHEDULER_EXTRA_JOB_MODULES (module
+    names in configuration, each with a JOBS list) add theirs."""
+    extra = [
+        spec
+        for name in app.config["SCHEDULER_EXTRA_JOB_MODULES"]
+        for spec in importlib.import_module(name).JOBS
+    ]
+    app.extensions["declared_jobs"] = DeclaredJobs((*specs, *extra), tuple(owned_prefixes))
 
 
-def declared_jobs(extra_modules: Sequence[str] = ()) -> list[JobSpec]:
-    """Every job that the domain packages (and `extra_modules`, from configuration) declare."""
-    return [spec for module in job_modules(extra_modules) for spec in module.JOBS]
-
-
-def owned_job_prefixes(extra_modules: Sequence[str] = ()) -> tuple[str, ...]:
-    """Id prefixes of the jobs that a domain adds and removes itself at run time (a job module's
-    OWNED_JOB_PREFIXES): never pruned as undeclared."""
-    owned = [getattr(module, "OWNED_JOB_PREFIXES", ()) for module in job_modules(extra_modules)]
-    return tuple(prefix for prefixes in owned for prefix in prefixes)
+def declared_jobs(app: Flask | None = None) -> list[JobSpec]:
+    """Every job declared on `app` (default: the current app)."""
+    return list((app or current_app).extensions["declared_jobs"].specs)
 
 
 def resolve(func_path: str) -> Callable[..., Any]:
@@ -193,7 +173,7 @@ def run_declared(job_id: str, slot: dt.datetime | None = None, caught_up: bool =
             if not job_runs.start_run(job_id, slot, _state["holder"], caught_up):
                 log.info("job slot already done", extra={"job": job_id, "slot": str(slot)})
                 return
-            resolve(spec.func)(**({"slot": slot} if spec.takes_slot else {}))
+            spec.func(**({"slot": slot} if spec.takes_slot else {}))
         except Exception as error:
             log.exception("job failed", extra={"job": job_id, "slot": str(slot)})
             record_finish(job_id, slot, error)
@@ -297,12 +277,12 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     """Start the scheduler with every declared job (the caller holds the leadership)."""
     _state["app"] = app
     _state.setdefault("holder", f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}")
-    extra_modules = app.config["SCHEDULER_EXTRA_JOB_MODULES"]
-    specs = declared_jobs(extra_modules)
+    declared: DeclaredJobs = app.extensions["declared_jobs"]
+    specs = list(declared.specs)
     _state["specs"] = {spec.id: spec for spec in specs}
     scheduler = build_scheduler(app)
     scheduler.start(paused=True)
-    prune_undeclared_jobs(scheduler, specs, owned_job_prefixes(extra_modules))
+    prune_undeclared_jobs(scheduler, specs, declared.owned_prefixes)
     add_declared_jobs(scheduler, specs)
     scheduler.resume()
     _state["scheduler"] = scheduler
@@ -407,3 +387,23 @@ def run_scheduler_process(app: Flask, poll_seconds: float = 5.0) -> None:
             break
         lead(app, leadership, stop)
     log.info("scheduler stopped", extra={"holder": _state.get("holder")})
+
+
+# The scheduler's own jobs (declared by the kernel's wiring).
+JOBS = [
+    JobSpec(
+        "scheduler-heartbeat",
+        heartbeat,
+        "interval",
+        {"seconds": HEARTBEAT_SECONDS},
+        misfire_grace_time=HEARTBEAT_SECONDS,
+    ),
+    JobSpec(
+        "scheduler-catch-up",
+        catch_up_missed_runs,
+        "interval",
+        {"minutes": CATCH_UP_MINUTES},
+        misfire_grace_time=CATCH_UP_MINUTES * 60,
+        run_at_start=True,
+    ),
+]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import limits
 from cryptography.fernet import Fernet
@@ -26,7 +27,8 @@ class ConfigError(Exception):
 class Kind(Protocol):
     """How one setting's raw text becomes a value; `allowed` is what the documentation shows."""
 
-    allowed: str
+    @property
+    def allowed(self) -> str: ...
 
     def parse(self, name: str, raw: str) -> Any: ...
 
@@ -107,6 +109,23 @@ class Days(Integer):
 
     def parse(self, name: str, raw: str) -> dt.timedelta:  # type: ignore[override]
         return dt.timedelta(days=super().parse(name, raw))
+
+
+@dataclass(frozen=True)
+class TimeZone:
+    """An IANA time zone name, e.g. `Europe/Berlin`, as the host's tz database knows it."""
+
+    allowed: str = "IANA time zone name, e.g. `UTC`, `Europe/Berlin`, `America/New_York`"
+
+    def parse(self, name: str, raw: str) -> str:
+        value = raw.strip()
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, e.g. America
+            raise ConfigError(
+                f"{name}={raw!r} is not an IANA time zone name: use e.g. UTC or Europe/Berlin"
+            ) from None
+        return value
 
 
 BOOLEANS = {"1": True, "true": True, "yes": True, "on": True}

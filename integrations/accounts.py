@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import func, select, update
 
-from cs_platform.api.schemas import MAX_ARR
 from cs_platform.date_range import RANGE_TEXT, in_range, is_evergreen
 from cs_platform.extensions import db
-from cs_platform.models import Account, AccountChange, TimelineEntry, User
+from cs_platform.models import MAX_ARR, Account, AccountChange, TimelineEntry, User
 from integrations.matching import normalise_domain
 from integrations.models import KIND_LABELS
 from integrations.records import BadRecord, Parsed
@@ -79,9 +79,9 @@ def refused_renewals(
 ) -> list[RefusedRenewal]:
     """The CRM renewal dates, by account id, that come before their account's contract start."""
     return [
-        RefusedRenewal(aid, day, starts[aid])
+        RefusedRenewal(aid, day, start)  # renews_before_start, spelled out for the types
         for aid, day in renewals.items()
-        if renews_before_start(day, starts.get(aid))
+        if isinstance(day, dt.date) and (start := starts.get(aid)) is not None and day < start
     ]
 
 
@@ -137,7 +137,7 @@ def parse_renewal_date(value: Any, field_name: str) -> Renewal:
     return parse_date(value, field_name)
 
 
-def company_values(props: dict[str, Any], names: dict[str, str | None]) -> dict[str, Any]:
+def company_values(props: dict[str, Any], names: Mapping[str, str | None]) -> dict[str, Any]:
     """Account fields from a CRM company's properties, named by `names` (None: not mapped)."""
 
     def get(field: str) -> Any:
@@ -161,7 +161,7 @@ def write_renewal_dates(rows: list[tuple[Parsed, int | None]], source: str) -> t
     """Set accounts' renewal dates from open renewal deals, keeping the dates they replace in
     the account history; a date before the contract start is refused in the account's timeline,
     an evergreen one clears the date. Returns (0, accounts updated)."""
-    dates = {aid: item.values["renewal_date"] for item, aid in rows}
+    dates = {aid: item.values["renewal_date"] for item, aid in rows if aid is not None}
     dates = {aid: day for aid, day in dates.items() if day is not None}
     if not dates:
         return 0, 0
@@ -193,7 +193,8 @@ def write_accounts(
 ) -> tuple[int, int]:
     """Update matched accounts with the CRM's values, create unmatched ones; (created, updated).
     A renewal date before an account's contract start is refused in its timeline."""
-    owners = owner_ids({item.values.get("owner_email") for item, _ in rows} - {None})
+    emails = {item.values.get("owner_email") for item, _ in rows}
+    owners = owner_ids({email for email in emails if email is not None})
     matched = {account_id: item for item, account_id in rows if account_id is not None}
     accounts = db.session.scalars(select(Account).where(Account.id.in_(matched))).all()
     renewals = {account.id: matched[account.id].values.get("renewal_date") for account in accounts}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 import io
 from collections import Counter
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import select
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import MAX_INT, Account
 from integrations.matching import MatchKeys, match_accounts, normalise_domain
@@ -141,7 +141,7 @@ def check_header(header: list[str]) -> None:
 def check_values(frame: pd.DataFrame) -> pd.DataFrame:
     """Parse day and counts; rows with a bad value get a `problem` (unless they have one)."""
     days = pd.to_datetime(frame["day"], format="%Y-%m-%d", errors="coerce")
-    in_range = days.between(pd.Timestamp("2000-01-01"), pd.Timestamp(dt.date.today()))
+    in_range = days.between(pd.Timestamp("2000-01-01"), pd.Timestamp(clock.today()))
     frame.loc[~in_range & frame["problem"].eq(""), "problem"] = (
         "day is not a date (YYYY-MM-DD) between 2000 and today"
     )

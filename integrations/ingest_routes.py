@@ -17,8 +17,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cs_platform.extensions import csrf, db, limiter
-from cs_platform.prometheus import count_ingested_events
 from cs_platform.request_bodies import decoded_body
+from cs_platform.request_metrics import count_ingested_events
 from integrations.usage import (
     MAX_BATCH_BYTES,
     MAX_EVENT_BYTES,

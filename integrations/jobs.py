@@ -54,8 +54,8 @@ def roll_up_usage() -> None:
 
 
 JOBS = [
-    JobSpec("integrations-sync-due", "integrations.jobs:sync_due_connections", "interval",
+    JobSpec("integrations-sync-due", sync_due_connections, "interval",
             {"minutes": 1}, misfire_grace_time=60),
-    JobSpec("integrations-usage-rollup", "integrations.jobs:roll_up_usage", "interval",
+    JobSpec("integrations-usage-rollup", roll_up_usage, "interval",
             {"minutes": 5}, misfire_grace_time=300),
 ]  # fmt: skip

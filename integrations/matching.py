@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from cs_platform.bulk_writes import in_values
 from cs_platform.extensions import db
 from cs_platform.models import Account, Contact, ExternalId
-from integrations.bulk import in_values
 
 FREE_MAIL = frozenset(
     {"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com",
@@ -101,7 +101,7 @@ def _first_match(keys: MatchKeys, by_domain: dict, by_email: dict) -> int | None
         if email.lower() in by_email:
             return by_email[email.lower()]
     for email in keys.emails:
-        domain = email_domain(email.lower())
-        if domain in by_domain:
-            return by_domain[domain]
+        email_at = email_domain(email.lower())
+        if email_at in by_domain:
+            return by_domain[email_at]
     return None

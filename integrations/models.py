@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from cs_platform.extensions import db
+from cs_platform.extensions import Model, db
 from cs_platform.models import Account, in_check, utcnow
 
 TICKET_STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
@@ -28,7 +28,7 @@ TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 SATISFACTION = ("good", "bad")
 
 
-class SupportTicket(db.Model):
+class SupportTicket(Model):
     __tablename__ = "support_tickets"
     __table_args__ = (
         UniqueConstraint("source", "external_id"),
@@ -75,7 +75,7 @@ WAREHOUSE_USAGE = "warehouse"
 IMPORTED_USAGE = "imported"
 
 
-class UsageDaily(db.Model):
+class UsageDaily(Model):
     """One account's product usage on one day as one source reported it; no writer overwrites
     another source's row. Read the day's figures through `combined()`."""
 
@@ -129,7 +129,7 @@ CONNECTION_STATUSES = ("new", "ok", "failing")
 RUN_STATUSES = ("running", "succeeded", "failed", "abandoned")
 
 
-class Connection(db.Model):
+class Connection(Model):
     """One configured outside system; its credentials are Fernet-encrypted (integrations.crypto)."""
 
     __tablename__ = "integration_connections"
@@ -158,7 +158,7 @@ class Connection(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class SyncState(db.Model):
+class SyncState(Model):
     """Where one stream of one connection stopped: the cursor committed with the last page."""
 
     __tablename__ = "integration_sync_states"
@@ -185,7 +185,7 @@ class SyncState(db.Model):
         return state
 
 
-class SyncRun(db.Model):
+class SyncRun(Model):
     """One sync run of a connection with what it did."""
 
     __tablename__ = "integration_sync_runs"
@@ -214,7 +214,7 @@ class SyncRun(db.Model):
     connection: Mapped[Connection] = relationship()
 
 
-class UnmatchedRecord(db.Model):
+class UnmatchedRecord(Model):
     """A record that could not be stored (no account, or bad data), kept for an admin to resolve."""
 
     __tablename__ = "integration_unmatched_records"
@@ -243,7 +243,7 @@ class UnmatchedRecord(db.Model):
     connection: Mapped[Connection] = relationship()
 
 
-class RawUsageEvent(db.Model):
+class RawUsageEvent(Model):
     """A Segment-style event as received; kept only until rolled up and past the dedup window.
 
     `rollup_batch` is NULL until a roll-up claims the event, then the number of that roll-up
@@ -281,7 +281,7 @@ class RawUsageEvent(db.Model):
     rollup_batch: Mapped[int | None]
 
 
-class UsageUserLink(db.Model):
+class UsageUserLink(Model):
     """Which group (account) a user of one event source belongs to, from its group() calls: the
     latest call by timestamp wins. Events without a groupId count for their user's group.
 

@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 
 from sqlalchemy import select, update
 
+from cs_platform.bulk_writes import in_values, upsert
 from cs_platform.extensions import db
 from cs_platform.models import utcnow
-from integrations.bulk import in_values, upsert
 from integrations.http import HttpClient
 from integrations.matching import MatchKeys, match_accounts
 from integrations.models import Connection, UnmatchedRecord

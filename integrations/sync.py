@@ -14,10 +14,10 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, text, update
 
+from cs_platform.bulk_writes import is_postgres
 from cs_platform.extensions import db
 from cs_platform.models import utcnow
 from cs_platform.webhooks.ssrf import public_only_session
-from integrations.bulk import is_postgres
 from integrations.connectors import CONNECTORS
 from integrations.connectors.base import Connector
 from integrations.crypto import CredentialsError, decrypt_credentials

@@ -43,9 +43,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cs_platform.extensions import db
+from cs_platform.bulk_writes import is_postgres, upsert
+from cs_platform.extensions import db, rowcount
 from cs_platform.models import ExternalId, utcnow
-from integrations.bulk import is_postgres, upsert
 from integrations.matching import MatchKeys, match_accounts, normalise_domain
 from integrations.models import (
     EVENTS_USAGE,
@@ -113,7 +113,7 @@ def validate_event(
     name = event.get("event")
     if kind == "track" and (not isinstance(name, str) or not name.strip()):
         raise BadRecord("track events need an event name")
-    context = event.get("context") if isinstance(event.get("context"), dict) else {}
+    context = event["context"] if isinstance(event.get("context"), dict) else {}
     group = event.get("groupId") or context.get("groupId")
     if kind == "group" and not group:
         raise BadRecord("group calls need a groupId")
@@ -213,7 +213,7 @@ def claim_events(connection: Connection, batch: int) -> int:
         .where(events.c.connection_id == connection.id, events.c.rollup_batch.is_(None))
         .values(rollup_batch=batch)
     )
-    return db.session.execute(claim).rowcount or 0
+    return rowcount(db.session.execute(claim)) or 0
 
 
 def link_users(connection: Connection, batch: int) -> None:
@@ -449,7 +449,7 @@ def prune_raw_events(retention_days: int) -> int:
     """Delete raw events received more than `retention_days` ago (after they were rolled up)."""
     cutoff = utcnow() - dt.timedelta(days=retention_days)
     result = db.session.execute(delete(RawUsageEvent).where(RawUsageEvent.received_at < cutoff))
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 def roll_up_all() -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from cs_platform.bulk_writes import upsert
 from cs_platform.models import ExternalId, utcnow
-from integrations.bulk import upsert
 from integrations.models import SupportTicket
 from integrations.records import Parsed
 
@@ -30,7 +32,7 @@ def write_tickets(source: str, rows: list[tuple[Parsed, int | None]]) -> tuple[i
     return created, len(by_key) - created
 
 
-def write_external_ids(source: str, rows: list[tuple[Parsed, int | None]]) -> tuple[int, int]:
+def write_external_ids(source: str, rows: Sequence[tuple[Parsed, int | None]]) -> tuple[int, int]:
     """Remember which account each source id belongs to; returns (created, updated)."""
     mapping = {item.key: account_id for item, account_id in rows if account_id is not None}
     created = upsert(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.progress import Progress
 
@@ -23,7 +25,7 @@ AS_OF = click.option(
 
 
 def _day(value: dt.datetime | None) -> dt.date:
-    return value.date() if value else dt.date.today()
+    return value.date() if value else clock.today()
 
 
 @click.group("scoring")
@@ -109,7 +111,7 @@ def evaluate_command(
     drop_cols: tuple[str, ...],
     as_json: bool,
     html_path: Path | None,
-    **options: object,
+    **options: Any,  # evaluate()'s keywords, as click parsed them
 ) -> None:
     """Evaluate the models on a CSV of customer history (held-out split plus k-fold)."""
     import pandas as pd

@@ -16,8 +16,7 @@ from sqlalchemy import Row, delete, insert, select
 from cs_platform.extensions import db
 from cs_platform.models import Task
 from cs_platform.webhooks.events import publish_events, task_data
-from cs_platform.webhooks.models import AnnouncedBand
-from scoring.models import ChurnRisk, HealthScore
+from scoring.models import AnnouncedBand, ChurnRisk, HealthScore
 from scoring.services import load_scorecard, model_bands
 
 RISK_FIGURES = ("p_churn_before_renewal", "p_churn_90d", "expected_remaining_months")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -147,7 +148,7 @@ def top_drivers(
     raw_values = raw.reindex(columns=contributions.columns).to_numpy(object)
     result = []
     for row, picks in enumerate(order):
-        drivers = []
+        drivers: list[dict[str, Any]] = []
         for col in picks:
             amount = float(matrix[row, col])
             if abs(amount) < MIN_EFFECT or len(drivers) == limit:

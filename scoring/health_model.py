@@ -21,7 +21,7 @@ import pickle
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -315,7 +315,8 @@ class HealthModel:
         if isinstance(self.learner, BoostedLearner):
             gains = self.learner.booster.get_score(importance_type="total_gain")
             names = dict(zip(self.learner.names, self.encoder.columns, strict=True))
-            per_column = {names[k]: float(v) for k, v in gains.items()}
+            # a number per feature (lists are for multi-output trees, not trained here)
+            per_column = {names[k]: float(cast(float, v)) for k, v in gains.items()}
         else:
             coefficients = np.abs(self.learner.regression.coef_[0])
             per_column = {

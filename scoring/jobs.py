@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.scheduler import JobSpec
 from scoring.runs import score_accounts, train_and_commit
@@ -14,9 +15,10 @@ log = logging.getLogger(__name__)
 
 
 def nightly_scoring(slot: dt.datetime | None = None) -> None:
-    """Score every live account as of the slot's day (today) and raise the risk tasks; one
-    commit. A missed night made up later scores as of its own day."""
-    score_accounts(slot.date() if slot else None)
+    """Score every live account as of the slot's business day (BUSINESS_TIMEZONE's date of that
+    UTC instant; without a slot, today's) and raise the risk tasks; one commit. A missed night
+    made up later scores as of its own day."""
+    score_accounts(clock.business_date(slot) if slot else None)
     db.session.commit()
 
 
@@ -33,7 +35,7 @@ def weekly_retraining() -> None:
 JOBS = [
     JobSpec(
         "scoring-nightly",
-        "scoring.jobs:nightly_scoring",
+        nightly_scoring,
         "cron",
         {"hour": 2, "minute": 15},
         misfire_grace_time=6 * 3600,
@@ -42,7 +44,7 @@ JOBS = [
     ),
     JobSpec(
         "scoring-weekly-retrain",
-        "scoring.jobs:weekly_retraining",
+        weekly_retraining,
         "cron",
         {"day_of_week": "sun", "hour": 3, "minute": 30},
         misfire_grace_time=24 * 3600,

@@ -9,8 +9,9 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 CALIBRATION_BINS = 10
 
 
-def classifier_metrics(labels: np.ndarray, probability: np.ndarray) -> dict[str, float]:
-    """AUC, Brier score, base rate and row count of probabilities against 0/1 labels."""
+def classifier_metrics(labels: np.ndarray, probability: np.ndarray) -> dict[str, float | None]:
+    """AUC (None with one class only), Brier score, base rate and row count of probabilities
+    against 0/1 labels."""
     labels = np.asarray(labels, dtype=int)
     probability = np.asarray(probability, dtype=float)
     both_classes = len(np.unique(labels)) == 2

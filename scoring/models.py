@@ -1,4 +1,5 @@
-"""Scores written by the scoring runs: health and churn-risk history, and the model registry."""
+"""Scores written by the scoring runs: health and churn-risk history, the model registry, and
+the health bands announced to webhooks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as dt
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from cs_platform.extensions import db
+from cs_platform.extensions import Model
 from cs_platform.models import Account, in_check, utcnow
 
 BANDS = ("green", "yellow", "red")
@@ -16,7 +17,7 @@ QUARANTINE_LISTED = 20  # accounts a ScoringRun names of those it could not scor
 MODEL_KINDS = ("health", "survival")
 
 
-class ModelVersion(db.Model):
+class ModelVersion(Model):
     """A trained model in the registry; at most one active per kind (enforced by the database)."""
 
     __tablename__ = "model_versions"
@@ -43,7 +44,7 @@ class ModelVersion(db.Model):
     active: Mapped[bool] = mapped_column(default=False)
 
 
-class ScoringRun(db.Model):
+class ScoringRun(Model):
     """One completed scoring run (nightly job, CLI or demo backfill): its day, how it scored and
     how long it took, so /metrics can show the last run's duration and the count of runs.
 
@@ -86,7 +87,7 @@ class ScoringRun(db.Model):
         return f"{accounts} not scored on {self.scored_on}: {listed}{rest}"
 
 
-class HealthScore(db.Model):
+class HealthScore(Model):
     """An account's health on one day: 0-100 score, band, churn probability and top drivers."""
 
     __tablename__ = "health_scores"
@@ -125,7 +126,7 @@ class HealthScore(db.Model):
     account: Mapped[Account] = relationship()
 
 
-class ChurnRisk(db.Model):
+class ChurnRisk(Model):
     """An account's survival-model risk on one day."""
 
     __tablename__ = "churn_risks"
@@ -155,7 +156,7 @@ class ChurnRisk(db.Model):
     account: Mapped[Account] = relationship()
 
 
-class BandOverride(db.Model):
+class BandOverride(Model):
     """A CSM's manual band for an account, with a reason, until it expires; the model's own score
     is still computed and kept beside it."""
 
@@ -178,7 +179,21 @@ class BandOverride(db.Model):
     account: Mapped[Account] = relationship()
 
 
-class ScorecardSettings(db.Model):
+class AnnouncedBand(Model):
+    """The health band announced for an account on a scoring day: the first one seen, then each
+    band change health_score.changed told (the baseline of the band hysteresis in
+    `scoring.events`). The table keeps its original name, from when the webhooks held it."""
+
+    __tablename__ = "webhook_announced_bands"
+    __table_args__ = (UniqueConstraint("account_id", "scored_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    scored_on: Mapped[dt.date]
+    band: Mapped[str] = mapped_column(String(8))
+
+
+class ScorecardSettings(Model):
     """The admin-edited scorecard and band thresholds; one row (id 1), defaults until saved."""
 
     __tablename__ = "scorecard_settings"

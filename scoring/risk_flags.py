@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -160,5 +161,5 @@ def raise_risk_flags(
     return len(rows)
 
 
-def _owner(value: object) -> int | None:
+def _owner(value: Any) -> int | None:  # a cell of the frame: an id, NaN or None
     return None if value is None or pd.isna(value) else int(value)

@@ -11,16 +11,16 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 from flask import current_app
 from sqlalchemy import delete, insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from cs_platform.extensions import db
+from cs_platform import clock
+from cs_platform.bulk_writes import upsert
+from cs_platform.extensions import Model, db
 from cs_platform.models import TimelineEntry, utcnow
 from scoring.changes import Scorer, score_changes
 from scoring.encoding import FeatureError
@@ -44,7 +44,7 @@ from scoring.survival import SurvivalModel
 from scoring.training import NotEnoughHistoryError, TrainingData, build_training_data, split_by_time
 
 log = logging.getLogger(__name__)
-WRITE_CHUNK = 5000
+DAY_KEY = ("account_id", "scored_on")  # one HealthScore/ChurnRisk row per account and day
 
 
 @dataclass
@@ -122,7 +122,7 @@ def score_accounts(day: dt.date | None = None, *, raise_flags: bool = True) -> S
     history without opening risk tasks: a replay of past days, such as the demo's backfill, must
     not leave tasks that were due months ago."""
     started, started_at = time.perf_counter(), utcnow()
-    day = day or dt.date.today()
+    day = day or clock.today()
     frame, quarantined = feature_snapshot(day)
     listed = log_quarantined(day, quarantined)
     health = load_active("health")
@@ -142,7 +142,7 @@ def score_accounts(day: dt.date | None = None, *, raise_flags: bool = True) -> S
     if survival is not None and len(frame):
         p_90d = scores["churn_probability"].astype(float).to_numpy()
         risks = churn_risks(frame, survival[0], p_90d)
-    if risks is not None:
+    if survival is not None and risks is not None:
         summary.survival_version = survival[1].id
         write_rows(ChurnRisk, _risk_rows(day, frame, risks, survival[1].id))
     if raise_flags:
@@ -265,27 +265,10 @@ def _risk_rows(
         }
 
 
-def write_rows(model: type[db.Model], rows: Iterator[dict]) -> None:
+def write_rows(model: type[Model], rows: Iterator[dict]) -> None:
     """Insert or replace each (account, day) row: running a day twice leaves one row each."""
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(model)
-    keys = ("id", "account_id", "scored_on")
-    statement = statement.on_conflict_do_update(
-        index_elements=["account_id", "scored_on"],
-        set_={
-            c.name: statement.excluded[c.name]
-            for c in model.__table__.columns
-            if c.name not in keys
-        },
-    )
-    chunk: list[dict] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == WRITE_CHUNK:
-            db.session.execute(statement, chunk)
-            chunk = []
-    if chunk:
-        db.session.execute(statement, chunk)
+    columns = [c.name for c in model.__table__.columns if c.name not in ("id", *DAY_KEY)]
+    upsert(model.__table__, rows, DAY_KEY, columns)
 
 
 def train_models(
@@ -315,7 +298,7 @@ def fit_candidates(
     """Fit both models and measure them and the active ones on held-out rows; only reads.
     Raises NotEnoughHistoryError when there are too few churn events to learn from."""
     config = current_app.config
-    as_of = as_of or dt.date.today()
+    as_of = as_of or clock.today()
     months = months or config["SCORING_TRAINING_MONTHS"]
     min_events = config["SCORING_MIN_CHURN_EVENTS"] if min_events is None else min_events
     data = build_training_data(as_of, months)
@@ -426,8 +409,8 @@ def held_out_metrics(
     """What champion/challenger compares, of `model` on held-out rows: AUC and Brier score
     (health), C-index (survival). One function for both sides, so they are measured alike."""
     if kind == "health":
-        return classifier_metrics(test["label"], model.probability(inputs))
-    c_index = model.concordance(
+        return classifier_metrics(test["label"], cast(HealthModel, model).probability(inputs))
+    c_index = cast(SurvivalModel, model).concordance(
         inputs, test["stop"] - test["start"], test["event"], entries=test["start"]
     )
     return {"c_index": round(c_index, 4)}

@@ -4,6 +4,8 @@ import it."""
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from flask import current_app
 
 from cs_platform.audit import record_audit
@@ -25,7 +27,14 @@ def load_scorecard() -> Scorecard:
     )
 
 
-def model_bands() -> dict[str, float]:
+class ModelBands(TypedDict):
+    """The learned model's band thresholds, as HealthModel.score and BandEdges take them."""
+
+    green_at: float
+    red_below: float
+
+
+def model_bands() -> ModelBands:
     """The learned model's band thresholds (configuration, not the scorecard's)."""
     config = current_app.config
     return {

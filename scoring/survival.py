@@ -436,16 +436,18 @@ def _fit_family(spec: Spec, data: _Training) -> Family:
     frame, outcome = data.frame, [c for c in _OUTCOME if c in data.frame]
     if spec.kind == "xgb_cox":
         return BoostedFamily.fit(frame, data.covariates, data.groups, data.seed)
+    penalizer = spec.penalizer
+    assert penalizer is not None  # every lifelines family has one (_specs)
     if spec.kind == "cox_strata":
         columns = [c for c in data.covariates if c not in data.strata_dummies] + [_STRATUM]
-        cox = _fit_cox(frame[columns + outcome], spec.penalizer, [_STRATUM])
+        cox = _fit_cox(frame[columns + outcome], penalizer, [_STRATUM])
         sizes = frame[_STRATUM].value_counts()
         return LifelinesFamily(cox, columns, sizes.index.to_numpy(), int(sizes.idxmax()))
     subset = frame[data.covariates + outcome]
     if spec.kind == "cox":
-        return LifelinesFamily(_fit_cox(subset, spec.penalizer, None), data.covariates)
+        return LifelinesFamily(_fit_cox(subset, penalizer, None), data.covariates)
     fitter = WeibullAFTFitter if spec.kind == "weibull_aft" else LogLogisticAFTFitter
-    return LifelinesFamily(_fit_aft(fitter, subset, spec.penalizer, data.seed), data.covariates)
+    return LifelinesFamily(_fit_aft(fitter, subset, penalizer, data.seed), data.covariates)
 
 
 def _cross_validate(specs: list[Spec], data: _Training) -> tuple[list[Candidate], int, int]:
@@ -502,10 +504,15 @@ def _choose(candidates: list[Candidate], folds: int) -> tuple[Candidate, str]:
     scored = [c for c in candidates if c.c_index is not None]
     if not scored:
         raise FeatureError("no survival model could be fitted and scored: too few churn events")
-    top = max(scored, key=lambda c: c.c_index)
-    best = next(c for c in scored if c.c_index >= top.c_index - TIE)
+
+    def c_index(candidate: Candidate) -> float:
+        assert candidate.c_index is not None  # `scored` holds scored candidates only
+        return candidate.c_index
+
+    top = max(scored, key=c_index)
+    best = next(c for c in scored if c_index(c) >= c_index(top) - TIE)
     if best is top:
-        runner = max((c for c in scored if c is not top), key=lambda c: c.c_index, default=top)
+        runner = max((c for c in scored if c is not top), key=c_index, default=top)
         return best, (
             f"{best.spec.name} had the best mean C-index over {folds} inner folds "
             f"({best.c_index:.4f}; next {runner.spec.name}, {runner.c_index:.4f})."

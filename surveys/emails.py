@@ -18,14 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email import charset, policy
 from email.header import Header
-from email.message import EmailMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.parser import BytesParser
 from email.utils import formataddr, formatdate
 
 from flask import current_app, render_template
 
+from cs_platform.mail import OutgoingEmail, mail_domain
 from surveys.models import Campaign, Invitation, Survey
 from surveys.survey_metrics import SCORE_RANGES, band
 from surveys.texts import fill, resolve_texts
@@ -36,20 +35,6 @@ BAND_COLOURS = {"detractor": "#d9534f", "passive": "#f0ad4e", "promoter": "#3c9d
 BODY_CHARSET = charset.Charset("utf-8")
 BODY_CHARSET.body_encoding = charset.QP
 WIRE = policy.compat32.clone(linesep="\r\n")  # SMTP's line ends, compat32's fast folding
-
-
-@dataclass(frozen=True)
-class OutgoingEmail:
-    """One message ready for the wire: envelope and bytes."""
-
-    message_id: str
-    sender: str
-    recipient: str
-    raw: bytes
-
-    def message(self) -> EmailMessage:
-        """The message as a mail client reads it (for previews and tests)."""
-        return BytesParser(policy=policy.default).parsebytes(self.raw)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -74,10 +59,6 @@ def score_links(kind: str, base: str) -> list[ScoreLink]:
         ScoreLink(score, f"{base}/{score}", BAND_COLOURS[band(kind, score)])
         for score in range(low, high + 1)
     ]
-
-
-def mail_domain() -> str:
-    return current_app.config["MAIL_FROM"].rpartition("@")[2] or "localhost"
 
 
 def message_id(invitation_id: int, number: int) -> str:
@@ -122,7 +103,8 @@ def build_email(
     }
     sender = current_app.config["MAIL_FROM"]
     email = MIMEMultipart("alternative")
-    email["Subject"] = header_text(f"[Test] {subject}" if test else subject)
+    # A Header is a header value too (typeshed's Message takes only str).
+    email["Subject"] = header_text(f"[Test] {subject}" if test else subject)  # type: ignore[assignment]
     email["From"] = formataddr((survey.sender_name, sender), "utf-8")
     email["To"] = formataddr((to[0] or "", to[1]), "utf-8")
     email["Date"] = formatdate(localtime=False, usegmt=True)

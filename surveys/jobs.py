@@ -23,16 +23,6 @@ from surveys.schedule import validate_cron
 log = logging.getLogger(__name__)
 
 JOB_PREFIX = "survey-campaign-"
-# Campaign jobs are ours (sync_campaign_jobs): the scheduler never prunes them as undeclared.
-OWNED_JOB_PREFIXES = (JOB_PREFIX,)
-
-JOBS = [
-    JobSpec("surveys-sync-campaign-jobs", "surveys.jobs:sync_campaign_jobs", "interval",
-            {"minutes": 1}, misfire_grace_time=60),
-    JobSpec("surveys-event-campaigns", "surveys.jobs:run_event_campaigns", "interval",
-            {"minutes": 15}),
-    JobSpec("surveys-reminders", "surveys.jobs:send_reminders", "interval", {"hours": 1}),
-]  # fmt: skip
 
 
 def run_campaign(campaign_id: int) -> None:
@@ -102,3 +92,12 @@ def sync_campaign_jobs(scheduler: BaseScheduler | None = None) -> None:
         log.info("campaign job scheduled", extra={"job": job_id, "trigger": signature})
     for job_id in set(existing) - wanted:
         scheduler.remove_job(job_id)
+
+
+JOBS = [
+    JobSpec("surveys-sync-campaign-jobs", sync_campaign_jobs, "interval",
+            {"minutes": 1}, misfire_grace_time=60),
+    JobSpec("surveys-event-campaigns", run_event_campaigns, "interval",
+            {"minutes": 15}),
+    JobSpec("surveys-reminders", send_reminders, "interval", {"hours": 1}),
+]  # fmt: skip

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from cs_platform.extensions import db
+from cs_platform.extensions import Model
 from cs_platform.models import Account, Contact, in_check, utcnow
 from surveys.survey_metrics import BAND_LIMITS, SCORE_RANGES
 
@@ -39,7 +39,7 @@ _SCORE_IN_RANGE = " OR ".join(
 )
 
 
-class Survey(db.Model):
+class Survey(Model):
     __tablename__ = "surveys"
     __table_args__ = (CheckConstraint(in_check("kind", SURVEY_KINDS), name="kind"),)
 
@@ -57,7 +57,7 @@ class Survey(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class Campaign(db.Model):
+class Campaign(Model):
     """Who gets a survey and when: audience rule, sample, trigger, send window, throttle, drip,
     reminders."""
 
@@ -108,7 +108,7 @@ class Campaign(db.Model):
     survey: Mapped[Survey] = relationship()
 
 
-class Invitation(db.Model):
+class Invitation(Model):
     """One contact invited once by one campaign in one period; the token is stored hashed."""
 
     __tablename__ = "survey_invitations"
@@ -143,7 +143,7 @@ class Invitation(db.Model):
     account: Mapped[Account] = relationship()
 
 
-class SurveySkip(db.Model):
+class SurveySkip(Model):
     """A contact the audience held but a rule kept from being surveyed, with the reason."""
 
     __tablename__ = "survey_skips"
@@ -160,7 +160,7 @@ class SurveySkip(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class SurveyResponse(db.Model):
+class SurveyResponse(Model):
     __tablename__ = "survey_responses"
     __table_args__ = (
         CheckConstraint(in_check("kind", SURVEY_KINDS), name="kind"),

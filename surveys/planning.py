@@ -16,11 +16,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    and_,
+    func,
+    or_,
+    select,
+    update,
+)
 
+from cs_platform.bulk_writes import insert_ignoring_conflicts
 from cs_platform.extensions import db
 from cs_platform.models import Account, Contact, utcnow
-from cs_platform.outbox import enqueue_many, insert_ignoring_conflicts
+from cs_platform.outbox import enqueue_many
 from surveys.models import Campaign, Invitation, SurveySkip
 from surveys.schedule import (
     ScheduleError,
@@ -88,7 +98,8 @@ def audience_query(audience: dict) -> Select:
 
 
 def audience_size(audience: dict) -> int:
-    return db.session.scalar(select(func.count()).select_from(audience_query(audience).subquery()))
+    counted = select(func.count()).select_from(audience_query(audience).subquery())
+    return db.session.execute(counted).scalar_one()
 
 
 def validate_campaign(campaign: Campaign) -> None:
@@ -204,7 +215,9 @@ def _ticket_key(ticket_id: int) -> str:
     return f"t{ticket_id}"
 
 
-def _is_requester(contact_email: ColumnElement, requester_email: ColumnElement) -> ColumnElement:
+def _is_requester(
+    contact_email: SQLColumnExpression[str], requester_email: SQLColumnExpression[str | None]
+) -> ColumnElement:
     """The contact filed the ticket (emails compared case-insensitively); a ticket whose
     helpdesk names no requester goes to the whole audience of its account instead."""
     return or_(requester_email.is_(None), func.lower(contact_email) == func.lower(requester_email))
@@ -241,7 +254,7 @@ def _already_planned(campaign: Campaign, keys: set[str]) -> set[tuple[int, str]]
                 model.campaign_id == campaign.id,
                 model.period_key.in_(key_list[start : start + 1000]),
             )
-            pairs.update(tuple(row) for row in db.session.execute(query))
+            pairs.update((contact, period) for contact, period in db.session.execute(query))
     return pairs
 
 
@@ -252,7 +265,8 @@ def _recently_surveyed(
     with `contact_id`, that contact only (if at all)."""
     global_since = now - dt.timedelta(days=current_app.config["SURVEY_FATIGUE_DAYS"])
     campaign_since = now - dt.timedelta(days=campaign.throttle_days)
-    live, only = [Invitation.status.not_in(("cancelled", "failed"))], []
+    live: list[ColumnElement[bool]] = [Invitation.status.not_in(("cancelled", "failed"))]
+    only: list[ColumnElement[bool]] = []
     if contact_id is not None:
         live.append(Invitation.contact_id == contact_id)
         only.append(Contact.id == contact_id)

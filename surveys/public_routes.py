@@ -23,6 +23,7 @@ to ride on, and RFC 8058 one-click unsubscribe POSTs come from mail providers wi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -233,7 +234,7 @@ def save_comment(visit: Visit, typed: str) -> None:
 def comment_page(visit: Visit, score: int, text: str, too_long: bool = False) -> Response:
     """The comment page with `text` in its textarea, saying so when it is too long."""
     context = visit_context(visit)
-    passed_on = {"score": score} if visit.preview else {}
+    passed_on: dict[str, Any] = {"score": score} if visit.preview else {}  # url_for's **values
     return no_store(
         render_template(
             "surveys/public/comment.html",

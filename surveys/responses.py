@@ -31,6 +31,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import Contact, Task, TimelineEntry, utcnow
 from cs_platform.webhooks.events import publish_task_created
@@ -241,7 +242,7 @@ def open_detractor_task(response: SurveyResponse) -> Task:
                     owner_id=account.owner_id,
                     title=f"Call back the detractor at {account.name}",
                     details="",
-                    due_date=(utcnow() + dt.timedelta(days=2)).date(),
+                    due_date=clock.today() + dt.timedelta(days=2),
                     created_at=response.updated_at or response.responded_at,
                 )
                 db.session.add(task)

@@ -8,6 +8,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import Account, Contact, User
 from surveys.models import Survey, SurveyResponse
@@ -64,7 +65,7 @@ def survey_results(survey: Survey, comment_limit: int = 50) -> Results:
         if len(overall)
         else summarise_counts(survey.kind, 0, 0, 0)
     )
-    monthly = trend(frame, survey.kind, "month")
+    monthly = trend(frame, survey.kind, "month", as_of=clock.today())
     comments = db.session.scalars(
         select(SurveyResponse)
         .where(SurveyResponse.survey_id == survey.id, SurveyResponse.comment.is_not(None))

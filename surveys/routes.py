@@ -4,7 +4,6 @@ preview the email, send a test to oneself, pause and resume, and see the results
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from zoneinfo import available_timezones
 
 from flask import (
@@ -21,18 +20,15 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from cs_platform.audit import record_edit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.extensions import db
-from cs_platform.outbox import enqueue
-from cs_platform.scheduler import running_scheduler
-from surveys.emails import build_email, mail_domain
+from cs_platform.mail import mail_domain
+from surveys import services
+from surveys.emails import build_email
 from surveys.forms import CampaignForm, SurveyForm
-from surveys.jobs import sync_campaign_jobs
 from surveys.models import Campaign, Invitation, Survey, SurveySkip
-from surveys.planning import AUDIENCE_FIELDS, CampaignError, validate_campaign
+from surveys.planning import CampaignError
 from surveys.results import survey_results
-from surveys.schedule import ScheduleError, next_fire_times
 from surveys.texts import LOCALES
 from surveys.tokens import preview_token
 
@@ -40,11 +36,6 @@ bp = Blueprint("surveys", __name__, url_prefix="/surveys", template_folder="temp
 ALL_ROLES = ("admin", "csm", "viewer")
 TIMEZONES = sorted(available_timezones())
 NOT_RECURRING = "The schedule applies to recurring campaigns: set Trigger to recurring."
-CAMPAIGN_FIELDS = (
-    "name", "survey_id", "trigger", "period_days", "delay_hours", "send_at",
-    "window_start_hour", "window_end_hour", "weekdays_only", "throttle_days", "sample_percent",
-    "daily_cap", "spread_days", "reminders", "reminder_after_days", "expiry_days", "timezone",
-)  # fmt: skip
 
 
 def get_or_404(model, object_id: int):
@@ -100,13 +91,7 @@ def edit_survey(survey_id: int | None):
     if request.method == "GET":
         fill_survey_texts(form, survey)
     if form.validate_on_submit():
-        for field in ("name", "kind", "default_locale", "product_name", "sender_name"):
-            setattr(survey, field, getattr(form, field).data)
-        survey.brand_colour = form.brand_colour.data.lower()
-        survey.texts = survey_texts(form, survey)
-        db.session.add(survey)
-        record_edit("survey.updated" if survey_id else "survey.created", survey.name, survey)
-        db.session.commit()
+        services.save_survey(survey, form.data, current_user)
         flash(f"Saved survey {survey.name}.", "info")
         return redirect(url_for(".index"))
     return render_template("surveys/admin/survey_form.html", form=form, survey=survey)
@@ -117,22 +102,8 @@ def fill_survey_texts(form: SurveyForm, survey: Survey) -> None:
     for locale in LOCALES:
         getattr(form, f"question_{locale}").data = texts.get(locale, {}).get("question", "")
     follow_up = texts.get(survey.default_locale or "en", {}).get("follow_up", {})
-    for band in ("detractor", "passive", "promoter"):
+    for band in services.FOLLOW_UP_BANDS:
         getattr(form, f"follow_up_{band}").data = follow_up.get(band, "")
-
-
-def survey_texts(form: SurveyForm, survey: Survey) -> dict:
-    """The texts JSON from the form; empty fields fall back to the built-in texts."""
-    texts = {locale: dict(value) for locale, value in (survey.texts or {}).items()}
-    for locale in LOCALES:
-        question = (getattr(form, f"question_{locale}").data or "").strip()
-        texts.setdefault(locale, {})["question"] = question
-    follow_up = {
-        band: (getattr(form, f"follow_up_{band}").data or "").strip()
-        for band in ("detractor", "passive", "promoter")
-    }
-    texts[form.default_locale.data]["follow_up"] = follow_up
-    return texts
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"], defaults={"campaign_id": None})
@@ -153,36 +124,25 @@ def edit_campaign(campaign_id: int | None):
     if request.method != "POST":
         form.show_schedule(campaign.cron)
     if form.validate_on_submit():
-        for field in CAMPAIGN_FIELDS:
-            setattr(campaign, field, getattr(form, field).data)
-        campaign.event = form.event.data or None
-        campaign.cron = form.schedule_cron() if form.trigger.data == "recurring" else None
-        campaign.audience = {
-            key: getattr(form, key).data for key in AUDIENCE_FIELDS if getattr(form, key).data
-        }
-        campaign.status = campaign.status or "active"
-        # Before validation's queries autoflush the edit away (a refused edit rolls it back).
-        record_edit("campaign.updated" if campaign_id else "campaign.created", campaign.name,
-                    campaign)  # fmt: skip
+        cron = form.schedule_cron() if form.trigger.data == "recurring" else None
+        data = form.data | {"cron": cron}
+        previewing = request.form.get("action") == "preview_schedule"  # show the sends only
         try:
-            validate_campaign(campaign)
+            if previewing:
+                sends = services.preview_campaign_sends(campaign, data, current_user)
+            else:
+                services.save_campaign(campaign, data, current_user)
         except CampaignError as error:
-            db.session.rollback()
             flash(str(error), "error")
             return render_campaign_form(form, campaign, None, 400)
-        if request.form.get("action") == "preview_schedule":  # show the sends, save nothing
-            sends = upcoming_sends(campaign)
-            db.session.rollback()
+        if previewing:
             if form.trigger.data != "recurring":
                 flash(NOT_RECURRING, "info")
             return render_campaign_form(form, campaign, sends)
-        db.session.add(campaign)
-        db.session.commit()
-        sync_campaign_jobs(running_scheduler())
         flash(f"Saved campaign {campaign.name}.", "info")
         return redirect(url_for(".index"))
     status = 400 if request.method == "POST" else 200  # a form with errors is not saved
-    return render_campaign_form(form, campaign, upcoming_sends(campaign), status)
+    return render_campaign_form(form, campaign, services.upcoming_sends(campaign), status)
 
 
 def render_campaign_form(form, campaign: Campaign, sends: list | None, status: int = 200):
@@ -191,18 +151,6 @@ def render_campaign_form(form, campaign: Campaign, sends: list | None, status: i
         timezones=TIMEZONES, utc=dt.UTC,
     )  # fmt: skip
     return page, status
-
-
-def upcoming_sends(campaign: Campaign) -> list[dt.datetime]:
-    """The next five times a recurring campaign's rule fires, in its time zone; none for a bad
-    rule."""
-    if not campaign.cron:
-        return []
-    now, timezone = dt.datetime.now(dt.UTC), campaign.timezone or "UTC"
-    try:
-        return next_fire_times(campaign.cron, 5, now, timezone)
-    except ScheduleError:
-        return []
 
 
 @bp.get("/campaigns/<int:campaign_id>/preview")
@@ -241,14 +189,7 @@ def preview_email(campaign: Campaign, locale: str):
 def send_test(campaign_id: int):
     """Queue a test email of the campaign to the signed-in user."""
     campaign = get_or_404(Campaign, campaign_id)
-    payload = {
-        "template": "test",
-        "campaign_id": campaign.id,
-        "to": current_user.email,
-        "name": current_user.name,
-    }
-    enqueue("email", payload, f"test:{campaign.id}:{current_user.id}:{secrets.token_hex(6)}")
-    db.session.commit()
+    services.send_test_email(campaign, current_user)
     flash(f"A test email is on its way to {current_user.email}.", "info")
     return redirect(url_for(".preview", campaign_id=campaign.id))
 
@@ -258,9 +199,6 @@ def send_test(campaign_id: int):
 def pause_or_resume(campaign_id: int, action: str):
     """Pause (queued mail waits, no new runs) or resume a campaign."""
     campaign = get_or_404(Campaign, campaign_id)
-    campaign.status = "paused" if action == "pause" else "active"
-    record_edit(f"campaign.{action}d", campaign.name, campaign)
-    db.session.commit()
-    sync_campaign_jobs(running_scheduler())
+    services.set_campaign_paused(campaign, action == "pause", current_user)
     flash(f"Campaign {campaign.name} is {campaign.status}.", "info")
     return redirect(url_for(".index"))

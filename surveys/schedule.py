@@ -76,7 +76,8 @@ def next_fire_times(
 ) -> list[dt.datetime]:
     """The next `count` times a crontab rule of `timezone` fires after `now` (aware, in that
     zone)."""
-    trigger, times, previous = validate_cron(expression, now, timezone), [], None
+    trigger, previous = validate_cron(expression, now, timezone), None
+    times: list[dt.datetime] = []
     moment = now
     while len(times) < count:
         fire = trigger.get_next_fire_time(previous, moment)

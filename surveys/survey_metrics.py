@@ -190,19 +190,20 @@ def trend(
     kind: str,
     period: str = "month",
     column: str = "responded_at",
-    as_of: dt.date | None = None,
+    *,
+    as_of: dt.date,
 ) -> pd.DataFrame:
     """`breakdown` by week, month or quarter of `column`; the period is a string like 2026-03.
 
-    `complete` is False for a period that has not ended before `as_of` (default: today).
+    `complete` is False for a period that has not ended before `as_of`: the caller's today (a
+    pure function reads no clock; the app's is `cs_platform.clock.today()`).
     """
     if period not in PERIODS:
         raise ValueError(f"unknown period {period!r}: use one of {', '.join(PERIODS)}")
     periods = pd.to_datetime(frame[column]).dt.to_period(PERIODS[period])
     table = breakdown(frame.assign(period=periods.astype(str)), kind, "period")
     ends = {str(value): value.end_time.date() for value in periods.unique()}
-    cutoff = as_of or dt.date.today()
-    return table.assign(complete=[ends[label] < cutoff for label in table["period"]])
+    return table.assign(complete=[ends[label] < as_of for label in table["period"]])
 
 
 def summary_of_row(kind: str, row: pd.Series) -> Summary:

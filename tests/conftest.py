@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -21,6 +22,13 @@ from cs_platform.auth.services import create_user
 from cs_platform.config import normalise_database_url
 from cs_platform.extensions import db, limiter
 from cs_platform.models import AuditEntry, User
+
+# The whole suite runs on a host clock west of UTC (set before any test reads it; inherited by
+# subprocesses), so code reading the host's local date (`date.today()`, naive `datetime.now()`)
+# instead of cs_platform.clock disagrees with UTC job times for part of every day, and fails
+# the tests that pin the clock to such an hour (tests/cs_platform/test_clock.py).
+os.environ["TZ"] = "America/Los_Angeles"
+time.tzset()
 
 PASSWORD = "correct horse battery staple"
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import (
     Account,
@@ -136,7 +137,7 @@ class BandOverrideFactory(BaseFactory):
     account = factory.SubFactory(AccountFactory)
     band = "green"
     reason = "Exec sponsor confirmed the renewal"
-    expires_on = factory.LazyFunction(lambda: dt.date.today() + dt.timedelta(days=30))
+    expires_on = factory.LazyFunction(lambda: clock.today() + dt.timedelta(days=30))
 
 
 class PlaybookFactory(BaseFactory):

@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
+from cs_platform import clock
 from cs_platform.accounts.services import OUTREACH_CHANNELS
 from cs_platform.forms import choices
 
@@ -55,7 +56,7 @@ class OverrideForm(FlaskForm):
     def validate_expires_on(self, field: DateField) -> None:
         if field.data is None:  # unparseable: DateField has said so already
             return
-        today = dt.date.today()
+        today = clock.today()
         if field.data <= today:
             raise ValidationError("The override must end after today.")
         if field.data > today + dt.timedelta(days=MAX_OVERRIDE_DAYS):

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import aliased
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import SEGMENTS, Account, Task, User
 from cs_platform.paging import page_count
@@ -170,7 +171,7 @@ class ScoringDays:
 
     @classmethod
     def latest(cls) -> ScoringDays:
-        health = db.session.scalar(select(func.max(HealthScore.scored_on))) or dt.date.today()
+        health = db.session.scalar(select(func.max(HealthScore.scored_on))) or clock.today()
         risk = db.session.scalar(select(func.max(ChurnRisk.scored_on))) or health
         prior = db.session.scalar(
             select(func.max(HealthScore.scored_on)).where(
@@ -320,7 +321,7 @@ def risk_page(filters: RiskFilters, user_id: int, today: dt.date | None = None) 
     The ranking statement selects only account ids (PostgreSQL drops the joins that neither the
     filters nor the sort key use); the page's columns are then read for those 50 ids only.
     """
-    today = today or dt.date.today()
+    today = today or clock.today()
     days = ScoringDays.latest()
     query = risk_query(filters, user_id, today, days)
     ranking = query.with_only_columns(Account.id, func.count().over())
@@ -329,7 +330,8 @@ def risk_page(filters: RiskFilters, user_id: int, today: dt.date | None = None) 
     if ranked:
         total = ranked[0][1]
     else:
-        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        counted = select(func.count()).select_from(query.order_by(None).subquery())
+        total = db.session.execute(counted).scalar_one()
     ids = [account_id for account_id, _ in ranked]
     found = db.session.execute(query.where(Account.id.in_(ids)).order_by(None)).mappings()
     by_id = {row["account_id"]: RiskRow(**row) for row in found}

@@ -19,6 +19,7 @@ from flask import (
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
+from cs_platform import clock
 from cs_platform.accounts import figures, queries, risk, services, traits
 from cs_platform.accounts.forms import NoteForm, OutreachForm, OverrideForm
 from cs_platform.audit import record_audit
@@ -57,7 +58,7 @@ def index():
         owners=queries.owners(),
         segments=SEGMENTS,
         bands=BANDS,
-        today=dt.date.today(),
+        today=clock.today(),
         sparkline=sparkline,
     )
 
@@ -68,7 +69,7 @@ def export_csv():
     """The current view of the risk list as CSV, every page, formulas neutralised; audited, as
     the book's ARR and risk leave the platform with it."""
     filters = risk.RiskFilters.from_args(request.args)
-    today = dt.date.today()
+    today = clock.today()
     rows = risk.export_rows(filters, current_user.id, today)
     # Built whole (10k rows is ~2 MB): streaming would hold the request's DB session open.
     body, count = csv_text(rows, today)
@@ -135,7 +136,7 @@ def detail(account_id: int):
 
 def render_account(account: Account, status: int = 200, **forms: FlaskForm):
     """The account page; `forms` replaces blank forms with submitted ones carrying errors."""
-    today = dt.date.today()
+    today = clock.today()
     history = queries.health_history(account.id)
     churn = queries.latest_churn_risk(account.id)
     blank = {

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from flask import current_app
 from sqlalchemy import column, inspect, select, table
 
 from cs_platform.extensions import db
@@ -67,10 +66,12 @@ def next_runs() -> dict[str, dt.datetime]:
 
 def job_overview() -> tuple[SchedulerState, list[JobRow]]:
     """The scheduler's heartbeat and a row per declared job, in declaration order."""
-    specs = declared_jobs(current_app.config["SCHEDULER_EXTRA_JOB_MODULES"])
+    specs = declared_jobs()
     runs, upcoming = job_runs([spec.id for spec in specs]), next_runs()
     lease = db.session.scalar(select(SchedulerLease).where(SchedulerLease.name == "main"))
-    state = SchedulerState(lease and lease.holder, lease and lease.heartbeat_at)
+    state = SchedulerState(None, None)
+    if lease is not None:
+        state = SchedulerState(lease.holder, lease.heartbeat_at)
     rows = [
         JobRow(spec, describe_schedule(spec), runs.get(spec.id), upcoming.get(spec.id))
         for spec in specs

@@ -174,7 +174,7 @@ def upsert_by_external_id(
     except RowError as error:
         refuse(error)
     created = account is None
-    if created:
+    if account is None:
         account = Account()
     writer.write(account, prepared)
     if created:  # added once complete: a query on the way would flush it half-written
@@ -212,6 +212,12 @@ class RowResult:
     errors: Errors | None = None
     account_id: int | None = None  # read after the flush: the commit expires `account`
 
+    @property
+    def ref(self) -> tuple[str, str]:
+        """(source, external_id) of a row the schema loaded, which requires both."""
+        assert self.source is not None and self.external_id is not None
+        return self.source, self.external_id
+
 
 def bulk_upsert(rows: list[dict[str, Any]], row_schema: Schema) -> list[RowResult]:
     """Create or update each row's account by its CRM id; a row refused (by the schema, a rule
@@ -219,10 +225,10 @@ def bulk_upsert(rows: list[dict[str, Any]], row_schema: Schema) -> list[RowResul
     loaded = [_load_row(index, row, row_schema) for index, row in enumerate(rows)]
     _refuse_repeats(loaded)
     good = [(result, fields) for result, fields in loaded if fields is not None]
-    accounts = linked_accounts([(result.source, result.external_id) for result, _ in good])
+    accounts = linked_accounts([result.ref for result, _ in good])
     writer = AccountWriter(fields.get("owner_email") for _, fields in good)
     for result, fields in good:
-        _write_row(writer, result, fields, accounts.get((result.source, result.external_id)))
+        _write_row(writer, result, fields, accounts.get(result.ref))
     flush_or_conflict(CRM_ID_RACE)
     for result, _ in good:
         result.account_id = result.account.id if result.account else None
@@ -253,7 +259,7 @@ def _refuse_repeats(loaded: list[tuple[RowResult, dict[str, Any] | None]]) -> No
     for position, (result, fields) in enumerate(loaded):
         if fields is None:
             continue
-        ref = (result.source, result.external_id)
+        ref = result.ref
         if ref in first:
             message = f"repeats the CRM id of row {first[ref]} of this batch"
             result.errors = {"external_id": [message]}
@@ -272,7 +278,8 @@ def _write_row(
         result.errors = error.errors
         return
     created = account is None
-    account = Account() if created else account
+    if account is None:
+        account = Account()
     changed = writer.write(account, prepared)
     if created:  # added once complete: a query on the way would flush it half-written
         db.session.add(

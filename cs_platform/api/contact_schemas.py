@@ -91,7 +91,10 @@ class ContactCursor(Cursor):
         super().__init__(int, **kwargs)
         self.by_change = Cursor(dt.datetime, int)
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple | None:
+    # A String that reads as sort keys, as Cursor.
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> tuple | None:
         try:
             return super()._deserialize(value, attr, data, **kwargs)
         except ValidationError:

@@ -111,7 +111,7 @@ def invite(contact: Contact, body: dict[str, Any]) -> InviteOutcome:
     if outcome.refused is not None:
         message = refusal_message(outcome.refused, contact, campaign)
         api_error(409, message, {"reason": [outcome.refused]})
-    if outcome.created:
+    if outcome.created and outcome.invitation is not None:  # created: it is set
         audit_invitation(outcome.invitation, body)
     return outcome
 

@@ -13,10 +13,9 @@ import datetime as dt
 import json
 import re
 from decimal import Context, Decimal
-from typing import Any
+from typing import Any, AnyStr
 
 from marshmallow import ValidationError, fields, validate
-from sqlalchemy import Column
 
 from cs_platform.date_range import EVERGREEN_TEXT, RANGE_TEXT, in_range, is_evergreen
 from cs_platform.models import MAX_INT as MAX_ID
@@ -34,7 +33,7 @@ class FullMatch(validate.Regexp):
         super().__init__(f"^{regex.pattern}$", **kwargs)
         self.whole = regex
 
-    def __call__(self, value: str) -> str:
+    def __call__(self, value: AnyStr) -> AnyStr:  # as Regexp's: str or bytes
         if self.whole.fullmatch(value) is None:
             raise ValidationError(self._format_error(value))
         return value
@@ -87,7 +86,8 @@ class BoundedDate(fields.Date):
         super().__init__(metadata=metadata | {"description": described}, **kwargs)
         self.evergreen = evergreen
 
-    def _deserialize(
+    # A Date (parsed and documented as one) that reads an evergreen date as None.
+    def _deserialize(  # type: ignore[override]
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
     ) -> dt.date | None:
         day = super()._deserialize(value, attr, data, **kwargs)
@@ -105,16 +105,14 @@ CENTS = Decimal("0.01")
 EVERY_FLOAT_TO_CENTS = Context(prec=320)
 
 
-def largest_whole_amount(column: Column) -> int:
-    """The largest whole amount a NUMERIC(precision, scale) column holds on PostgreSQL."""
-    return 10 ** (column.type.precision - column.type.scale) - 1
-
-
 class Money(fields.Float):
     """A finite JSON number read as a Decimal rounded to cents (documented as a plain number);
     give it a Range the column can hold, checked after rounding."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+    # A Float (parsed and documented as one) that reads as a Decimal.
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> Decimal:
         number = super()._deserialize(value, attr, data, **kwargs)  # NaN and Infinity: 422
         return Decimal(repr(number)).quantize(CENTS, context=EVERY_FLOAT_TO_CENTS)
 
@@ -181,7 +179,10 @@ class Cursor(fields.String):
         super().__init__(**kwargs)
         self.types = types
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple | None:
+    # A String (documented as one) that reads as the decoded sort keys.
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> tuple | None:
         raw = super()._deserialize(value, attr, data, **kwargs)
         if raw == "":  # `cursor=`: what a client sends for "no cursor yet"
             return None

@@ -21,14 +21,11 @@ from cs_platform.api.fields import (
     QueryId,
     Text,
     UtcDateTime,
-    largest_whole_amount,
 )
 from cs_platform.api.pagination import PageArgs
 from cs_platform.api.services import EXTERNAL_REF_PATTERNS
-from cs_platform.models import Account
+from cs_platform.models import MAX_ARR
 
-# Account.arr is NUMERIC(14, 2): 999,999,999,999.99 at most on PostgreSQL (10**12 does not fit).
-MAX_ARR = largest_whole_amount(Account.__table__.c.arr)
 MAX_SEATS = 10**7
 MAX_BULK_ROWS = 500
 
@@ -56,19 +53,20 @@ TRAIT_VALUE_WRITTEN = {
         {"type": "null"},
     ]
 }
+MAX_TRAITS_WRITTEN = 50
 TRAITS_WRITTEN = {
     "description": "Custom traits to set: a key new to the platform takes the type of its first "
     "value (true/false: boolean, a number: number, YYYY-MM-DD: date, other text: string) unless "
     "declared under /account-traits; later values must have that type; null removes the trait.",
     "propertyNames": {"pattern": f"^{KEY_PATTERN.pattern}$"},
-    "maxProperties": 50,
+    "maxProperties": MAX_TRAITS_WRITTEN,
 }
 
 
 def at_most_traits(sent: dict) -> None:
     """Refuse more traits in one write than TRAITS_WRITTEN documents."""
-    if len(sent) > TRAITS_WRITTEN["maxProperties"]:
-        raise ValidationError(f"at most {TRAITS_WRITTEN['maxProperties']} traits per write")
+    if len(sent) > MAX_TRAITS_WRITTEN:
+        raise ValidationError(f"at most {MAX_TRAITS_WRITTEN} traits per write")
 
 
 @always_present

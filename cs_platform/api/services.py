@@ -8,17 +8,28 @@ from typing import Any, NoReturn
 
 import pandas as pd
 from flask import abort
-from sqlalchemy import ColumnElement, Row, ScalarSelect, Select, and_, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    ScalarSelect,
+    Select,
+    SQLColumnExpression,
+    and_,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, selectinload
 from werkzeug.exceptions import HTTPException
 
+from cs_platform import clock
 from cs_platform.accounts.risk import active_overrides
 from cs_platform.accounts.traits import trait_clauses
 from cs_platform.api.fields import MAX_ID
+from cs_platform.bulk_writes import is_postgres
 from cs_platform.extensions import db
 from cs_platform.models import Account
-from integrations.bulk import is_postgres
 from scoring.models import BandOverride, ChurnRisk, HealthScore
 from surveys.models import SurveyResponse
 from surveys.survey_metrics import PERIODS, breakdown
@@ -35,7 +46,8 @@ def api_error(status: int, message: str, details: dict[str, Any] | None = None) 
     try:
         abort(status, description=message)
     except HTTPException as error:
-        error.data = {"messages": details} if details else {}
+        # What flask-smorest's error handler reads (its own abort() sets it the same way).
+        error.data = {"messages": details} if details else {}  # type: ignore[attr-defined]
         raise
 
 
@@ -89,7 +101,7 @@ def latest_health(account_id: int) -> dict[str, Any]:
     in_force = and_(
         BandOverride.account_id == HealthScore.account_id,
         BandOverride.ended_at.is_(None),
-        BandOverride.expires_on >= dt.date.today(),
+        BandOverride.expires_on >= clock.today(),
     )
     row = (
         db.session.execute(
@@ -154,7 +166,7 @@ def latest_scores_statement(args: dict[str, Any], today: dt.date | None = None) 
     """Rows (HealthScore, BandOverride | None) of each matching account's latest health score
     and the override in force (as on the risk list), to page by Account.id with health_item.
     Churned accounts only with `include_churned` or `lifecycle_stage=churned`."""
-    override = aliased(BandOverride, active_overrides(today or dt.date.today()))
+    override = aliased(BandOverride, active_overrides(today or clock.today()))
     latest = (Account.id == HealthScore.account_id) & (HealthScore.scored_on == latest_day())
     statement = where_account(
         select(HealthScore, override)
@@ -171,7 +183,7 @@ def latest_scores_statement(args: dict[str, Any], today: dt.date | None = None) 
 
 
 def score_filters(
-    args: dict[str, Any], effective_band: ColumnElement = HealthScore.band
+    args: dict[str, Any], effective_band: SQLColumnExpression[str] = HealthScore.band
 ) -> list[ColumnElement]:
     """WHERE clauses of the score filters given in `args`; `effective_band` is the band in force
     (without overrides, the model's)."""

@@ -16,7 +16,7 @@ from cs_platform.api.fields import Text, UtcDateTime
 from cs_platform.api.pagination import page_schema
 from cs_platform.api.services import api_error, invalid
 from cs_platform.audit import record_audit
-from cs_platform.extensions import db
+from cs_platform.extensions import db, rowcount
 from cs_platform.models import AccountTrait, TraitDefinition
 
 bp = api_blueprint(
@@ -93,7 +93,7 @@ def upsert_account_trait(body: dict[str, Any], key: str):
     while no account holds a value."""
     definition = db.session.get(TraitDefinition, checked_key(key))
     created = definition is None
-    if created:
+    if definition is None:
         definition = TraitDefinition(key=key, label=label_for(key), type=body["type"])
         db.session.add(definition)
     elif body["type"] != definition.type and holders(key):
@@ -108,7 +108,7 @@ def upsert_account_trait(body: dict[str, Any], key: str):
 
 def holders(key: str) -> int:
     """How many accounts hold a value of the trait."""
-    return db.session.scalar(select(func.count()).where(AccountTrait.key == key))
+    return db.session.execute(select(func.count()).where(AccountTrait.key == key)).scalar_one()
 
 
 @bp.route("/account-traits/<key>", methods=["DELETE"], parameters=[KEY_PARAMETER])
@@ -119,7 +119,7 @@ def delete_account_trait(key: str):
     definition = db.session.get(TraitDefinition, checked_key(key))
     if definition is None:
         api_error(404, f"no trait {key}")
-    removed = db.session.execute(delete(AccountTrait).where(AccountTrait.key == key)).rowcount
+    removed = rowcount(db.session.execute(delete(AccountTrait).where(AccountTrait.key == key)))
     db.session.delete(definition)
     record_audit("account_trait.removed", key, {"values_removed": removed})
     db.session.commit()

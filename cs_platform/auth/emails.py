@@ -13,6 +13,7 @@ from flask import current_app, render_template
 from cs_platform import outbox
 from cs_platform.auth.passwords import RESET_HOURS, token_of
 from cs_platform.extensions import db
+from cs_platform.mail import OutgoingEmail, mail_domain, transport
 from cs_platform.models import PasswordReset, User, utcnow
 
 OUTBOX_KIND = "account_email"
@@ -42,8 +43,6 @@ CONTEXTS = {"password_reset": reset_context, "login_notice": notice_context}
 
 def account_email(message_id: int, template: str, user: User, context: dict[str, Any]):
     """The message as text and HTML parts (templates/auth/email/<template>.txt and .html)."""
-    from surveys.emails import OutgoingEmail, mail_domain  # the product's one email type
-
     email = EmailMessage()
     email["From"] = current_app.config["MAIL_FROM"]
     email["To"] = user.email
@@ -58,13 +57,8 @@ def account_email(message_id: int, template: str, user: User, context: dict[str,
 
 def deliver_account_email(message: outbox.OutboxMessage) -> None:
     """Outbox handler of kind "account_email"."""
-    from surveys.mailer import transport  # the transport the settings choose (file or SMTP)
-
     template = message.payload["template"]
     user, context = CONTEXTS[template](message.payload)
     if not user.active:
         raise outbox.DeliveryCancelledError("the user is deactivated")
     transport().send(account_email(message.id, template, user, context))
-
-
-outbox.register_handler(OUTBOX_KIND, deliver_account_email)

@@ -10,6 +10,7 @@ from flask import Blueprint, render_template
 from flask_login import login_required
 from markupsafe import Markup
 
+from cs_platform import clock
 from cs_platform.accounts import risk
 from cs_platform.accounts.figures import date_ticks
 from cs_platform.charts import Series, bar_chart, line_chart
@@ -34,7 +35,7 @@ class SurveyChart:
 @login_required
 def overview():
     """One page of dashboards: the book by band, its trend, survey metrics, models, outcomes."""
-    today = dt.date.today()
+    today = clock.today()
     day = risk.reference_day()
     year_ago = dt.datetime.combine(today - dt.timedelta(days=365), dt.time())
     snapshots = queries.snapshot_days(day)

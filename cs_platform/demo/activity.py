@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cs_platform.demo import wordlists
-from cs_platform.demo.hazard import PROBLEMS
+from cs_platform.demo.hazard import MISSING, PROBLEMS
 from cs_platform.demo.simulation import (
     BURN_IN_WEEKS,
     MINUTES_PER_DAY,
@@ -127,7 +127,7 @@ def ticket_frame(rng: np.random.Generator, history: History) -> pd.DataFrame:
             ),
             "first_reply_minutes": pd.arrays.IntegerArray(reply, mask=~replied),
             "resolution_minutes": pd.arrays.IntegerArray(resolution, mask=~solved),
-            "satisfaction": np.where(rated, np.where(good, "good", "bad"), None),
+            "satisfaction": np.where(rated, np.where(good, "good", "bad"), MISSING),
             "health": health,
         }
     )
@@ -330,7 +330,7 @@ def _detractor_tasks(history: History, responses: pd.DataFrame) -> pd.DataFrame:
             "details": _describe(history.contacts, latest),
             "due_date": (responded + np.timedelta64(2, "D")).astype("datetime64[D]"),
             "status": np.where(is_open, "open", "done"),
-            "outcome": np.where(is_open, None, outcome),
+            "outcome": np.where(is_open, MISSING, outcome),
             "created_at": responded,
             "completed_at": np.where(is_open, np.datetime64("NaT"), done_at),
         }
@@ -368,7 +368,7 @@ def _renewal_tasks(history: History) -> pd.DataFrame:
             "details": "Prepare a value summary (usage, outcomes) before the call.",
             "due_date": due,
             "status": np.where(worked, "done", "open"),
-            "outcome": np.where(worked, "not_a_risk", None),
+            "outcome": np.where(worked, "not_a_risk", MISSING),
             "created_at": opened.astype("datetime64[s]") + np.timedelta64(9, "h"),
             "completed_at": np.where(worked, done_at, np.datetime64("NaT", "s")),
         }

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cs_platform import clock
 from cs_platform.demo import activity, wordlists
 from cs_platform.demo.hazard import DEFAULT_MODEL, HazardModel, top_drivers
 from cs_platform.demo.simulation import (
@@ -107,7 +108,7 @@ def generate_book(
     """Generate `accounts` accounts with 18 months of history up to (not including) `as_of`."""
     if accounts < 1:
         raise ValueError("a demo book needs at least one account")
-    calendar = Calendar(as_of or dt.date.today())
+    calendar = Calendar(as_of or clock.today())
     rng = dict(zip(_STREAMS, _generators(seed), strict=True))
     profile, frame = draw_accounts(rng["accounts"], accounts, calendar, owner_ids)
     sim = simulate(rng["simulation"], profile, model)
@@ -265,7 +266,9 @@ def company_names(rng: np.random.Generator, locale: np.ndarray) -> tuple[list[st
     space = int(np.prod(shape))
     codes = rng.choice(space, size=len(locale), replace=len(locale) > space)
     picks = zip(*np.unravel_index(codes, shape), rng.random(len(locale)), locale, strict=True)
-    names, domains, seen = [], [], {}
+    names: list[str] = []
+    domains: list[str] = []
+    seen: dict[str, int] = {}  # domain stem -> companies named so far
     for q, s, w, draw, loc in picks:
         base = " ".join(word for word in (parts[0][q], parts[1][s], parts[2][w]) if word)
         code = wordlists.LOCALES[loc]

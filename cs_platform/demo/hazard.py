@@ -142,10 +142,14 @@ def likely_problem(rng: np.random.Generator, contributions: Mapping[str, np.ndar
     return np.where(total > 0, np.minimum(chosen, len(PROBLEMS) - 1), -1)
 
 
+# None as np.where's other choice (its types take no bare None; the result is the same).
+MISSING = np.array(None, dtype=object)
+
+
 def top_drivers(contributions: Mapping[str, np.ndarray]) -> np.ndarray:
     """Per account, the driver with the largest positive contribution (None when none raise it)."""
     names = np.array(list(contributions), dtype=object)
     matrix = np.column_stack([np.asarray(v, dtype=float) for v in contributions.values()])
     best = matrix.argmax(axis=1)
     raised = matrix[np.arange(len(matrix)), best] > 0
-    return np.where(raised, names[best], None)
+    return np.where(raised, names[best], MISSING)

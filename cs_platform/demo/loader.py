@@ -136,7 +136,9 @@ class _Writer:
 
     def _cursor(self) -> Cursor:
         """A cursor of psycopg's own connection, in the transaction SQLAlchemy began."""
-        return self.connection.connection.driver_connection.cursor()
+        driver = self.connection.connection.driver_connection
+        assert driver is not None  # None only once the connection is closed
+        return driver.cursor()
 
 
 def _check_columns(table: Table, frame: pd.DataFrame) -> None:

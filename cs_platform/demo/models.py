@@ -7,11 +7,11 @@ import datetime as dt
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cs_platform.extensions import db
+from cs_platform.extensions import Model
 from cs_platform.models import utcnow
 
 
-class DemoRun(db.Model):
+class DemoRun(Model):
     """One run of the demo generator: its seed and the hidden hazard model it used."""
 
     __tablename__ = "demo_runs"
@@ -25,7 +25,7 @@ class DemoRun(db.Model):
     generated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class DemoAccountTruth(db.Model):
+class DemoAccountTruth(Model):
     """The true hazard of one demo account and the driver that raised it most."""
 
     __tablename__ = "demo_account_truth"

@@ -16,21 +16,18 @@ from cs_platform.auth.services import create_user
 from cs_platform.demo.generator import generate_book, slug
 from cs_platform.demo.loader import load_book
 from cs_platform.demo.models import DemoRun
-from cs_platform.demo.survey_program import install_survey_program
+from cs_platform.demo.survey_program import demo_survey_ids, install_survey_program
 from cs_platform.demo.traits import install_demo_traits
 from cs_platform.demo.wordlists import CSM_NAMES
-from cs_platform.extensions import db
+from cs_platform.extensions import db, rowcount
 from cs_platform.models import Account, User
 from cs_platform.progress import Progress
 from cs_platform.tasks.models import Task
 from cs_platform.tasks.services import install_default_playbooks
 from scoring.runs import ScoringSummary, score_accounts, train_and_commit
 from scoring.training import NotEnoughHistoryError
-from surveys.models import Survey
 
 CSM_EMAIL_DOMAIN = "cs-platform.localhost"
-SURVEY_NAMES = {"nps": "Quarterly NPS", "csat": "Support CSAT", "ces": "Customer effort (CES)"}
-PRODUCT_NAME = "Acme Cloud"
 
 
 class DemoRefused(Exception):  # noqa: N818 - the name the CLI imports
@@ -145,9 +142,11 @@ def hand_accounts_to(user: User) -> int:
     """Give `user` the live accounts of the first demo CSM, so that the demo login has a book
     of its own ("my accounts", "my tasks"); returns how many accounts moved."""
     first_csm = demo_csm_ids()[0]
-    moved = db.session.execute(
-        update(Account).where(Account.owner_id == first_csm).values(owner_id=user.id)
-    ).rowcount
+    moved = rowcount(
+        db.session.execute(
+            update(Account).where(Account.owner_id == first_csm).values(owner_id=user.id)
+        )
+    )
     db.session.execute(update(Task).where(Task.owner_id == first_csm).values(owner_id=user.id))
     db.session.commit()
     return moved
@@ -203,17 +202,4 @@ def demo_csm_ids() -> list[int]:
         if user is None:
             user = create_user(email, name, "csm", None)
         ids.append(user.id)
-    return ids
-
-
-def demo_survey_ids() -> dict[str, int]:
-    """One survey per kind: the oldest existing one, or a new one."""
-    ids = {}
-    for kind, name in SURVEY_NAMES.items():
-        survey = db.session.scalar(select(Survey).where(Survey.kind == kind).order_by(Survey.id))
-        if survey is None:
-            survey = Survey(name=name, kind=kind, product_name=PRODUCT_NAME)
-            db.session.add(survey)
-            db.session.flush()
-        ids[kind] = survey.id
     return ids

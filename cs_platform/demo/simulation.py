@@ -59,7 +59,7 @@ class Calendar:
         """`as_of` at midnight, in minutes from the start: every event lies before it."""
         return HISTORY_DAYS * MINUTES_PER_DAY
 
-    def dates(self, days: np.ndarray) -> np.ndarray:
+    def dates(self, days: np.ndarray | int) -> np.ndarray:
         return np.datetime64(self.start, "D") + np.asarray(days).astype("timedelta64[D]")
 
     def times(self, minutes: np.ndarray) -> np.ndarray:

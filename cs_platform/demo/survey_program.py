@@ -17,10 +17,12 @@ from typing import Any
 from sqlalchemy import select
 
 from cs_platform.extensions import db
-from surveys.models import Campaign
+from surveys.models import Campaign, Survey
 from surveys.planning import validate_campaign
 
 # (survey kind, campaign columns); audience {} is every contact the planner may survey.
+SURVEY_NAMES = {"nps": "Quarterly NPS", "csat": "Support CSAT", "ces": "Customer effort (CES)"}
+PRODUCT_NAME = "Acme Cloud"
 SURVEY_PROGRAM: tuple[tuple[str, dict[str, Any]], ...] = (
     (
         "nps",
@@ -54,15 +56,25 @@ SURVEY_PROGRAM: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
+def demo_survey_ids() -> dict[str, int]:
+    """One survey per kind: the oldest existing one, or a new one."""
+    ids = {}
+    for kind, name in SURVEY_NAMES.items():
+        survey = db.session.scalar(select(Survey).where(Survey.kind == kind).order_by(Survey.id))
+        if survey is None:
+            survey = Survey(name=name, kind=kind, product_name=PRODUCT_NAME)
+            db.session.add(survey)
+            db.session.flush()
+        ids[kind] = survey.id
+    return ids
+
+
 def install_survey_program() -> int:
     """Add the program's campaigns that are missing by name; returns how many were added.
 
     Uses the demo's survey of each kind and checks each campaign as the admin page does, so
     it needs the book's contacts loaded. Flushes; the caller commits.
     """
-    # Imported here: the demo service, which owns the demo's surveys, calls this module.
-    from cs_platform.demo.service import demo_survey_ids
-
     survey_ids = demo_survey_ids()
     existing = set(db.session.scalars(select(Campaign.name)))
     added = [

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import insert
 
+from cs_platform.bulk_writes import insert_ignoring_conflicts
 from cs_platform.models import AccountTrait, TraitDefinition, utcnow
-from cs_platform.outbox import insert_ignoring_conflicts
 
 DEFINITIONS = [
     {"key": "support_tier", "label": "Support tier", "type": "string",

@@ -236,7 +236,7 @@ COMMENTS = {
 }
 
 # What a detractor writes about the problem that raises the account's hazard (hazard.PROBLEMS).
-PROBLEM_COMMENTS = {
+PROBLEM_COMMENTS: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
         "usage_decline": (
             "Our champion left and hardly anyone logs in any more.",

@@ -22,6 +22,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from cs_platform import clock
 from cs_platform.forms import choices
 from cs_platform.models import TASK_KINDS
 from cs_platform.tasks.services import OUTCOME_LABELS, TASK_PAGE_SIZE
@@ -55,7 +56,7 @@ class SnoozeForm(TaskActionForm):
 
 def check_snooze_date(until: dt.date) -> None:
     """A snooze ends after today and within MAX_SNOOZE_DAYS (one- and many-task snoozes)."""
-    today = dt.date.today()
+    today = clock.today()
     if until <= today:
         raise ValidationError("Pick a date after today.")
     if until > today + dt.timedelta(days=MAX_SNOOZE_DAYS):

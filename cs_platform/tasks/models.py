@@ -7,11 +7,11 @@ import datetime as dt
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from cs_platform.extensions import db
+from cs_platform.extensions import Model
 from cs_platform.models import Task, User, utcnow
 
 
-class Playbook(db.Model):
+class Playbook(Model):
     """A named checklist, e.g. "Detractor call-back": call within 48 h, log reason, re-survey."""
 
     __tablename__ = "playbooks"
@@ -26,7 +26,7 @@ class Playbook(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class TaskStep(db.Model):
+class TaskStep(Model):
     """One checklist step on a task, copied from a playbook when it was applied."""
 
     __tablename__ = "task_steps"

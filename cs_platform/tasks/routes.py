@@ -3,13 +3,13 @@ manual tasks, playbooks."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
+from cs_platform import clock
 from cs_platform.accounts.queries import owners
 from cs_platform.accounts.routes import first_error, render_account
 from cs_platform.accounts.services import editable_account_or_abort
@@ -59,7 +59,7 @@ def refused(form: TaskActionForm, what: str, task: Task):
 def my_tasks():
     """Open and snoozed tasks, mine or the team's: filtered, sorted and paged by the query string
     (a shareable URL)."""
-    today = dt.date.today()
+    today = clock.today()
     filters = services.TaskFilters.from_args(request.args)
     page = services.task_page(filters, current_user, today)
     return render_template(
@@ -217,6 +217,8 @@ def apply_playbook(task_id: int):
     if not form.validate_on_submit():
         return refused(form, "The playbook was not applied", task)
     playbook = db.session.get(Playbook, form.playbook.data)
+    if playbook is None:  # deleted since the form was shown
+        abort(404)
     try:
         services.apply_playbook(task, playbook)
     except services.TaskError as error:

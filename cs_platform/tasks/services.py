@@ -12,12 +12,21 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import selectinload
 
 from cs_platform.accounts.risk import active_overrides
 from cs_platform.accounts.services import can_edit_account
-from cs_platform.extensions import db
+from cs_platform.extensions import db, rowcount
 from cs_platform.models import TASK_KINDS, Account, Task, TimelineEntry, User, utcnow
 from cs_platform.paging import page_count
 from cs_platform.request_args import is_database_id
@@ -198,7 +207,7 @@ def wake_snoozed(today: dt.date) -> int:
         .values(status="open")
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 @dataclass(frozen=True)
@@ -293,7 +302,7 @@ def _owned_by(owner: str, user: User) -> ColumnElement[bool]:
     return Task.owner_id == int(owner)
 
 
-def _order(sort: str) -> list[ColumnElement]:
+def _order(sort: str) -> list[SQLColumnExpression[Any]]:
     """Soonest first (a snoozed task by its wake date, so it never tops the list as overdue),
     or most severe first; undated tasks last."""
     soonest = NEXT_DATE.asc().nulls_last()
@@ -381,11 +390,12 @@ def open_renewal_tasks(today: dt.date, window_days: int = RENEWAL_TASK_DAYS) -> 
         )
     }
     due_lead = dt.timedelta(days=RENEWAL_DUE_DAYS)
-    tasks = [
-        _renewal_task(account, max(account.renewal_date - due_lead, today))
-        for account in db.session.scalars(renewing)
-        if (account.id, renewal_reason(account.renewal_date)) not in opened
-    ]
+    tasks = []
+    for account in db.session.scalars(renewing):
+        renewal = account.renewal_date
+        assert renewal is not None  # `renewing` holds renewal dates in the window only
+        if (account.id, renewal_reason(renewal)) not in opened:
+            tasks.append(_renewal_task(account, renewal, max(renewal - due_lead, today)))
     db.session.add_all(tasks)
     db.session.flush()
     publish_events(
@@ -394,8 +404,7 @@ def open_renewal_tasks(today: dt.date, window_days: int = RENEWAL_TASK_DAYS) -> 
     return tasks
 
 
-def _renewal_task(account: Account, due: dt.date) -> Task:
-    renewal = account.renewal_date
+def _renewal_task(account: Account, renewal: dt.date, due: dt.date) -> Task:
     return Task(
         account_id=account.id,
         kind="renewal",

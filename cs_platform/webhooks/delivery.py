@@ -18,7 +18,6 @@ from sqlalchemy import update
 from cs_platform import outbox
 from cs_platform.extensions import db
 from cs_platform.models import utcnow
-from cs_platform.webhooks.events import OUTBOX_KIND
 from cs_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
 from cs_platform.webhooks.signing import cipher, signature_header
 from cs_platform.webhooks.ssrf import UnsafeTargetError, check_target, deadline, guarded_session
@@ -156,6 +155,3 @@ def deliver_webhook(message: outbox.OutboxMessage) -> None:
         delivery.status = "held"  # sent again, first of the held ones, once re-enabled
         raise outbox.PermanentDeliveryError("410 Gone: endpoint disabled, delivery held")
     raise outbox.TransientDeliveryError(outcome.error or f"HTTP {outcome.status}")
-
-
-outbox.register_handler(OUTBOX_KIND, deliver_webhook, BACKOFF)

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 
 from cs_platform import outbox
+from cs_platform.bulk_writes import insert_ignoring_conflicts
 from cs_platform.extensions import db
 from cs_platform.models import Task, utcnow
 from cs_platform.webhooks.models import (
@@ -112,13 +113,13 @@ def record_events(
         }
         for message_id, data in zip(ids, items, strict=True)
     ]
-    outbox.insert_ignoring_conflicts(WebhookEvent.__table__, values, ["message_id"])
+    insert_ignoring_conflicts(WebhookEvent.__table__, values, ["message_id"])
     stored: dict[str, tuple[int, str, str]] = {}
     for start in range(0, len(ids), 2000):
         query = select(WebhookEvent.id, WebhookEvent.message_id, WebhookEvent.body)
         chunk = ids[start : start + 2000]
         for row in db.session.execute(query.where(WebhookEvent.message_id.in_(chunk))):
-            stored[row.message_id] = tuple(row)
+            stored[row.message_id] = (row.id, row.message_id, row.body)
     return [stored[message_id] for message_id in dict.fromkeys(ids)]
 
 
@@ -128,7 +129,7 @@ def insert_deliveries(
     """One delivery per event and endpoint not yet delivered there: "pending" for an active
     endpoint, "held" for a disabled one; returns (id, endpoint id, status) of those inserted."""
     now = utcnow()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "endpoint_id": endpoint_id,
             "event_id": event_id,
@@ -143,7 +144,7 @@ def insert_deliveries(
         for event_id, message_id, body in events
         for endpoint_id, active in endpoints
     ]
-    return outbox.insert_ignoring_conflicts(
+    return insert_ignoring_conflicts(
         WebhookDelivery.__table__,
         rows,
         ["endpoint_id", "message_id"],

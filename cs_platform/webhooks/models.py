@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from cs_platform.extensions import db
+from cs_platform.extensions import Model
 from cs_platform.models import in_check, utcnow
 
 EVENT_TYPES = (
@@ -25,7 +25,7 @@ TEST_EVENT = "webhook.test"
 DELIVERY_STATUSES = ("pending", "succeeded", "failed", "held")
 
 
-class WebhookEndpoint(db.Model):
+class WebhookEndpoint(Model):
     __tablename__ = "webhook_endpoints"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,7 +51,7 @@ class WebhookEndpoint(db.Model):
         return event_type in self.event_types
 
 
-class WebhookEvent(db.Model):
+class WebhookEvent(Model):
     """One published event, stored once: the event list API serves it, deliveries point to it."""
 
     __tablename__ = "webhook_events"
@@ -73,20 +73,7 @@ class WebhookEvent(db.Model):
         return json.loads(self.body)
 
 
-class AnnouncedBand(db.Model):
-    """The health band announced for an account on a scoring day: the first one seen, then each
-    band change health_score.changed told (the baseline of the band hysteresis)."""
-
-    __tablename__ = "webhook_announced_bands"
-    __table_args__ = (UniqueConstraint("account_id", "scored_on"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    scored_on: Mapped[dt.date]
-    band: Mapped[str] = mapped_column(String(8))
-
-
-class WebhookDelivery(db.Model):
+class WebhookDelivery(Model):
     """One event for one endpoint: the exact signed body, its status and its attempts."""
 
     __tablename__ = "webhook_deliveries"

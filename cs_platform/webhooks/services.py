@@ -132,11 +132,11 @@ def release_held(endpoint: WebhookEndpoint) -> int:
 
 def held_count(endpoint: WebhookEndpoint) -> int:
     """Deliveries recorded for the endpoint while it was disabled, not sent yet."""
-    return db.session.scalar(
+    return db.session.execute(
         select(func.count()).where(
             WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "held"
         )
-    )
+    ).scalar_one()
 
 
 def send_test(endpoint: WebhookEndpoint) -> None:

@@ -61,7 +61,8 @@ def check_target(url: str, allow_private: bool = False) -> None:
         infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
     except (OSError, ValueError) as exc:
         raise UnsafeTargetError(f"cannot resolve {parts.hostname}: {exc}") from exc
-    internal = sorted({info[4][0] for info in infos if is_internal(info[4][0])})
+    addresses = {str(info[4][0]) for info in infos}  # IPv4 and IPv6 addresses are text
+    internal = sorted(address for address in addresses if is_internal(address))
     if internal:
         raise UnsafeTargetError(
             f"{parts.hostname} resolves to a private or loopback address ({', '.join(internal)})"

@@ -30,6 +30,7 @@ def records_of(body: Any) -> list[dict[str, Any]]:
 
 
 class CompanyStream(Stream):
+    client: HttpClient  # the connector built one: never None for an HTTP vendor
     name = "companies"
     source = SOURCE
 
@@ -50,6 +51,7 @@ class CompanyStream(Stream):
 
 
 class TicketStream(Stream):
+    client: HttpClient  # the connector built one: never None for an HTTP vendor
     name = "tickets"
     source = SOURCE
 
@@ -83,8 +85,9 @@ class TicketStream(Stream):
         if priority not in PRIORITIES:
             raise BadRecord(f"priority {priority!r} is not a Freshdesk priority (1-4)")
         created = parse_time(raw.get("created_at"), "created_at")
-        stats = raw.get("stats") if isinstance(raw.get("stats"), dict) else {}
-        requester = raw.get("requester") if isinstance(raw.get("requester"), dict) else {}
+        stats = raw["stats"] if isinstance(raw.get("stats"), dict) else {}
+        requester = raw["requester"] if isinstance(raw.get("requester"), dict) else {}
+        email = parse_email(requester.get("email"))
         replied = parse_time(stats.get("first_responded_at"), "first_responded_at", False)
         resolved = parse_time(stats.get("resolved_at"), "resolved_at", False)
         values = {
@@ -97,10 +100,9 @@ class TicketStream(Stream):
             "first_reply_minutes": minutes_between(created, replied),
             "resolution_minutes": minutes_between(created, resolved),
             "satisfaction": None,
-            "requester_email": parse_email(requester.get("email")),
+            "requester_email": email,
         }
         company = raw.get("company_id")
-        email = values["requester_email"]
         keys = MatchKeys(str(company) if company else None, emails=(email,) if email else ())
         return Parsed(str(ticket_id), keys, values)
 
@@ -117,6 +119,7 @@ def minutes_between(start: dt.datetime | None, end: dt.datetime | None) -> int |
 
 
 class FreshdeskConnector(Connector):
+    client: HttpClient  # build_client makes one
     kind = "freshdesk"
     credential_fields = ("api_key",)
 

@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+import requests.auth
+
 from integrations.accounts import (
     company_values,
     parse_renewal_date,
@@ -35,8 +37,8 @@ DEFAULT_PROPERTIES = {
 }
 
 
-class BearerAuth:
-    """`Authorization: Bearer <token>` (requests' AuthBase protocol)."""
+class BearerAuth(requests.auth.AuthBase):
+    """`Authorization: Bearer <token>`."""
 
     def __init__(self, token: str) -> None:
         self.token = token
@@ -52,6 +54,7 @@ def millis(stamp: str) -> int:
 
 
 class HubSpotStream(Stream):
+    client: HttpClient  # the connector built one: never None for an HTTP vendor
     object_type: ClassVar[str] = ""
     source = SOURCE
 
@@ -195,6 +198,7 @@ class DealStream(HubSpotStream):
 
 
 class HubSpotConnector(Connector):
+    client: HttpClient  # build_client makes one
     kind = "hubspot"
     credential_fields = ("access_token",)
 

@@ -55,6 +55,7 @@ def flatten(record: dict[str, Any], names: list[str]) -> dict[str, Any]:
 
 
 class SoqlStream(Stream):
+    client: HttpClient  # the connector built one: never None for an HTTP vendor
     source = SOURCE
     sobject = ""
 
@@ -66,6 +67,7 @@ class SoqlStream(Stream):
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
         if self.client.auth is None:
+            assert self.client.reauthenticate is not None  # build_client sets it
             self.client.auth = self.client.reauthenticate()
         where = self.conditions()
         if cursor:
@@ -137,6 +139,7 @@ class OpportunityStream(SoqlStream):
 
 
 class SalesforceConnector(Connector):
+    client: HttpClient  # build_client makes one
     kind = "salesforce"
     credential_fields = ("client_id", "client_secret")
 
@@ -157,6 +160,7 @@ class SalesforceConnector(Connector):
         ]
 
     def check(self) -> None:
+        assert self.client.reauthenticate is not None  # build_client sets it
         self.client.auth = self.client.reauthenticate()
         self.client.get_json(f"/services/data/{API_VERSION}/limits")
 

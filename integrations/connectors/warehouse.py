@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import URL, Connection, Engine, TextClause, create_engine, make_url, text
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
 from sqlalchemy.pool import NullPool
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from integrations.connectors.base import Connector
 from integrations.crypto import decrypt_credentials
@@ -82,8 +83,9 @@ OWN_DATABASE = "this is the app's own database: point the source at a warehouse"
 
 def same_database(source: URL, app: URL) -> bool:
     def place(url: URL) -> tuple:
-        local = url.host in LOOPBACK or url.host.startswith("/")  # "/...": a Unix socket
-        return "localhost" if local else url.host.lower(), url.port or 5432, url.database
+        host = url.host or ""  # no host: the local socket, as LOOPBACK's None and ""
+        local = host in LOOPBACK or host.startswith("/")  # "/...": a Unix socket
+        return "localhost" if local else host.lower(), url.port or 5432, url.database
 
     return app.get_backend_name() == "postgresql" and place(source) == place(app)
 
@@ -150,7 +152,13 @@ def bounded_query(query: str) -> TextClause:
     return text(f"SELECT * FROM ({body}) AS source_rows LIMIT :row_limit")  # noqa: S608 - admin-written SQL, run read-only
 
 
-def within_limit(partitions: Iterator[list], max_rows: int) -> Iterator[list]:
+def driver_message(exc: SQLAlchemyError) -> str:
+    """The database driver's own message where SQLAlchemy wraps one, else the error's."""
+    orig = exc.orig if isinstance(exc, StatementError) else None
+    return str(orig or exc)
+
+
+def within_limit(partitions: Iterator[Sequence[Any]], max_rows: int) -> Iterator[Sequence[Any]]:
     """The partitions, failing the run once more than max_rows rows came."""
     read = 0
     for rows in partitions:
@@ -190,19 +198,19 @@ class UsageRowStream(Stream):
             ):
                 for rows in within_limit(result.mappings().partitions(CHUNK), self.limits.max_rows):
                     records = [{k: json_safe(v) for k, v in row.items()} for row in rows]
-                    today = dt.date.today().isoformat()  # a bad future day must not jump ahead
+                    today = clock.today().isoformat()  # a bad future day must not jump ahead
                     days = [r["day"] for r in records if str(r.get("day")) <= today]
                     cursor = max([*days, cursor or ""]) or None
                     yield Page(records, cursor)
         except SQLAlchemyError as exc:
-            raise VendorError(f"the SQL source failed: {str(exc.orig or exc)[:300]}") from exc
+            raise VendorError(f"the SQL source failed: {driver_message(exc)[:300]}") from exc
 
     def parse(self, raw: dict[str, Any]) -> Parsed:
         try:
             day = dt.date.fromisoformat(str(raw.get("day"))[:10])
         except ValueError:
             raise BadRecord(f"day {raw.get('day')!r} is not a date") from None
-        if not dt.date(2000, 1, 1) <= day <= dt.date.today():
+        if not dt.date(2000, 1, 1) <= day <= clock.today():
             raise BadRecord(f"day {day} is out of range")
         counts = {name: count(raw, name) for name in ("active_users", "events", "features_used")}
         domain = normalise_domain(raw.get("domain"))
@@ -256,4 +264,4 @@ class WarehouseConnector(Connector):
             with source_connection(self.url, limits, app_identity) as connection:
                 connection.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            raise VendorError(f"cannot reach the SQL source: {str(exc.orig or exc)[:300]}") from exc
+            raise VendorError(f"cannot reach the SQL source: {driver_message(exc)[:300]}") from exc

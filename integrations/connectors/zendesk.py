@@ -37,6 +37,7 @@ def expect(body: Any, key: str) -> list[dict[str, Any]]:
 class OrganizationStream(Stream):
     """Organizations map to accounts by stored id or domain; the mapping is what tickets use."""
 
+    client: HttpClient  # the connector built one: never None for an HTTP vendor
     name = "organizations"
     source = SOURCE
 
@@ -65,6 +66,7 @@ class OrganizationStream(Stream):
 
 
 class TicketStream(Stream):
+    client: HttpClient  # the connector built one: never None for an HTTP vendor
     name = "tickets"
     source = SOURCE
 
@@ -142,6 +144,7 @@ class TicketStream(Stream):
 
 
 class ZendeskConnector(Connector):
+    client: HttpClient  # build_client makes one
     kind = "zendesk"
     credential_fields = ("email", "api_token")
 

@@ -11,6 +11,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
+from cs_platform import clock
 from cs_platform.auth.services import create_api_key
 from cs_platform.extensions import db
 from cs_platform.webhooks.services import create_endpoint
@@ -82,10 +83,10 @@ def workspace(make_user) -> dict:
         score=25,
         p_churn=0.6,
         owner=admin,
-        renewal_date=dt.date.today() + dt.timedelta(days=20),
+        renewal_date=clock.today() + dt.timedelta(days=20),
     )
     scored_account("Calm Corp", score=85, owner=admin)
-    TaskFactory(account=account, owner=admin, due_date=dt.date.today() - dt.timedelta(days=3))
+    TaskFactory(account=account, owner=admin, due_date=clock.today() - dt.timedelta(days=3))
     PlaybookFactory()
     survey = SurveyFactory()
     for score in (10, 9, 6, 3):

@@ -18,8 +18,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from cs_platform.extensions import db
+from cs_platform.mail import mail_domain
 from cs_platform.models import Contact, Task, TimelineEntry, utcnow
-from surveys.emails import mail_domain
 from surveys.models import Invitation, SurveyResponse
 from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SurveyFactory
 from tests.surveys.helpers import (

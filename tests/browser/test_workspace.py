@@ -10,6 +10,7 @@ import io
 import pytest
 from playwright.sync_api import Page, expect
 
+from cs_platform import clock
 from tests.browser.test_smoke import sign_in
 from tests.cs_platform.accounts.workspace_data import scored_account
 from tests.factories import TaskFactory
@@ -62,12 +63,12 @@ def test_a_csm_works_the_risk_list_and_the_top_account(page: Page, live_server, 
 
     task = page.locator("#tasks li.task").first
     task.get_by_text("Snooze", exact=True).click()
-    until = dt.date.today() + dt.timedelta(days=7)
+    until = clock.today() + dt.timedelta(days=7)
     task.get_by_label("Snooze until").fill(until.isoformat())
     task.get_by_label("Why").fill("Champion on holiday")
     task.get_by_role("button", name="Snooze task").click()
     expect(page.get_by_role("status")).to_have_text(f"Snoozed until {until}.")
-    year = f" {until.year}" if until.year != dt.date.today().year else ""
+    year = f" {until.year}" if until.year != clock.today().year else ""
     expect(page.locator("#tasks")).to_contain_text(f"snoozed until {until.day} {until:%b}{year}")
 
     page.get_by_label("Add a note").fill("Left a voicemail for the champion")
@@ -77,9 +78,7 @@ def test_a_csm_works_the_risk_list_and_the_top_account(page: Page, live_server, 
     page.get_by_text("Override the band").click()
     page.get_by_label("Band", exact=True).select_option("yellow")
     page.get_by_label("Reason", exact=True).fill("Exec sponsor committed to renew")
-    page.get_by_label("Until", exact=True).fill(
-        (dt.date.today() + dt.timedelta(days=30)).isoformat()
-    )
+    page.get_by_label("Until", exact=True).fill((clock.today() + dt.timedelta(days=30)).isoformat())
     page.get_by_role("button", name="Override band").click()
     expect(page.locator(".page-head")).to_contain_text("Yellow (override)")
     expect(page.locator(".page-head")).to_contain_text("model: Red")

@@ -170,6 +170,8 @@ def test_a_bad_boolean_is_refused(env, tmp_path):
         ("RATELIMIT_STORAGE_URI", "redsi://x:6379", "is not a URL starting with one of: mem"),
         ("LOGIN_RATE_LIMIT", "5 per minit", "LOGIN_RATE_LIMIT='5 per minit' is not a rate limit"),
         ("DATABASE_URL", "mysql://x/y", "DATABASE_URL uses 'mysql'"),
+        ("BUSINESS_TIMEZONE", "Europe/Berln", "BUSINESS_TIMEZONE='Europe/Berln' is not an IANA"),
+        ("BUSINESS_TIMEZONE", "America", "BUSINESS_TIMEZONE='America' is not an IANA time zone"),
     ],
 )
 def test_a_malformed_url_or_rate_limit_is_refused(env, tmp_path, name, value, message):
@@ -201,6 +203,7 @@ def test_valid_values_are_accepted_and_words_take_their_canonical_spelling(env, 
         "BASE_URL": "https://cs.example.com",
         "RATELIMIT_STORAGE_URI": "redis://redis.internal:6379/0",
         "LOGIN_RATE_LIMIT": "10 per minute, 50/hour",
+        "BUSINESS_TIMEZONE": " Pacific/Auckland ",
     }.items():
         env.setenv(name, value)
     config = load_config(tmp_path)
@@ -212,6 +215,7 @@ def test_valid_values_are_accepted_and_words_take_their_canonical_spelling(env, 
     assert config["INTEGRATIONS_ALLOWED_HOSTS"] == ["crm.internal", "warehouse.internal:8443"]
     assert config["BASE_URL"] == "https://cs.example.com"
     assert config["LOGIN_RATE_LIMIT"] == "10 per minute, 50/hour"
+    assert config["BUSINESS_TIMEZONE"] == "Pacific/Auckland"
 
 
 DEFAULTS = {  # as they were before settings were typed: unchanged
@@ -220,6 +224,7 @@ DEFAULTS = {  # as they were before settings were typed: unchanged
     "TRUSTED_PROXY_HOPS": 0,
     "LOG_FORMAT": "json",
     "LOG_LEVEL": "INFO",
+    "BUSINESS_TIMEZONE": "UTC",
     "SCHEDULER_ENABLED": False,
     "SCHEDULER_EXTRA_JOB_MODULES": [],
     "OUTBOX_LEASE_SECONDS": 300,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from cs_platform.extensions import db
 from cs_platform.models import utcnow
 from cs_platform.outbox import OutboxMessage
-from cs_platform.retention import purge_expired
+from cs_platform.retention import purge_expired, purge_job
 from cs_platform.scheduler import declared_jobs
 from cs_platform.webhooks.models import WebhookDelivery, WebhookEndpoint
 from integrations.models import RawUsageEvent
@@ -135,7 +135,7 @@ def test_the_purge_command_reports_what_it_deleted(retention, runner):
     assert "purged 1 raw usage event(s)" in outcome.output
 
 
-def test_the_purge_runs_nightly_as_a_declared_job():
-    spec = next(spec for spec in declared_jobs() if spec.id == "retention-purge")
-    assert spec.func == "cs_platform.retention:purge_job"
+def test_the_purge_runs_nightly_as_a_declared_job(app):
+    spec = next(spec for spec in declared_jobs(app) if spec.id == "retention-purge")
+    assert spec.func is purge_job
     assert spec.trigger == "cron"

@@ -36,7 +36,7 @@ def tick_file() -> None:
 
 
 _AVAILABLE = {
-    "tick": JobSpec("fault-tick", f"{__name__}:tick", "interval", {"seconds": 1}, 1),
-    "tick-file": JobSpec("fault-tick-file", f"{__name__}:tick_file", "interval", {"seconds": 1}, 1),
+    "tick": JobSpec("fault-tick", tick, "interval", {"seconds": 1}, 1),
+    "tick-file": JobSpec("fault-tick-file", tick_file, "interval", {"seconds": 1}, 1),
 }
 JOBS = [_AVAILABLE[name] for name in os.environ.get("FAULT_JOBS", "").split(",") if name]

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from cs_platform.extensions import db
 from cs_platform.models import utcnow
-from cs_platform.scheduler import JOB_MODULES
-from integrations.jobs import JOBS, due_connections
+from cs_platform.scheduler import declared_jobs
+from integrations.jobs import due_connections
 from integrations.models import SyncRun, UsageDaily
 from tests.factories import AccountFactory
 from tests.integrations.fakes.zendesk import make_ticket
@@ -32,10 +32,9 @@ def test_connections_are_due_when_their_interval_has_passed(make_connection):
     assert [c.name for c in due_connections(now)] == [never.name, stale.name]
 
 
-def test_the_integration_jobs_are_declared_to_the_scheduler():
-    ids = {spec.id for spec in JOBS}
+def test_the_integration_jobs_are_declared_to_the_scheduler(app):
+    ids = {spec.id for spec in declared_jobs(app)}
 
-    assert "integrations.jobs" in JOB_MODULES
     assert {"integrations-sync-due", "integrations-usage-rollup"} <= ids
 
 

@@ -11,10 +11,10 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from cs_platform.extensions import db
+from cs_platform.mail import mail_domain
 from cs_platform.models import Contact, Task, TimelineEntry
 from cs_platform.outbox import enqueue, process_batch
 from cs_platform.webhooks.models import EVENT_TYPES, WebhookDelivery, WebhookEndpoint
-from surveys.emails import mail_domain
 from surveys.models import Invitation, SurveyResponse
 from surveys.planning import plan_campaign
 from surveys.tokens import derive_token, opt_out_token

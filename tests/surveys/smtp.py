@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from flask import Flask
 
-from surveys.mailer import close_transport
+from cs_platform.mail import close_transport
 
 MECHANISMS = ("LOGIN", "PLAIN")  # what aiosmtpd offers
 

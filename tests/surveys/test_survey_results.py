@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from cs_platform import clock
 from surveys.results import survey_results
 from tests.factories import AccountFactory, SurveyFactory, SurveyResponseFactory
 
@@ -18,7 +19,7 @@ def admin_client(make_user, login):
 
 def month_start(months_ago: int) -> dt.datetime:
     """Midnight on the first day of the month `months_ago` months before this one."""
-    today = dt.date.today()
+    today = clock.today()
     index = today.year * 12 + today.month - 1 - months_ago
     return dt.datetime(index // 12, index % 12 + 1, 1)
 
@@ -38,7 +39,7 @@ def test_the_headline_compares_the_last_two_complete_months_not_the_one_under_wa
     two_ago, last = month_start(2), month_start(1)
     answer(survey, two_ago + dt.timedelta(days=3), [10] * 60 + [7] * 20 + [3] * 20)
     answer(survey, last + dt.timedelta(days=3), [10] * 50 + [3] * 45)
-    answer(survey, dt.datetime.now().replace(day=1, hour=0, minute=1), [3, 3, 3, 10])
+    answer(survey, clock.utcnow().replace(day=1, hour=0, minute=1), [3, 3, 3, 10])
     results = survey_results(survey)
     assert (results.last_change.before, results.last_change.after) == (label(two_ago), label(last))
     assert results.last_change.comparison.after.n == 95

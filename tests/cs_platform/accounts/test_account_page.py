@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import AccountTrait, TimelineEntry, TraitDefinition
 from integrations.models import SupportTicket, UsageDaily
@@ -35,7 +36,7 @@ def owner_client(csm, login):
 
 def test_the_account_page_shows_charts_drivers_and_risk(csm_client):
     account = scored_account(
-        "Initech", score=25, p_churn=0.42, renewal_date=dt.date.today() + dt.timedelta(days=120)
+        "Initech", score=25, p_churn=0.42, renewal_date=clock.today() + dt.timedelta(days=120)
     )
     page = csm_client.get(f"/accounts/{account.id}").text
     assert "Health score history" in page
@@ -52,7 +53,7 @@ def test_the_account_page_shows_charts_drivers_and_risk(csm_client):
 def test_the_account_page_shows_contacts_tickets_usage_and_timeline(csm_client):
     account = AccountFactory(name="Initech", seats=50)
     ContactFactory(account=account, name="Peter Gibbons", role="champion")
-    today = dt.date.today()
+    today = clock.today()
     db.session.add_all(
         [
             UsageDaily(
@@ -70,8 +71,8 @@ def test_the_account_page_shows_contacts_tickets_usage_and_timeline(csm_client):
                 subject="TPS reports fail",
                 status="open",
                 priority="urgent",
-                created_at=dt.datetime.now() - dt.timedelta(days=3),
-                updated_at=dt.datetime.now(),
+                created_at=clock.utcnow() - dt.timedelta(days=3),
+                updated_at=clock.utcnow(),
                 satisfaction="bad",
             )
         ]
@@ -176,7 +177,7 @@ def test_the_owner_logs_an_outreach(owner_client, csm):
 
 def test_the_owner_overrides_the_band_and_the_model_band_stays_beside_it(owner_client, csm):
     account = scored_account("Override Me", score=30, owner=csm)
-    until = dt.date.today() + dt.timedelta(days=14)
+    until = clock.today() + dt.timedelta(days=14)
     response = owner_client.post(
         f"/accounts/{account.id}/override",
         data={"band": "green", "reason": "Signed the renewal early", "expires_on": until},
@@ -192,7 +193,7 @@ def test_the_owner_overrides_the_band_and_the_model_band_stays_beside_it(owner_c
 def test_a_new_override_ends_the_previous_one_and_clearing_ends_it(owner_client, csm):
     account = scored_account("Twice", owner=csm)
     first = BandOverrideFactory(account=account, band="red")
-    until = (dt.date.today() + dt.timedelta(days=5)).isoformat()
+    until = (clock.today() + dt.timedelta(days=5)).isoformat()
     data = {"band": "yellow", "reason": "Second thoughts", "expires_on": until}
     owner_client.post(f"/accounts/{account.id}/override", data=data)
     db.session.refresh(first)
@@ -204,7 +205,7 @@ def test_a_new_override_ends_the_previous_one_and_clearing_ends_it(owner_client,
 
 def test_setting_and_clearing_an_override_each_leave_an_audit_entry(owner_client, csm):
     account = scored_account("Audited", owner=csm)
-    until = dt.date.today() + dt.timedelta(days=5)
+    until = clock.today() + dt.timedelta(days=5)
     data = {"band": "green", "reason": "Exec sponsor re-engaged", "expires_on": until}
     owner_client.post(f"/accounts/{account.id}/override", data=data)
     owner_client.post(f"/accounts/{account.id}/override/clear")
@@ -337,7 +338,7 @@ def test_a_churned_account_shows_when_and_why_it_churned_but_no_band_or_churn_ri
 
 def test_overriding_the_band_of_a_churned_account_is_refused_with_a_message(owner_client, csm):
     account = AccountFactory(owner=csm, churned_at=dt.date(2026, 3, 1))
-    until = (dt.date.today() + dt.timedelta(days=5)).isoformat()
+    until = (clock.today() + dt.timedelta(days=5)).isoformat()
     data = {"band": "green", "reason": "Hope springs eternal", "expires_on": until}
     response = owner_client.post(f"/accounts/{account.id}/override", data=data)
     assert response.status_code == 409

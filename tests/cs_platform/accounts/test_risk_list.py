@@ -8,6 +8,7 @@ import io
 import re
 from decimal import Decimal
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from integrations.models import SupportTicket  # noqa: F401 - registers the table for the app
 from surveys.models import Survey, SurveyResponse
@@ -95,7 +96,7 @@ def test_an_active_override_shows_with_the_model_band_beside_it(csm_client):
 
 def test_an_expired_or_ended_override_no_longer_counts(csm_client):
     account = scored_account("Lapsed", score=30)
-    BandOverrideFactory(account=account, band="green", expires_on=dt.date.today() - dt.timedelta(1))
+    BandOverrideFactory(account=account, band="green", expires_on=clock.today() - dt.timedelta(1))
     page = csm_client.get("/?band=red").text
     assert "Lapsed" in page
     assert "(override)" not in page
@@ -124,7 +125,7 @@ def test_my_accounts_shows_only_the_signed_in_csms_accounts(make_user, login):
 
 
 def test_segment_renewal_and_search_filters_combine(csm_client):
-    today = dt.date.today()
+    today = clock.today()
     scored_account("Soon Enterprise", segment="enterprise", renewal_date=today + dt.timedelta(20))
     scored_account("Late Enterprise", segment="enterprise", renewal_date=today + dt.timedelta(200))
     scored_account("Soon Smb", segment="smb", renewal_date=today + dt.timedelta(10))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import Account, User
 from scoring.models import ChurnRisk, HealthScore
@@ -31,7 +32,7 @@ def scored_account(
     `score_30d_ago` to `score` over the last 30 days), each with `p_churn` as its 90-day
     probability, and today's churn risk. The default score is yellow: on the default view."""
     account = AccountFactory(name=name, arr=Decimal(arr), owner=owner, **account_fields)
-    today = dt.date.today()
+    today = clock.today()
     start = score if score_30d_ago is None else score_30d_ago
     rows = []
     for back in range(days - 1, -1, -1):

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import Account, AccountTrait, TraitDefinition, utcnow
 from scoring.models import HealthScore
@@ -19,7 +20,7 @@ from tests.cs_platform.api.test_api_endpoints import assert_error
 from tests.factories import AccountFactory, BandOverrideFactory, HealthScoreFactory
 
 LATEST = "/api/v1/health-scores/latest"
-TODAY = dt.date.today()
+TODAY = clock.today()
 YESTERDAY = TODAY - dt.timedelta(days=1)
 
 

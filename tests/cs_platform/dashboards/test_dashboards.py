@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from cs_platform import clock
 from cs_platform.accounts.routes import segment_label
 from cs_platform.dashboards.queries import TREND_MONTHS
 from cs_platform.dashboards.routes import band_trend_span, months_back
@@ -24,7 +25,7 @@ def test_the_book_is_summed_by_current_band_with_arr(csm_client):
     assert "4 live accounts · $225,000 ARR" in page
     assert "$150,000" in page  # red ARR
     assert "Not scored" in page
-    first_snapshot = dt.date.today() - dt.timedelta(days=30)
+    first_snapshot = clock.today() - dt.timedelta(days=30)
     assert f"Bands since {first_snapshot:%d %b %Y}, the earliest monthly snapshot" in page
 
 
@@ -40,7 +41,7 @@ def add_nps_answers(scores_by_month: dict[int, list[int]]) -> None:
             account_id=account.id,
             kind="nps",
             score=score,
-            responded_at=months_back(dt.date.today(), months_ago).replace(day=2),
+            responded_at=months_back(clock.today(), months_ago).replace(day=2),
         )
         for months_ago, scores in scores_by_month.items()
         for score in scores
@@ -59,7 +60,7 @@ def test_survey_metrics_are_charted_by_month_with_intervals(csm_client):
 
 def test_the_month_under_way_is_drawn_dashed_and_named_partial(csm_client):
     add_nps_answers({1: [10, 9, 9, 8], 0: [3, 3, 3, 10]})
-    this_month = f"{dt.date.today():%Y-%m}"
+    this_month = f"{clock.today():%Y-%m}"
     page = csm_client.get("/dashboards").text
     assert f"NPS by month with 95% interval; {this_month} is partial" in page
     assert 'class="line series-partial"' in page

@@ -8,6 +8,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from cs_platform import clock
 from cs_platform.demo.models import DemoAccountTruth, DemoRun
 from cs_platform.demo.service import (
     DemoRefused,
@@ -73,7 +74,7 @@ def test_the_demo_has_six_csm_owners_and_one_survey_per_kind(app):
 def test_loaded_rows_read_back_with_their_types(app):
     seed_demo(accounts=30, seed=4, force=False)
     run = db.session.scalar(select(DemoRun))
-    assert run.seed == 4 and run.as_of == dt.date.today()
+    assert run.seed == 4 and run.as_of == clock.today()
     assert set(run.hazard_model["coefficients"]) >= {"usage_decline", "detractor"}
     truth = db.session.scalar(select(DemoAccountTruth))
     assert isinstance(truth.driver_contributions, dict) and truth.final_hazard > 0
@@ -82,7 +83,7 @@ def test_loaded_rows_read_back_with_their_types(app):
     usage = db.session.scalar(select(UsageDaily).where(UsageDaily.feature_counts.is_not(None)))
     assert sum(usage.feature_counts.values()) == usage.events
     latest = db.session.scalar(select(func.max(UsageDaily.day)))
-    assert latest == dt.date.today() - dt.timedelta(days=1)
+    assert latest == clock.today() - dt.timedelta(days=1)
 
 
 def test_every_demo_account_has_one_trait_of_each_type(app):
@@ -151,7 +152,7 @@ def test_rows_added_after_the_demo_get_fresh_ids(app):
 
 def test_scoring_features_can_be_built_from_the_demo(app):
     seed_demo(accounts=40, seed=5, force=False)
-    features = features_as_of(dt.date.today())
+    features = features_as_of(clock.today())
     live = db.session.scalar(select(func.count()).where(Account.churned_at.is_(None)))
     assert len(features) == live
     assert features["active_users"].notna().mean() > 0.9

@@ -8,11 +8,12 @@ import pytest
 from flask import current_app
 from sqlalchemy import func, select
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import Task, TimelineEntry
 from tests.factories import AccountFactory, TaskFactory
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 
 
 @pytest.fixture

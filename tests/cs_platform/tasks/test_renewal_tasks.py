@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from cs_platform import clock
 from cs_platform.demo.generator import generate_book
 from cs_platform.extensions import db
 from cs_platform.models import Account, Task
@@ -16,7 +17,7 @@ from cs_platform.tasks.jobs import JOBS, open_renewal_prep_tasks
 from cs_platform.tasks.services import open_renewal_tasks
 from tests.factories import AccountFactory
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 pytestmark = pytest.mark.usefixtures("app")  # the database, emptied after each test
 
 
@@ -89,7 +90,7 @@ def test_the_daily_job_reads_the_window_from_the_configuration(app, monkeypatch)
     open_renewal_prep_tasks()
     assert len(renewal_tasks()) == 1
     spec = next(spec for spec in JOBS if spec.id == "tasks-renewal-prep")
-    assert spec.trigger == "cron" and spec.func.endswith(":open_renewal_prep_tasks")
+    assert spec.trigger == "cron" and spec.func is open_renewal_prep_tasks
 
 
 def test_the_daily_job_defaults_to_a_ninety_day_window(app):

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import Task, TimelineEntry
 from cs_platform.tasks.jobs import wake_snoozed_tasks
@@ -15,7 +16,7 @@ from cs_platform.tasks.models import Playbook, TaskStep
 from tests.conftest import audit_trail
 from tests.factories import AccountFactory, PlaybookFactory, TaskFactory
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 
 
 @pytest.fixture

@@ -10,11 +10,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import event
 
+from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import Account, Task, User
 from tests.factories import AccountFactory, BandOverrideFactory, HealthScoreFactory, TaskFactory
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 
 
 def days(n: int) -> dt.date:

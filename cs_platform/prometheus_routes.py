@@ -1,10 +1,8 @@
 """Prometheus metrics at /metrics.
 
 Most figures are read from the database at scrape time, so every web worker, scheduler and
-outbox worker on every machine agrees on them. Only what no table holds is counted in process:
-HTTP requests and ingested events. Under gunicorn those counts go through prometheus_client's
-multiprocess mode (PROMETHEUS_MULTIPROC_DIR: one file per worker, summed at scrape time);
-without the variable (the dev server, tests) they live in this process's memory.
+outbox worker on every machine agrees on them. Only what no table holds is counted in process,
+by `cs_platform/request_metrics.py`: HTTP requests and ingested events.
 """
 
 from __future__ import annotations
@@ -14,20 +12,16 @@ import importlib.metadata
 import ipaddress
 import os
 import platform
-import time
 import tomllib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-from flask import Blueprint, Flask, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    Counter,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
-    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import (
@@ -42,6 +36,7 @@ from sqlalchemy import func, select
 from cs_platform.extensions import db, limiter
 from cs_platform.models import utcnow
 from cs_platform.outbox import OutboxMessage
+from cs_platform.request_metrics import IN_PROCESS_METRICS
 from cs_platform.webhooks.models import WebhookDelivery
 from integrations.models import RUN_STATUSES, Connection, RawUsageEvent, SyncRun
 from scoring.models import HealthScore, ScoringRun
@@ -50,37 +45,6 @@ bp = Blueprint("metrics", __name__)
 SYNC_COUNTS = ("fetched", "created", "updated", "unmatched", "failed")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
-URL_RULE_KEY = "cs_platform.url_rule"
-UNMATCHED = "unmatched"  # 404s and 405s have no rule; the raw path never becomes a label
-HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-# The same series in both modes: multiprocess mode has no `_created` samples.
-disable_created_metrics()
-HTTP_REQUESTS = Counter(
-    "cs_http_requests",
-    "HTTP requests by method, URL rule and status class.",
-    ["method", "endpoint", "status_class"],
-    registry=None,
-)
-HTTP_ERRORS = Counter(
-    "cs_http_request_errors",
-    "HTTP requests answered 5xx or ended by an unhandled exception, by method and URL rule.",
-    ["method", "endpoint"],
-    registry=None,
-)
-HTTP_DURATION = Histogram(
-    "cs_http_request_duration_seconds",
-    "Time until the response starts, by URL rule.",
-    ["endpoint"],
-    registry=None,
-)
-INGESTED_EVENTS = Counter(
-    "cs_ingest_events",
-    "Segment-style events as answered to the sender: accepted or rejected, by source.",
-    ["source", "outcome"],
-    registry=None,
-)
-IN_PROCESS_METRICS = (HTTP_REQUESTS, HTTP_ERRORS, HTTP_DURATION, INGESTED_EVENTS)
 
 
 class DatabaseCollector:
@@ -277,59 +241,6 @@ def project_version() -> str:
     except importlib.metadata.PackageNotFoundError:
         with (PROJECT_ROOT / "pyproject.toml").open("rb") as pyproject:
             return tomllib.load(pyproject)["project"]["version"]
-
-
-def install_request_metrics(app: Flask) -> None:
-    """Count and time every request by its URL rule, the raw path never (no ids or tokens)."""
-    app.teardown_request(remember_url_rule)
-    app.wsgi_app = RequestMetricsMiddleware(app.wsgi_app)  # type: ignore[method-assign]
-
-
-def remember_url_rule(_error: BaseException | None = None) -> None:
-    """Leave the matched rule in the WSGI environ, where the middleware reads it afterwards."""
-    rule = request.url_rule
-    request.environ[URL_RULE_KEY] = rule.rule if rule is not None else UNMATCHED
-
-
-class RequestMetricsMiddleware:
-    """Times the app and reads the status it starts; an exception that escapes counts as 500.
-    A streamed body is not waited for: the time is until the response starts."""
-
-    def __init__(self, wsgi_app: Callable) -> None:
-        self.wsgi_app = wsgi_app
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        started = time.perf_counter()
-        statuses: list[int] = []
-
-        def capture_status(status: str, headers: list, exc_info=None):
-            statuses.append(int(status.split(" ", 1)[0]))
-            return start_response(status, headers, exc_info)
-
-        try:
-            return self.wsgi_app(environ, capture_status)
-        except Exception:
-            statuses.append(500)
-            raise
-        finally:
-            endpoint = environ.get(URL_RULE_KEY, UNMATCHED)
-            method = environ.get("REQUEST_METHOD", "")
-            record_request(method, endpoint, statuses[-1] if statuses else 500, started)
-
-
-def record_request(method: str, endpoint: str, status: int, started: float) -> None:
-    """One request in the HTTP counters and the latency histogram."""
-    method = method if method in HTTP_METHODS else "other"  # any verb may arrive: bound labels
-    HTTP_REQUESTS.labels(method, endpoint, f"{status // 100}xx").inc()
-    HTTP_DURATION.labels(endpoint).observe(time.perf_counter() - started)
-    if status >= 500:
-        HTTP_ERRORS.labels(method, endpoint).inc()
-
-
-def count_ingested_events(source: str, accepted: int, rejected: int) -> None:
-    """A Segment-style request's events as answered to its sender, by source connection name."""
-    INGESTED_EVENTS.labels(source, "accepted").inc(accepted)
-    INGESTED_EVENTS.labels(source, "rejected").inc(rejected)
 
 
 def direct_loopback_request() -> bool:

@@ -1,0 +1,74 @@
+"""What the kernel and the shell bring to the app, area by area (see `cs_platform/domain.py`).
+
+The domain packages declare theirs in `surveys/wiring.py`, `integrations/wiring.py` and
+`scoring/wiring.py`; the factory installs all of them.
+"""
+
+from __future__ import annotations
+
+from cs_platform import job_runs, models, outbox, retention, scheduler
+from cs_platform.accounts.routes import bp as accounts_bp
+from cs_platform.admin.api_key_routes import bp as api_keys_bp
+from cs_platform.admin.routes import bp as admin_bp
+from cs_platform.api import init_api
+from cs_platform.auth import emails as account_emails
+from cs_platform.auth.routes import bp as auth_bp
+from cs_platform.cli import (
+    create_api_key_command,
+    create_user_command,
+    demo_command,
+    demo_login_command,
+    scheduler_command,
+)
+from cs_platform.dashboards.routes import bp as dashboards_bp
+from cs_platform.demo import models as demo_models
+from cs_platform.domain import Domain, OutboxHandler
+from cs_platform.health_routes import bp as health_bp
+from cs_platform.privacy import erase_contact_command
+from cs_platform.prometheus_routes import bp as metrics_bp
+from cs_platform.request_metrics import install_request_metrics
+from cs_platform.tasks import jobs as task_jobs
+from cs_platform.tasks import models as task_models
+from cs_platform.tasks.cli import playbooks_group
+from cs_platform.tasks.routes import bp as tasks_bp
+from cs_platform.webhooks import delivery as webhook_delivery
+from cs_platform.webhooks import models as webhook_models
+from cs_platform.webhooks.events import OUTBOX_KIND as WEBHOOK_KIND
+from cs_platform.webhooks.routes import bp as webhooks_bp
+
+KERNEL = Domain(
+    "kernel",
+    models=(models, outbox, job_runs, scheduler),
+    blueprints=(health_bp, metrics_bp),
+    commands=(scheduler_command, outbox.outbox_group, retention.retention_group),
+    jobs=(*scheduler.JOBS, *retention.JOBS),
+    setup=install_request_metrics,
+)
+AUTH = Domain(
+    "auth",
+    blueprints=(auth_bp, api_keys_bp),
+    commands=(create_user_command, create_api_key_command, erase_contact_command),
+    outbox_handlers=(
+        OutboxHandler(account_emails.OUTBOX_KIND, account_emails.deliver_account_email),
+    ),
+)
+WEBHOOKS = Domain(
+    "webhooks",
+    models=(webhook_models,),
+    blueprints=(webhooks_bp,),
+    outbox_handlers=(
+        OutboxHandler(WEBHOOK_KIND, webhook_delivery.deliver_webhook, webhook_delivery.BACKOFF),
+    ),
+)
+TASKS = Domain(
+    "tasks",
+    models=(task_models,),
+    blueprints=(tasks_bp,),
+    commands=(playbooks_group,),
+    jobs=tuple(task_jobs.JOBS),
+)
+PAGES = Domain("pages", blueprints=(accounts_bp, dashboards_bp, admin_bp))
+API = Domain("api", setup=init_api)
+DEMO = Domain("demo", models=(demo_models,), commands=(demo_command, demo_login_command))
+
+AREAS = (KERNEL, AUTH, WEBHOOKS, TASKS, PAGES, API, DEMO)
