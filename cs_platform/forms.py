@@ -23,3 +23,11 @@ class MultiCheckboxField(SelectMultipleField):
 
 class ConfirmForm(FlaskForm):
     """An empty form whose CSRF token guards a one-button action (revoke, replay, clear)."""
+
+
+def first_error(form: FlaskForm) -> str:
+    """The first validation message of a form, for the flash line above the page."""
+    for field in form:
+        if field.errors:
+            return f"{field.label.text}: {field.errors[0]}"
+    return "please check the form."

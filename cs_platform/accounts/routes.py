@@ -26,7 +26,7 @@ from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.charts import sparkline
 from cs_platform.extensions import db
-from cs_platform.forms import ConfirmForm
+from cs_platform.forms import ConfirmForm, first_error
 from cs_platform.models import SEGMENT_LABELS, SEGMENTS, Account
 from cs_platform.tasks import services as task_services
 from cs_platform.tasks.forms import CompleteForm, NewTaskForm, SnoozeForm
@@ -244,14 +244,6 @@ def clear_override(account_id: int):
     db.session.commit()
     flash("Override cleared." if cleared else "There was no override to clear.", "info")
     return back_to(account, "health")
-
-
-def first_error(form: FlaskForm) -> str:
-    """The first validation message of a form, for the flash line above the page."""
-    for field in form:
-        if field.errors:
-            return f"{field.label.text}: {field.errors[0]}"
-    return "please check the form."
 
 
 @bp.app_template_filter("money")

@@ -11,7 +11,6 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from cs_platform.accounts.routes import first_error
 from cs_platform.admin.forms import ChangeUserForm, NewUserForm
 from cs_platform.admin.jobs import job_overview
 from cs_platform.audit import record_audit
@@ -19,6 +18,7 @@ from cs_platform.auth.decorators import roles_required
 from cs_platform.auth.passwords import force_reset
 from cs_platform.auth.services import AuthError, create_user
 from cs_platform.extensions import db
+from cs_platform.forms import first_error
 from cs_platform.models import AuditEntry, User
 from cs_platform.paging import newest_first
 

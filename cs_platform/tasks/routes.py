@@ -11,13 +11,13 @@ from sqlalchemy.exc import IntegrityError
 
 from cs_platform import clock
 from cs_platform.accounts.queries import owners
-from cs_platform.accounts.routes import first_error, render_account
+from cs_platform.accounts.routes import render_account
 from cs_platform.accounts.services import editable_account_or_abort
 from cs_platform.audit import record_edit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.auth.routes import safe_next_url
 from cs_platform.extensions import db
-from cs_platform.forms import choices
+from cs_platform.forms import choices, first_error
 from cs_platform.models import TASK_KINDS, Task, User
 from cs_platform.tasks import services
 from cs_platform.tasks.forms import (
