@@ -19,13 +19,15 @@ import collections
 import os
 import re
 import signal
+import smtplib
 import subprocess
 import sys
 import time
 
+import psycopg
 from aiosmtpd.controller import Controller
 from api_common import ROOT, free_port, scratch_database
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, make_url, select, text, update
 
 FILL_SQL = [
     """
@@ -200,6 +202,42 @@ def deliver(workers: int, count: int, env: dict[str, str]) -> float:
     return count / max((last - first).total_seconds(), 1e-6)
 
 
+def due_emails(count: int) -> list[tuple[int, object]]:
+    """`count` more due invitation messages with the product's own bytes, built beforehand."""
+    from cs_platform.extensions import db
+    from cs_platform.outbox import OutboxMessage
+    from surveys.emails import invitation_email
+    from surveys.mailer import prefetch_invitations
+
+    release(count)
+    messages = db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= func.now())
+        .order_by(OutboxMessage.id)
+        .limit(count)
+    ).all()
+    invitations = {invitation.id: invitation for invitation in prefetch_invitations(messages)}
+    return [(m.id, invitation_email(invitations[m.payload["invitation_id"]], 0)) for m in messages]
+
+
+def delivery_floor(count: int, port: int, url: str) -> float:
+    """The floor of durable delivery: the same messages' bytes over one smtplib connection, each
+    followed by one UPDATE + COMMIT on a plain psycopg connection (what "sent" must cost)."""
+    emails = due_emails(count)
+    plain_url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain_url) as connection, smtplib.SMTP("127.0.0.1", port) as smtp:
+        started = time.perf_counter()
+        for message_id, email in emails:
+            smtp.sendmail(email.sender, [email.recipient], email.raw)
+            connection.execute(
+                "UPDATE outbox_messages SET status = 'sent', sent_at = now(), "
+                "attempts = attempts + 1 WHERE id = %s",
+                (message_id,),
+            )
+            connection.commit()
+        return len(emails) / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
@@ -229,11 +267,14 @@ def main() -> None:
             db.create_all()
             fill(app, args.accounts, args.demo)
             plan(app)
+            floor = delivery_floor(args.deliver, controller.port, url)
+            print(f"floor (one SMTP connection, UPDATE + COMMIT per message): {floor:.0f} msg/s")
             for workers in (1, 2):
                 rate = deliver(workers, args.deliver, env)
                 print(
                     f"{workers} worker(s): {rate:.0f} messages/s"
-                    f" ({rate / workers:.0f} per worker), {args.deliver} messages"
+                    f" ({rate / workers:.0f} per worker, {rate / workers / floor:.2f} of the"
+                    f" floor), {args.deliver} messages"
                 )
             duplicates = sum(n - 1 for n in sink.ids.values() if n > 1)
             print(
