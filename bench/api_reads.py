@@ -3,7 +3,9 @@
 Seeds a scratch database set-wise with N accounts and three days of health scores each, creates
 an API key, serves the app with gunicorn and drives it with wrk (apt install wrk):
 
-* GET /api/v1/accounts/{id}/health for random ids (target: >= 1,000 req/s, p99 < 50 ms);
+* GET /api/v1/accounts/{id}/health for random ids, and beside it its floor
+  (bench/api_floor_app.py: plain Flask, one psycopg query that also checks the key) with the
+  ratio of their throughput and p99;
 * GET /api/v1/health-scores?updated_since=...&limit=500, a 500-row page of an incremental pull.
 
     .venv/bin/python bench/api_reads.py --accounts 100000 --seconds 20
@@ -26,7 +28,7 @@ from contextlib import contextmanager
 
 import requests
 from api_common import ROOT, free_port, health_scores_sql, scratch_database
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 SEED_SQL = [
     """
@@ -92,7 +94,6 @@ def seed(url: str, accounts: int, instance: str) -> str:
 
 
 def start_gunicorn(url: str, instance: str, workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -104,18 +105,27 @@ def start_gunicorn(url: str, instance: str, workers: int) -> tuple[subprocess.Po
         # Shared counters as in production (the in-memory store is per worker).
         "RATELIMIT_STORAGE_URI": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"),
     }
+    return launch_gunicorn("wsgi:app", env, workers, "/api/v1/openapi.json")
+
+
+def launch_gunicorn(
+    target: str, env: dict[str, str], workers: int, ready_path: str
+) -> tuple[subprocess.Popen, str]:
+    """gunicorn serving `target` (module:app, from the repository root); waits for `ready_path`."""
+    port = free_port()
     command = [
         str(ROOT / ".venv/bin/gunicorn"),
         "--workers", str(workers),
         "--bind", f"127.0.0.1:{port}",
         "--log-level", "warning",
-        "wsgi:app",
+        "--pythonpath", str(ROOT / "bench"),
+        target,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own command line
     base = f"http://127.0.0.1:{port}"
     for _ in range(60):
         try:
-            if requests.get(f"{base}/api/v1/openapi.json", timeout=10).ok:
+            if requests.get(f"{base}{ready_path}", timeout=10).ok:
                 return process, base
         except requests.RequestException:
             time.sleep(0.5)
@@ -126,7 +136,21 @@ def start_gunicorn(url: str, instance: str, workers: int) -> tuple[subprocess.Po
 @contextmanager
 def served(url: str, instance: str, workers: int) -> Iterator[str]:
     """The app served by gunicorn on the database at `url`; yields its base URL."""
-    server, base = start_gunicorn(url, instance, workers)
+    with stopping(*start_gunicorn(url, instance, workers)) as base:
+        yield base
+
+
+@contextmanager
+def floor_served(url: str, workers: int) -> Iterator[str]:
+    """The floor app (bench/api_floor_app.py) on the same database and worker count."""
+    plain_url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    env = {**os.environ, "FLOOR_DATABASE_URL": plain_url}
+    with stopping(*launch_gunicorn("api_floor_app:app", env, workers, "/ping")) as base:
+        yield base
+
+
+@contextmanager
+def stopping(server: subprocess.Popen, base: str) -> Iterator[str]:
     try:
         yield base
     finally:
@@ -149,6 +173,12 @@ def wrk(url: str, script: str, seconds: int, connections: int) -> dict[str, str]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     figures["non-2xx"] = errors.group(1) if errors else "0"
     return figures
+
+
+def seconds(latency: str) -> float:
+    """wrk's latency text (850.00us, 12.3ms, 1.2s) in seconds."""
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", latency).groups()
+    return float(number) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
 
 
 def report(name: str, figures: dict[str, str]) -> None:
@@ -180,9 +210,14 @@ def main() -> None:
                 f"connections, {args.seconds} s per endpoint"
             )
             script = HEALTH_SCRIPT.format(accounts=args.accounts, key=key)
-            report(
-                "GET /accounts/{id}/health (random ids)",
-                wrk(base, script, args.seconds, args.connections),
+            product = wrk(base, script, args.seconds, args.connections)
+            report("GET /accounts/{id}/health (random ids)", product)
+            with floor_served(url, args.workers) as floor_base:
+                floor = wrk(floor_base, script, args.seconds, args.connections)
+            report("  floor: plain Flask, one query with the key", floor)
+            print(
+                f"  product/floor: {float(product['req/s']) / float(floor['req/s']):.2f} of the"
+                f" throughput, p99 {seconds(product['99']) / seconds(floor['99']):.1f}x"
             )
             report(
                 "GET /health-scores?updated_since=..&limit=500",
