@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import requests
-from api_common import ROOT, free_port, health_scores_sql, scratch_database
-from sqlalchemy import make_url, text
+from api_common import ROOT, free_port, health_scores_sql, libpq_url, scratch_database
+from sqlalchemy import text
 
 SEED_SQL = [
     """
@@ -143,8 +143,7 @@ def served(url: str, instance: str, workers: int) -> Iterator[str]:
 @contextmanager
 def floor_served(url: str, workers: int) -> Iterator[str]:
     """The floor app (bench/api_floor_app.py) on the same database and worker count."""
-    plain_url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    env = {**os.environ, "FLOOR_DATABASE_URL": plain_url}
+    env = {**os.environ, "FLOOR_DATABASE_URL": libpq_url(url)}
     with stopping(*launch_gunicorn("api_floor_app:app", env, workers, "/ping")) as base:
         yield base
 

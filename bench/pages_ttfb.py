@@ -29,6 +29,7 @@ from typing import Any
 
 import psycopg
 import requests
+from api_common import libpq_url
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -279,9 +280,8 @@ def page_statements(url: str, instance: str, path: str) -> list[tuple[str, Any]]
 def replay(url: str, statements: list[tuple[str, Any]], count: int) -> list[float]:
     """Milliseconds to run `statements` in order on one open connection, `count` times: the
     page's floor (its own SQL, nothing else)."""
-    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     timings = []
-    with psycopg.connect(plain, autocommit=True) as connection:
+    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
         for _ in range(count + 5):  # the first five warm up
             started = time.perf_counter()
             with connection.cursor() as cursor:

@@ -26,8 +26,8 @@ import time
 
 import psycopg
 from aiosmtpd.controller import Controller
-from api_common import ROOT, free_port, scratch_database
-from sqlalchemy import func, make_url, select, text, update
+from api_common import ROOT, free_port, libpq_url, scratch_database
+from sqlalchemy import func, select, text, update
 
 FILL_SQL = [
     """
@@ -224,8 +224,7 @@ def delivery_floor(count: int, port: int, url: str) -> float:
     """The floor of durable delivery: the same messages' bytes over one smtplib connection, each
     followed by one UPDATE + COMMIT on a plain psycopg connection (what "sent" must cost)."""
     emails = due_emails(count)
-    plain_url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(plain_url) as connection, smtplib.SMTP("127.0.0.1", port) as smtp:
+    with psycopg.connect(libpq_url(url)) as connection, smtplib.SMTP("127.0.0.1", port) as smtp:
         started = time.perf_counter()
         for message_id, email in emails:
             smtp.sendmail(email.sender, [email.recipient], email.raw)
