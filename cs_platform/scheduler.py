@@ -45,6 +45,7 @@ from cs_platform.extensions import Model, db
 from cs_platform.leadership import Leadership, acquire_leadership, try_leadership
 from cs_platform.models import utcnow
 from cs_platform.outbox_thread import start_delivery_thread
+from cs_platform.setting_types import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +122,25 @@ class DeclaredJobs:
 def declare_jobs(app: Flask, specs: Sequence[JobSpec], owned_prefixes: Sequence[str]) -> None:
     """What the factory calls with every domain's jobs; SCHEDULER_EXTRA_JOB_MODULES (module
     names in configuration, each with a JOBS list) add theirs."""
-    extra = [
-        spec
-        for name in app.config["SCHEDULER_EXTRA_JOB_MODULES"]
-        for spec in importlib.import_module(name).JOBS
-    ]
+    extra = extra_jobs(app.config["SCHEDULER_EXTRA_JOB_MODULES"])
     app.extensions["declared_jobs"] = DeclaredJobs((*specs, *extra), tuple(owned_prefixes))
+
+
+def extra_jobs(names: Sequence[str]) -> list[JobSpec]:
+    """The JOBS lists of the modules named; ConfigError (start-up stops with one line) for a
+    module that cannot be imported or declares no JOBS."""
+    specs: list[JobSpec] = []
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as error:
+            raise ConfigError(
+                f"SCHEDULER_EXTRA_JOB_MODULES: cannot import {name!r} ({error})"
+            ) from error
+        if not isinstance(getattr(module, "JOBS", None), list):
+            raise ConfigError(f"SCHEDULER_EXTRA_JOB_MODULES: {name!r} has no JOBS list")
+        specs.extend(module.JOBS)
+    return specs
 
 
 def declared_jobs(app: Flask | None = None) -> list[JobSpec]:

@@ -12,12 +12,14 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
+from cs_platform import create_app
 from cs_platform import scheduler as scheduler_module
 from cs_platform.extensions import db
 from cs_platform.job_runs import JobRun, latest_slot
 from cs_platform.leadership import acquire_leadership, try_leadership
 from cs_platform.models import utcnow
 from cs_platform.scheduler import JOB_TABLE, declared_jobs, run_job, start_scheduler
+from cs_platform.setting_types import ConfigError
 from scoring.models import HealthScore
 from surveys.jobs import JOB_PREFIX as CAMPAIGN_JOB_PREFIX
 from tests.factories import AccountFactory
@@ -29,7 +31,7 @@ def record_call(label: str) -> None:
     CALLS.append(f"{label}:{db.engine.dialect.name}")
 
 
-def test_every_declared_job_has_a_stable_unique_id():
+def test_every_declared_job_has_a_stable_unique_id(app):
     ids = [spec.id for spec in declared_jobs()]
     assert "scheduler-heartbeat" in ids
     assert len(ids) == len(set(ids))
@@ -170,3 +172,21 @@ def test_a_stored_job_no_longer_declared_is_removed_at_start(app, caplog):
     removed = [r.job for r in caplog.records if r.getMessage() == "undeclared job removed"]
     assert "scoring-nightly-old-name" in removed
     assert campaign_job not in removed and "scheduler-heartbeat" not in removed
+
+
+@pytest.mark.parametrize(
+    ("module", "says"),
+    [("nope.jobs", "cannot import 'nope.jobs'"), ("cs_platform.clock", "has no JOBS list")],
+)
+def test_an_extra_job_module_that_cannot_serve_stops_start_up_naming_the_setting(app, module, says):
+    with pytest.raises(ConfigError, match=f"SCHEDULER_EXTRA_JOB_MODULES: .*{says}"):
+        create_app({**app.config, "SCHEDULER_EXTRA_JOB_MODULES": [module]})
+
+
+def test_an_extra_job_module_adds_its_jobs_to_the_declared_ones(app, monkeypatch):
+    monkeypatch.setenv("FAULT_JOBS", "tick-file")
+    extra = create_app({**app.config, "SCHEDULER_EXTRA_JOB_MODULES": ["tests.faults.fault_jobs"]})
+
+    ids = {spec.id for spec in declared_jobs(extra)}
+    assert "fault-tick-file" in ids
+    assert {spec.id for spec in declared_jobs(app)} < ids

@@ -203,7 +203,7 @@ def test_score_and_backtest_commands_report_what_they_did(synthetic_book, runner
     assert 0 < report["model"]["days_scored"] < 12
 
 
-def test_nightly_and_weekly_jobs_are_declared():
+def test_nightly_and_weekly_jobs_are_declared(app):
     ids = {spec.id for spec in declared_jobs()}
     assert {"scoring-nightly", "scoring-weekly-retrain"} <= ids
 

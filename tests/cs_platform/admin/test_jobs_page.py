@@ -26,7 +26,7 @@ def spec_of(job_id: str):
     return next(spec for spec in declared_jobs() if spec.id == job_id)
 
 
-def test_schedules_read_as_words():
+def test_schedules_read_as_words(app):
     assert describe_schedule(spec_of("scoring-nightly")) == "daily at 02:15 UTC"
     assert describe_schedule(spec_of("scoring-weekly-retrain")) == "Sundays at 03:30 UTC"
     assert describe_schedule(spec_of("scheduler-catch-up")) == "every 10 minutes"
