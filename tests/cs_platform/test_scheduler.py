@@ -183,10 +183,11 @@ def test_an_extra_job_module_that_cannot_serve_stops_start_up_naming_the_setting
         create_app({**app.config, "SCHEDULER_EXTRA_JOB_MODULES": [module]})
 
 
-def test_an_extra_job_module_adds_its_jobs_to_the_declared_ones(app, monkeypatch):
-    monkeypatch.setenv("FAULT_JOBS", "tick-file")
-    extra = create_app({**app.config, "SCHEDULER_EXTRA_JOB_MODULES": ["tests.faults.fault_jobs"]})
+def test_an_extra_job_module_adds_its_jobs_to_the_declared_ones(app):
+    extra = create_app(
+        {**app.config, "SCHEDULER_EXTRA_JOB_MODULES": ["tests.cs_platform.extra_jobs"]}
+    )
 
     ids = {spec.id for spec in declared_jobs(extra)}
-    assert "fault-tick-file" in ids
+    assert "extra-test-job" in ids
     assert {spec.id for spec in declared_jobs(app)} < ids
