@@ -20,7 +20,7 @@ import time
 from collections import Counter
 
 import requests
-from api_common import ROOT, scratch_database
+from api_common import ROOT, add_port_option, exit_cleanly_on_signals, scratch_database
 from api_reads import seed_with_sql, served
 
 OWNERS_SQL = [
@@ -94,10 +94,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--single", type=int, default=1_000, help="accounts sent one PUT each")
     parser.add_argument("--workers", type=int, default=2)
+    add_port_option(parser)
     args = parser.parse_args()
+    exit_cleanly_on_signals()
     with scratch_database("cs_bench_bulk") as url, tempfile.TemporaryDirectory() as instance:
         key = seed_with_sql(url, instance, OWNERS_SQL, {}, scopes=("write:accounts",))
-        with served(url, instance, args.workers) as base, requests.Session() as session:
+        with served(url, instance, args.workers, args.port) as base, requests.Session() as session:
             session.headers["Authorization"] = f"Bearer {key}"
             print(f"gunicorn {args.workers} sync workers, one client, batch={args.batch}")
             for name, revision in (("bulk: create", 0), ("bulk: same again", 0),

@@ -23,7 +23,13 @@ from pathlib import Path
 from types import ModuleType
 
 import requests
-from api_common import ROOT, health_scores_sql, scratch_database
+from api_common import (
+    ROOT,
+    add_port_option,
+    exit_cleanly_on_signals,
+    health_scores_sql,
+    scratch_database,
+)
 from api_reads import seed_with_sql, served
 
 DAYS = 5
@@ -103,7 +109,9 @@ def main() -> None:
     parser.add_argument("--scores", type=int, default=100_000)
     parser.add_argument("--limit", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
+    add_port_option(parser)
     args = parser.parse_args()
+    exit_cleanly_on_signals()
     with (
         scratch_database("cs_bench_client") as url,
         tempfile.TemporaryDirectory() as instance,
@@ -111,7 +119,7 @@ def main() -> None:
     ):
         key = seed(url, args.scores, instance)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per page otherwise
-        with served(url, instance, args.workers) as base:
+        with served(url, instance, args.workers, args.port) as base:
             package = generated_client(base, Path(folder))
             print(f"gunicorn {args.workers} sync workers, one client, limit={args.limit}")
             pulls = {

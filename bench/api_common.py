@@ -1,8 +1,10 @@
-"""Shared parts of the API benchmarks: a scratch PostgreSQL database and free ports."""
+"""Shared parts of the API benchmarks: a scratch PostgreSQL database, ports and a clean exit."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import signal
 import socket
 import sys
 import uuid
@@ -45,6 +47,32 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def add_port_option(
+    parser: argparse.ArgumentParser, flag: str = "--port", what: str = "app"
+) -> None:
+    """A `flag` option for the port a server the benchmark starts listens on; 0 (the default)
+    picks a free one (`port_or_free`)."""
+    parser.add_argument(
+        flag, type=int, default=0, help=f"port the {what} listens on (default: a free one)"
+    )
+
+
+def port_or_free(port: int) -> int:
+    return port or free_port()
+
+
+def exit_cleanly_on_signals() -> None:
+    """Turn SIGTERM and SIGHUP into SystemExit, so a benchmark stopped from outside still
+    leaves its `with` blocks: servers stopped, temporary folders and databases removed (Ctrl-C
+    already does, as KeyboardInterrupt)."""
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, leave)
 
 
 def health_scores_sql(keep: str = "TRUE") -> str:

@@ -26,7 +26,14 @@ from types import ModuleType
 from typing import Any
 
 from api_client_paging import PACKAGE, generated_client, report
-from api_common import ROOT, SERVER_URL, health_scores_sql, scratch_database
+from api_common import (
+    ROOT,
+    SERVER_URL,
+    add_port_option,
+    exit_cleanly_on_signals,
+    health_scores_sql,
+    scratch_database,
+)
 from api_reads import seed_with_sql, served
 from sqlalchemy.engine import make_url
 
@@ -110,7 +117,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", help="seed this database (created beforehand) and keep it")
+    add_port_option(parser)
     args = parser.parse_args()
+    exit_cleanly_on_signals()
     kept = make_url(SERVER_URL).set(database=args.keep).render_as_string(hide_password=False)
     with (
         nullcontext(kept) if args.keep else scratch_database("cs_bench_latest") as url,
@@ -119,7 +128,7 @@ def main() -> None:
     ):
         key = seed(url, instance, args.accounts, args.days, args.owners)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per page otherwise
-        with served(url, instance, args.workers) as base:
+        with served(url, instance, args.workers, args.port) as base:
             package = generated_client(base, Path(folder))
             print(f"gunicorn {args.workers} sync workers, one client, limit={args.limit}")
             for name, filters in pulls(package, args.limit).items():

@@ -24,10 +24,18 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import requests
-from api_common import ROOT, free_port, health_scores_sql, libpq_url, scratch_database
+from api_common import (
+    ROOT,
+    add_port_option,
+    exit_cleanly_on_signals,
+    health_scores_sql,
+    libpq_url,
+    port_or_free,
+    scratch_database,
+)
 from sqlalchemy import text
 
 SEED_SQL = [
@@ -93,8 +101,10 @@ def seed(url: str, accounts: int, instance: str) -> str:
     return seed_with_sql(url, instance, SEED_SQL, {"accounts": accounts, "days": 3})
 
 
-def start_gunicorn(url: str, instance: str, workers: int) -> tuple[subprocess.Popen, str]:
-    env = {
+def app_env(url: str, instance: str) -> dict[str, str]:
+    """The product's environment: the database, shared Redis counters (as in production; the
+    in-memory store is per worker) and a limit the benchmark never reaches."""
+    return {
         **os.environ,
         "DATABASE_URL": url,
         "INSTANCE_PATH": instance,
@@ -102,17 +112,18 @@ def start_gunicorn(url: str, instance: str, workers: int) -> tuple[subprocess.Po
         "LOG_LEVEL": "WARNING",
         "SCHEDULER_ENABLED": "0",
         "API_RATE_LIMIT": "100000000 per minute",
-        # Shared counters as in production (the in-memory store is per worker).
         "RATELIMIT_STORAGE_URI": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"),
     }
-    return launch_gunicorn("wsgi:app", env, workers, "/api/v1/openapi.json")
 
 
-def launch_gunicorn(
-    target: str, env: dict[str, str], workers: int, ready_path: str
-) -> tuple[subprocess.Popen, str]:
-    """gunicorn serving `target` (module:app, from the repository root); waits for `ready_path`."""
-    port = free_port()
+@contextmanager
+def gunicorn(
+    target: str, env: dict[str, str], workers: int, ready_path: str, port: int = 0
+) -> Iterator[str]:
+    """gunicorn serving `target` (module:app, from the repository root) on `port` (0: a free
+    one); yields its base URL once `ready_path` answers, and stops it on leaving, failures
+    included."""
+    port = port_or_free(port)
     command = [
         str(ROOT / ".venv/bin/gunicorn"),
         "--workers", str(workers),
@@ -123,38 +134,39 @@ def launch_gunicorn(
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own command line
     base = f"http://127.0.0.1:{port}"
-    for _ in range(60):
+    try:
+        wait_until_ready(f"{base}{ready_path}", process)
+        yield base
+    finally:
+        process.terminate()
         try:
-            if requests.get(f"{base}{ready_path}", timeout=10).ok:
-                return process, base
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_ready(url: str, process: subprocess.Popen) -> None:
+    for _ in range(60):
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {process.returncode}")
+        try:
+            if requests.get(url, timeout=10).ok:
+                return
         except requests.RequestException:
             time.sleep(0.5)
-    process.kill()
     raise SystemExit("gunicorn did not come up")
 
 
-@contextmanager
-def served(url: str, instance: str, workers: int) -> Iterator[str]:
+def served(url: str, instance: str, workers: int, port: int = 0) -> AbstractContextManager[str]:
     """The app served by gunicorn on the database at `url`; yields its base URL."""
-    with stopping(*start_gunicorn(url, instance, workers)) as base:
-        yield base
+    return gunicorn("wsgi:app", app_env(url, instance), workers, "/api/v1/openapi.json", port)
 
 
-@contextmanager
-def floor_served(url: str, workers: int) -> Iterator[str]:
+def floor_served(url: str, workers: int, port: int = 0) -> AbstractContextManager[str]:
     """The floor app (bench/api_floor_app.py) on the same database and worker count."""
     env = {**os.environ, "FLOOR_DATABASE_URL": libpq_url(url)}
-    with stopping(*launch_gunicorn("api_floor_app:app", env, workers, "/ping")) as base:
-        yield base
-
-
-@contextmanager
-def stopping(server: subprocess.Popen, base: str) -> Iterator[str]:
-    try:
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    return gunicorn("api_floor_app:app", env, workers, "/ping", port)
 
 
 def wrk(url: str, script: str, seconds: int, connections: int) -> dict[str, str]:
@@ -193,10 +205,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--connections", type=int, default=16)
+    add_port_option(parser)
+    add_port_option(parser, "--floor-port", "floor app")
     args = parser.parse_args()
+    exit_cleanly_on_signals()
     with scratch_database("cs_bench_api") as url, tempfile.TemporaryDirectory() as instance:
         key = seed(url, args.accounts, instance)
-        with served(url, instance, args.workers) as base:
+        with served(url, instance, args.workers, args.port) as base:
             since = "1970-01-01T00:00:00Z"
             page = requests.get(
                 f"{base}/api/v1/health-scores?updated_since={since}&limit=500",
@@ -211,7 +226,7 @@ def main() -> None:
             script = HEALTH_SCRIPT.format(accounts=args.accounts, key=key)
             product = wrk(base, script, args.seconds, args.connections)
             report("GET /accounts/{id}/health (random ids)", product)
-            with floor_served(url, args.workers) as floor_base:
+            with floor_served(url, args.workers, args.floor_port) as floor_base:
                 floor = wrk(floor_base, script, args.seconds, args.connections)
             report("  floor: plain Flask, one query with the key", floor)
             print(

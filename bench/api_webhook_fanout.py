@@ -22,9 +22,12 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.process import BaseProcess
 
 import requests
-from api_common import free_port, scratch_database
+from api_common import add_port_option, exit_cleanly_on_signals, port_or_free, scratch_database
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
 from werkzeug.serving import make_server
@@ -104,12 +107,43 @@ def report(args, queued: int, timings: tuple[float, float], attempts: int, stats
         )
 
 
+@contextmanager
+def stopped_on_leaving(processes: list[BaseProcess]) -> Iterator[list[BaseProcess]]:
+    """`processes` (started ones appended by the caller) terminated on leaving, failures
+    included, and killed if they do not stop."""
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+
+
+def wait_for_deliveries(queued: int, started: float) -> float:
+    """Seconds from `started` until every delivery has succeeded (15 minutes at most)."""
+    from cs_platform.extensions import db
+    from cs_platform.webhooks.models import WebhookDelivery
+
+    while True:
+        time.sleep(0.5)
+        done = db.session.scalar(select(func.count()).where(WebhookDelivery.status == "succeeded"))
+        db.session.commit()
+        if done == queued or time.perf_counter() - started > 900:
+            return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--failure-rate", type=float, default=0.3)
+    add_port_option(parser, "--port", "healthy receiver")
+    add_port_option(parser, "--failing-port", "failing receiver")
     args = parser.parse_args()
+    exit_cleanly_on_signals()
 
     from cs_platform.extensions import db
     from cs_platform.webhooks.events import publish_events
@@ -117,22 +151,23 @@ def main() -> None:
     from cs_platform.webhooks.services import create_endpoint
 
     context = multiprocessing.get_context("fork")
-    with scratch_database("cs_bench_hooks") as url, tempfile.TemporaryDirectory() as instance:
+    with (
+        scratch_database("cs_bench_hooks") as url,
+        tempfile.TemporaryDirectory() as instance,
+        stopped_on_leaving([]) as receivers,
+    ):
         app = make_app(url, instance)
-        processes, ports = [], []
+        ports = [port_or_free(args.port), port_or_free(args.failing_port)]
         with app.app_context():
             db.create_all()
-            for rate in (0.0, args.failure_rate):
-                port = free_port()
+            for port, rate in zip(ports, (0.0, args.failure_rate), strict=True):
                 _, secret = create_endpoint(
                     f"http://127.0.0.1:{port}/hook", ["task.created"], allow_private=True
                 )
                 ready = context.Event()
-                process = context.Process(target=receiver, args=(port, secret, rate, ready))
-                process.start()
+                receivers.append(context.Process(target=receiver, args=(port, secret, rate, ready)))
+                receivers[-1].start()
                 ready.wait(10)
-                processes.append(process)
-                ports.append(port)
             db.session.commit()
             db.engine.dispose()
             started = time.perf_counter()
@@ -142,28 +177,13 @@ def main() -> None:
             queued = publish_events("task.created", items)
             db.session.commit()
             publish_seconds = time.perf_counter() - started
-            workers = [
-                context.Process(target=worker, args=(url, instance, index))
-                for index in range(args.workers)
-            ]
-            for process in workers:
-                process.start()
-            while True:
-                time.sleep(0.5)
-                done = db.session.scalar(
-                    select(func.count()).where(WebhookDelivery.status == "succeeded")
-                )
-                db.session.commit()
-                if done == queued or time.perf_counter() - started > 900:
-                    break
-            elapsed = time.perf_counter() - started
+            with stopped_on_leaving([]) as workers:
+                for index in range(args.workers):
+                    workers.append(context.Process(target=worker, args=(url, instance, index)))
+                    workers[-1].start()
+                elapsed = wait_for_deliveries(queued, started)
             attempts = db.session.scalar(select(func.sum(WebhookDelivery.attempts)))
-            for process in workers:
-                process.terminate()
-                process.join(30)
         stats = [requests.get(f"http://127.0.0.1:{port}/stats", timeout=5).json() for port in ports]
-        for process in processes:
-            process.kill()
         report(args, queued, (publish_seconds, elapsed), attempts, stats)
 
 

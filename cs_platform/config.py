@@ -156,6 +156,10 @@ SETTINGS: tuple[Setting, ...] = (
             "public survey page requests per client address"),
     Setting("API_RATE_LIMIT", RateLimit(), "1200 per minute",
             "REST API requests per API key ([api.md](api.md))"),
+    Setting("API_KEY_CACHE_SECONDS", Integer(0, 300), 10,
+            "how long a web process trusts an API key it has checked: a key revoked or "
+            "rescoped elsewhere works as before for up to this long (0: check on every call; "
+            "[security.md](security.md))"),
     Setting("INGEST_RATE_LIMIT", RateLimit(), "6000 per minute",
             "Segment-style ingestion requests (`/v1/*`)"),
     # Scheduler and outbox.

@@ -1,14 +1,21 @@
 """Flask extensions, created unbound here and bound to the app in `create_app`."""
 
 import sqlite3
+import time
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from flask import has_request_context, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
+from limits import RateLimitItem, WindowStats
+from limits.storage import RedisStorage
+from limits.strategies import STRATEGIES, FixedWindowRateLimiter
+from redis.commands.core import Script
 from sqlalchemy import CursorResult, MetaData, Result, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -53,7 +60,53 @@ def rowcount(result: Result[Any]) -> int:
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
+# INCRBY with the window's expiry set on its first hit (as limits' own script), answering the
+# count and the seconds left, so one round trip gives what the rate-limit headers show.
+INCR_EXPIRE_TTL = b"""
+local count = redis.call("incrby", KEYS[1], ARGV[2])
+if count == tonumber(ARGV[2]) then
+    redis.call("expire", KEYS[1], ARGV[1])
+end
+return {count, redis.call("ttl", KEYS[1])}
+"""
+# Where a request keeps the windows its hits learnt (in its WSGI environ: one per request).
+KNOWN_WINDOWS = "cs_platform.rate_limit_windows"
+
+
+class FixedWindowKnownAfterHit(FixedWindowRateLimiter):
+    """limits' fixed window, whose hit also learns the window's count and reset (on Redis in
+    the same round trip) and keeps them for the request: the headers Flask-Limiter's
+    `current_limit` fills then cost no second and third read (GET, TTL)."""
+
+    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        key = item.key_for(*identifiers)
+        count, reset_at = self._count_and_reset_at(key, item.get_expiry(), cost)
+        if has_request_context():
+            known = request.environ.setdefault(KNOWN_WINDOWS, {})
+            known[key] = WindowStats(reset_at, max(0, item.amount - count))
+        return count <= item.amount
+
+    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        known = request.environ.get(KNOWN_WINDOWS, {}) if has_request_context() else {}
+        stats = known.get(item.key_for(*identifiers))
+        return stats if stats is not None else super().get_window_stats(item, *identifiers)
+
+    def _count_and_reset_at(self, key: str, expiry: int, cost: int) -> tuple[int, float]:
+        """The window's count after this hit and when it resets (epoch seconds)."""
+        storage = self.storage
+        if isinstance(storage, RedisStorage):
+            count, seconds_left = self._incr_expire_ttl([storage.prefixed_key(key)], [expiry, cost])
+            return int(count), time.time() + max(int(seconds_left), 0)
+        return storage.incr(key, expiry, amount=cost), storage.get_expiry(key)
+
+    @cached_property
+    def _incr_expire_ttl(self) -> Script:
+        """INCR_EXPIRE_TTL on the Redis storage (EVALSHA, loading the script when needed)."""
+        return cast(RedisStorage, self.storage).get_connection().register_script(INCR_EXPIRE_TTL)
+
+
+STRATEGIES["fixed-window-known-after-hit"] = FixedWindowKnownAfterHit
+limiter = Limiter(key_func=get_remote_address, strategy="fixed-window-known-after-hit")
 
 
 # How long a SQLite writer waits for another's lock before "database is locked".

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, NoReturn
+from functools import cache
+from typing import Any, NamedTuple, NoReturn
 
 import pandas as pd
 from flask import abort
 from sqlalchemy import (
     ColumnElement,
     Row,
+    RowMapping,
     ScalarSelect,
     Select,
     SQLColumnExpression,
     and_,
+    bindparam,
     func,
     select,
     text,
@@ -96,36 +99,77 @@ def trait_filters(specs: list[str]) -> list[ColumnElement]:
 
 
 def latest_health(account_id: int) -> dict[str, Any]:
-    """The account's latest health score and any band override in force today (one query),
-    or 404."""
-    in_force = and_(
-        BandOverride.account_id == HealthScore.account_id,
-        BandOverride.ended_at.is_(None),
-        BandOverride.expires_on >= clock.today(),
-    )
-    row = (
-        db.session.execute(
-            select(HealthScore, BandOverride)
-            .outerjoin(BandOverride, in_force)
-            .where(HealthScore.account_id == account_id)
-            .order_by(HealthScore.scored_on.desc(), BandOverride.created_at.desc())
-            .limit(1)
-        ).first()
-        if account_id <= MAX_ID
-        else None
-    )
+    """The account's latest health score and any band override in force today (one statement,
+    outside any transaction on PostgreSQL), or 404."""
+    params = {"account_id": account_id, "today": clock.today()}
+    row = single_read(latest_health_statement(), params) if account_id <= MAX_ID else None
     if row is None:
         get_account(account_id)  # 404 for an unknown account, then for one not yet scored
         api_error(404, f"account {account_id} has no health score yet")
-    return health_item(row)
+    override = Override(*(row[column.name] for column in OVERRIDE_COLUMNS))
+    score = {column.key: row[column.key] for column in HealthScore.__table__.columns}
+    return with_band_in_force(score, override if override.band is not None else None)
+
+
+@cache
+def latest_health_statement() -> Select:
+    """The latest score of :account_id and the override in force on :today, built once."""
+    in_force = and_(
+        BandOverride.account_id == HealthScore.account_id,
+        BandOverride.ended_at.is_(None),
+        BandOverride.expires_on >= bindparam("today"),
+    )
+    return (
+        select(*HealthScore.__table__.columns, *OVERRIDE_COLUMNS)
+        .outerjoin(BandOverride, in_force)
+        .where(HealthScore.account_id == bindparam("account_id"))
+        .order_by(HealthScore.scored_on.desc(), BandOverride.created_at.desc())
+        .limit(1)
+    )
+
+
+# The override fields the answer shows, read beside the score's columns under their own names.
+OVERRIDE_COLUMNS = (
+    BandOverride.band.label("override_band"),
+    BandOverride.reason.label("override_reason"),
+    BandOverride.expires_on.label("override_expires_on"),
+)
+
+
+class Override(NamedTuple):
+    """A band override as BandOverrideSchema answers it."""
+
+    band: str | None
+    reason: str | None
+    expires_on: dt.date | None
+
+
+def single_read(statement: Select, params: dict[str, Any]) -> RowMapping | None:
+    """The first row of one read-only statement. On PostgreSQL it runs on a connection of its
+    own in autocommit, without the BEGIN and ROLLBACK round trips of a transaction (a single
+    statement sees one snapshot anyway); SQLite reads in the session, whose connections keep
+    their BEGIN IMMEDIATE setting."""
+    if not is_postgres():
+        return db.session.execute(statement, params).mappings().first()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(statement, params).mappings().first()
 
 
 def health_item(row: Row) -> dict[str, Any]:
     """A (HealthScore, BandOverride | None, ...) row as AccountHealthSchema answers it."""
     score, override = row[0], row[1]
+    columns = HealthScore.__table__.columns
+    return with_band_in_force(
+        {column.key: getattr(score, column.key) for column in columns}, override
+    )
+
+
+def with_band_in_force(score: dict[str, Any], override: Any | None) -> dict[str, Any]:
+    """A score's fields with the band in force (the override's while one is, else the score's)
+    and the override."""
     return {
-        **{column.key: getattr(score, column.key) for column in HealthScore.__table__.columns},
-        "effective_band": override.band if override else score.band,
+        **score,
+        "effective_band": override.band if override else score["band"],
         "override": override,
     }
 

@@ -49,8 +49,8 @@ def api_key_required(scope: str) -> Callable:
             if not key_has_scope(key, scope):
                 return json_error(403, "forbidden", f"this API key lacks the scope {scope}")
             g.api_key, g.api_key_id = key, key.id
-            if db.session.dirty:  # last_used_at moved on: keep it even if the call only reads
-                db.session.commit()
+            if db.session().in_transaction():  # the key was read or its use recorded: keep
+                db.session.commit()  # the use even if the call only reads
             return view(*args, **kwargs)
 
         return wrapped

@@ -6,8 +6,12 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
-from sqlalchemy import select
+from flask import current_app, has_app_context
+from sqlalchemy import event, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
 
@@ -119,18 +123,91 @@ def create_api_key(
     return key, plaintext
 
 
-def find_active_api_key(plaintext: str) -> ApiKey | None:
-    """The unrevoked key with this plaintext, its last-used time updated (to the minute, so a
-    busy key does not write its row on every call)."""
-    key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(plaintext)))
-    if key is None or not key.is_active:
-        return None
+@dataclass(frozen=True)
+class ActiveKey:
+    """What an API call needs of an unrevoked key, as read from the database."""
+
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    last_used_at: dt.datetime | None
+
+
+class ApiKeyCache:
+    """One app's API keys checked within the last API_KEY_CACHE_SECONDS, by hash: a key revoked
+    or rescoped by another process is honoured once its entry runs out (this process's own
+    changes drop the entry at once). `now` is a monotonic clock in seconds."""
+
+    def __init__(self, seconds: int, now: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.now = now
+        self._entries: dict[str, tuple[ActiveKey, float]] = {}
+
+    def get(self, key_hash: str) -> ActiveKey | None:
+        """The key checked under this hash, while its entry lasts."""
+        key, trusted_until = self._entries.get(key_hash, (None, 0.0))
+        return key if self.now() < trusted_until else None
+
+    def keep(self, key_hash: str, key: ActiveKey) -> None:
+        """Trust `key`, just read from the database, for the cache's seconds."""
+        self._entries[key_hash] = (key, self.now() + self.seconds)
+
+    def used(self, key_hash: str, key: ActiveKey) -> None:
+        """Replace the entry with `key` (its last use recorded), keeping its expiry."""
+        if key_hash in self._entries:
+            self._entries[key_hash] = (key, self._entries[key_hash][1])
+
+    def forget(self, key_hash: str) -> None:
+        self._entries.pop(key_hash, None)
+
+
+def api_key_cache() -> ApiKeyCache:
+    """The current app's key cache (made on first use)."""
+    extensions = current_app.extensions
+    if "api_key_cache" not in extensions:
+        extensions["api_key_cache"] = ApiKeyCache(current_app.config["API_KEY_CACHE_SECONDS"])
+    return extensions["api_key_cache"]
+
+
+def find_active_api_key(plaintext: str) -> ActiveKey | None:
+    """The unrevoked key with this plaintext (from the app's cache, or read and cached), its
+    last-used time updated to the minute, so a busy key does not write its row on every call.
+    Callers commit."""
+    key_hash = hash_api_key(plaintext)
+    cache = api_key_cache()
+    key = cache.get(key_hash)
+    if key is None:
+        key = read_active_key(key_hash)
+        if key is None:
+            return None
+        cache.keep(key_hash, key)
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        key.last_used_at = now
+        db.session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        key = replace(key, last_used_at=now)
+        cache.used(key_hash, key)
     return key
 
 
-def key_has_scope(key: ApiKey, scope: str) -> bool:
+def read_active_key(key_hash: str) -> ActiveKey | None:
+    """The unrevoked key with this hash, read from the database."""
+    row = db.session.execute(
+        select(ApiKey.id, ApiKey.name, ApiKey.prefix, ApiKey.scopes, ApiKey.last_used_at).where(
+            ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)
+        )
+    ).first()
+    return ActiveKey(*row) if row else None
+
+
+@event.listens_for(ApiKey.revoked_at, "set")
+@event.listens_for(ApiKey.scopes, "set")
+def forget_changed_key(key: ApiKey, *_: object) -> None:
+    """A key revoked or rescoped in this process is checked again on its next call here."""
+    if has_app_context() and key.key_hash:
+        api_key_cache().forget(key.key_hash)
+
+
+def key_has_scope(key: ActiveKey, scope: str) -> bool:
     """Whether the key grants `scope`; the admin scope grants every scope."""
     return scope in key.scopes or "admin" in key.scopes

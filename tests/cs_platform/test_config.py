@@ -254,6 +254,7 @@ DEFAULTS = {  # as they were before settings were typed: unchanged
     "PASSWORD_RESET_RATE_LIMIT": "5 per hour",
     "REMEMBER_COOKIE_DURATION": dt.timedelta(days=30),
     "API_RATE_LIMIT": "1200 per minute",
+    "API_KEY_CACHE_SECONDS": 10,
     "WEBHOOK_ENCRYPTION_KEY": None,
     "WEBHOOK_TIMEOUT_SECONDS": 15,
     "WEBHOOK_ROTATION_OVERLAP_HOURS": 24,
