@@ -5,40 +5,70 @@ outbox rows.
 send window, in the caller's transaction (the job or request commits). Re-running it is safe: an
 invitation is unique per campaign, contact and period in the database, and so is a skip. Reminders
 are queued for the contact's send window too, by the same placement as the first send.
+
+Two ways, one set of rules. On PostgreSQL an audience run (recurring or one-off) never brings its
+contacts into Python: the decisions (already planned, sample, throttle, fatigue, drip position)
+go into a temporary table in one INSERT ... SELECT, and skips, invitations and their outbox emails
+are written from it by INSERT ... SELECT, a chunk of invitations per statement. Python adds only
+what stays in Python: the send windows, one per time zone and drip day (`schedule.send_slot`),
+and the tokens (`tokens.py`: 128 random bits from `secrets`, HMAC'd under SECRET_KEY, which so
+never reaches the database). Event runs (a few solved tickets) and SQLite take the rows through
+Python (`_invite`), with the same rules; the tests run both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import secrets
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy import (
+    Column,
     ColumnElement,
+    Integer,
+    LargeBinary,
+    MetaData,
     Select,
     SQLColumnExpression,
+    String,
+    Table,
     and_,
+    bindparam,
+    case,
+    cast,
+    exists,
     func,
+    insert,
+    literal,
+    not_,
     or_,
     select,
+    text,
+    true,
     update,
 )
 
-from cs_platform.bulk_writes import insert_ignoring_conflicts
+from cs_platform.bulk_writes import insert_ignoring_conflicts, is_postgres
 from cs_platform.extensions import db
 from cs_platform.models import Account, Contact, utcnow
 from cs_platform.outbox import enqueue_many
 from surveys.models import Campaign, Invitation, SurveySkip
 from surveys.schedule import (
+    SPREAD_STEP,
     ScheduleError,
     Window,
     daily_quota,
     drip_day,
     in_sample,
     period_key,
+    sample_cutoff,
+    send_slot,
     send_time,
     validate_cron,
 )
@@ -150,8 +180,10 @@ def plan_campaign(campaign: Campaign, now: dt.datetime | None = None) -> PlanRes
     now = now or utcnow()
     if campaign.status != "active":
         return PlanResult()
-    candidates = list(_candidates(campaign, now))
-    result = _invite(campaign, candidates, now)
+    if campaign.trigger != "event" and is_postgres():
+        result = _plan_in_database(campaign, now)
+    else:
+        result = _invite(campaign, list(_candidates(campaign, now)), now)
     campaign.last_planned_at = now
     log.info(
         "campaign planned",
@@ -165,10 +197,16 @@ def _candidates(campaign: Campaign, now: dt.datetime) -> Iterable[Candidate]:
     if campaign.trigger == "event":
         yield from _event_candidates(campaign, query, now)
         return
-    key = "once" if campaign.trigger == "one_off" else period_key(now, campaign.period_days)
-    not_before = max(now, campaign.send_at or now)
+    key, not_before = _run_period(campaign, now)
     for contact_id, account_id, timezone in db.session.execute(query):
         yield Candidate(contact_id, account_id, timezone, key, not_before)
+
+
+def _run_period(campaign: Campaign, now: dt.datetime) -> tuple[str, dt.datetime]:
+    """(period key, not before) of an audience run: the period of a recurring campaign, or
+    "once", not to be sent before the one-off's send time."""
+    key = "once" if campaign.trigger == "one_off" else period_key(now, campaign.period_days)
+    return key, max(now, campaign.send_at or now)
 
 
 def _event_candidates(campaign: Campaign, audience: Select, now: dt.datetime):
@@ -263,33 +301,35 @@ def _recently_surveyed(
 ) -> tuple[set[int], set[int]]:
     """Contacts inside the global fatigue window, and inside this campaign's throttle window;
     with `contact_id`, that contact only (if at all)."""
-    global_since = now - dt.timedelta(days=current_app.config["SURVEY_FATIGUE_DAYS"])
-    campaign_since = now - dt.timedelta(days=campaign.throttle_days)
-    live: list[ColumnElement[bool]] = [Invitation.status.not_in(("cancelled", "failed"))]
-    only: list[ColumnElement[bool]] = []
+    global_since, campaign_since = _fatigue_since(campaign, now)
+    invitations, contacts = select(Invitation.contact_id), select(Contact.id)
     if contact_id is not None:
-        live.append(Invitation.contact_id == contact_id)
-        only.append(Contact.id == contact_id)
-    global_recent = set(
-        db.session.scalars(
-            select(Invitation.contact_id).where(*live, Invitation.created_at >= global_since)
-        )
-    )
+        invitations = invitations.where(Invitation.contact_id == contact_id)
+        contacts = contacts.where(Contact.id == contact_id)
+    global_recent = set(db.session.scalars(invitations.where(*_live_invitations(global_since))))
     global_recent.update(
-        db.session.scalars(
-            select(Contact.id).where(*only, Contact.last_surveyed_at >= global_since)
-        )
+        db.session.scalars(contacts.where(Contact.last_surveyed_at >= global_since))
     )
-    campaign_recent = set(
-        db.session.scalars(
-            select(Invitation.contact_id).where(
-                *live,
-                Invitation.campaign_id == campaign.id,
-                Invitation.created_at >= campaign_since,
-            )
-        )
-    )
-    return global_recent, campaign_recent
+    in_campaign = invitations.where(*_live_invitations(campaign_since, campaign))
+    return global_recent, set(db.session.scalars(in_campaign))
+
+
+def _fatigue_since(campaign: Campaign, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """Since when an invitation counts for the global fatigue window and this campaign's
+    throttle."""
+    global_since = now - dt.timedelta(days=current_app.config["SURVEY_FATIGUE_DAYS"])
+    return global_since, now - dt.timedelta(days=campaign.throttle_days)
+
+
+def _live_invitations(
+    since: dt.datetime, campaign: Campaign | None = None
+) -> list[ColumnElement[bool]]:
+    """Invitations made since `since` (by `campaign` only, if given) that were not cancelled
+    and did not fail: they count for fatigue and throttle."""
+    live = [Invitation.status.not_in(("cancelled", "failed")), Invitation.created_at >= since]
+    if campaign is not None:
+        live.append(Invitation.campaign_id == campaign.id)
+    return live
 
 
 def _skip_reason(
@@ -383,6 +423,204 @@ def _insert_returning(rows: list[dict]) -> list[tuple[int, dt.datetime]]:
         ["campaign_id", "contact_id", "period_key"],
         returning=("id", "scheduled_for"),
     )
+
+
+# Planning on PostgreSQL: one row per contact of the run not planned yet, with the reason it is
+# skipped (None: invited) and, for the invited, its position in the run (0, 1, ...; the drip
+# day is position // per day). Dropped when the transaction ends.
+PLAN = Table(
+    "survey_plan",
+    MetaData(),
+    Column("contact_id", Integer),
+    Column("account_id", Integer),
+    Column("timezone", String(64)),
+    Column("reason", String(20)),
+    Column("position", Integer, index=True),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+INVITATIONS_PER_STATEMENT = 20_000
+TOKEN_BYTES = 48  # a salt (16 bytes) and the sha256 of its token (32), as `_token_bytes` packs
+
+SKIPS_SQL = text(
+    """
+    INSERT INTO survey_skips (campaign_id, contact_id, period_key, reason, created_at)
+    SELECT :campaign_id, contact_id, :period_key, reason, :now
+    FROM survey_plan WHERE reason IS NOT NULL
+    ON CONFLICT (campaign_id, contact_id, period_key) DO NOTHING
+    """
+)
+# The invitations at positions [start, stop) and their emails, as `_insert_invitations` makes
+# them (ids in position order): the time zone's window of the drip day (:slots, from
+# `send_slot`), the minute in it of `schedule.spread_minute`, and the salts and token hashes
+# packed in :tokens by position.
+INVITATIONS_SQL = text(
+    """
+    WITH slot AS (
+      SELECT * FROM jsonb_to_recordset(CAST(:slots AS jsonb))
+        AS s(timezone text, day integer, opens timestamp, minutes integer)
+    ), token AS (
+      SELECT CAST(:tokens AS bytea) AS packed
+    ), invited AS (
+      INSERT INTO survey_invitations (campaign_id, contact_id, account_id, period_key,
+          token_salt, token_hash, status, scheduled_for, expires_at, reminders_sent, created_at)
+      SELECT :campaign_id, p.contact_id, p.account_id, :period_key,
+             encode(substring(token.packed FROM (p.position - :start) * :token_bytes + 1 FOR 16),
+                    'hex'),
+             encode(substring(token.packed FROM (p.position - :start) * :token_bytes + 17
+                              FOR 32), 'hex'),
+             'scheduled', placed.at, placed.at + :expiry, 0, :now
+      FROM survey_plan p
+      JOIN slot ON slot.timezone = p.timezone AND slot.day = p.position / :per_day
+      CROSS JOIN token
+      CROSS JOIN LATERAL (
+        SELECT slot.opens
+               + (p.contact_id::bigint * :spread_step % slot.minutes) * interval '1 minute' AS at
+      ) placed
+      WHERE p.position >= :start AND p.position < :stop
+      ORDER BY p.position
+      ON CONFLICT (campaign_id, contact_id, period_key) DO NOTHING
+      RETURNING id, scheduled_for
+    ), queued AS (
+      INSERT INTO outbox_messages (kind, payload, dedupe_key, status, attempts, next_attempt_at,
+                                   created_at)
+      SELECT 'email', json_build_object('template', 'invitation', 'invitation_id', id),
+             format('invitation:%s:0', id), 'pending', 0, scheduled_for, :queued_at
+      FROM invited ORDER BY id
+      ON CONFLICT (dedupe_key) DO NOTHING
+    )
+    SELECT count(*) FROM invited
+    """
+)
+
+
+def _plan_in_database(campaign: Campaign, now: dt.datetime) -> PlanResult:
+    """An audience run planned set-wise in PostgreSQL (see the module docstring)."""
+    key, not_before = _run_period(campaign, now)
+    _decide(campaign, key, now)
+    by_reason = select(PLAN.c.reason, func.count()).group_by(PLAN.c.reason)
+    counts: dict[str | None, int] = dict(db.session.execute(by_reason).all())
+    invitees = counts.pop(None, 0)
+    result = PlanResult(skipped={reason: n for reason, n in counts.items() if reason})
+    params = {"campaign_id": campaign.id, "period_key": key, "now": now}
+    db.session.execute(SKIPS_SQL, params)
+    if invitees:
+        result.invited = _insert_planned(campaign, params, not_before, invitees)
+    return result
+
+
+def _insert_planned(
+    campaign: Campaign, params: dict, not_before: dt.datetime, invitees: int
+) -> int:
+    """Insert the plan's `invitees` invitations and their emails, a chunk per statement;
+    returns how many were inserted (a concurrent run may have made some)."""
+    per_day = daily_quota(invitees, campaign.daily_cap, campaign.spread_days) or invitees
+    params = params | {
+        "slots": _send_slots(campaign, not_before, per_day),
+        "per_day": per_day,
+        "expiry": dt.timedelta(days=campaign.expiry_days),
+        "spread_step": SPREAD_STEP,
+        "token_bytes": TOKEN_BYTES,
+        "queued_at": utcnow(),  # as enqueue_many stamps its rows
+    }
+    step = INVITATIONS_PER_STATEMENT
+    chunks = [(start, min(start + step, invitees)) for start in range(0, invitees, step)]
+    sizes = [stop - start for start, stop in chunks]
+    tokens = _tokens_ahead(current_app.config["SECRET_KEY"], sizes)
+    inserted = 0
+    for (start, stop), packed in zip(chunks, tokens, strict=True):
+        chunk = params | {"start": start, "stop": stop, "tokens": packed}
+        inserted += db.session.execute(INVITATIONS_SQL, chunk).scalar_one()
+    return inserted
+
+
+def _decide(campaign: Campaign, key: str, now: dt.datetime) -> None:
+    """Fill the plan table: the audience not yet planned for `key`, each contact with the
+    reason `_skip_reason` would give, and the invited numbered in contact order."""
+    db.session.execute(text("DROP TABLE IF EXISTS pg_temp.survey_plan"))
+    PLAN.create(db.session.connection())
+    decided = _decisions(campaign, key, now).subquery()
+    invited = decided.c.reason.is_(None)
+    position = func.row_number().over(partition_by=invited, order_by=decided.c.id) - 1
+    rows = select(
+        decided.c.id,
+        decided.c.account_id,
+        decided.c.timezone,
+        decided.c.reason,
+        case((invited, position)),
+    )
+    db.session.execute(insert(PLAN).from_select(list(PLAN.c), rows))
+
+
+def _decisions(campaign: Campaign, key: str, now: dt.datetime) -> Select:
+    """The audience's contacts with no invitation or skip for `key`, and why each is skipped:
+    the sample first, then the campaign's throttle, then the global fatigue window."""
+    global_since, campaign_since = _fatigue_since(campaign, now)
+    invited_by = exists().where(Invitation.contact_id == Contact.id)
+    reason = case(
+        (not_(_sampled(campaign, key)), "not_sampled"),
+        (invited_by.where(*_live_invitations(campaign_since, campaign)), "campaign_throttle"),
+        (
+            or_(
+                Contact.last_surveyed_at >= global_since,
+                invited_by.where(*_live_invitations(global_since)),
+            ),
+            "global_fatigue",
+        ),
+    )
+    planned = [
+        exists().where(
+            model.campaign_id == campaign.id,
+            model.contact_id == Contact.id,
+            model.period_key == key,
+        )
+        for model in (Invitation, SurveySkip)
+    ]
+    query = audience_query(campaign.audience or {}).where(*map(not_, planned))
+    return query.add_columns(reason.label("reason"))
+
+
+def _sampled(campaign: Campaign, key: str) -> ColumnElement[bool]:
+    """`schedule.in_sample` in SQL: the first 8 bytes of the same sha256 below the cutoff."""
+    if campaign.sample_percent >= 100:
+        return true()
+    hashed = literal(f"{campaign.id}:{key}:") + cast(Contact.id, String)  # what in_sample hashes
+    digest = func.sha256(func.convert_to(hashed, "UTF8"))
+    cutoff = bindparam("sample_cutoff", sample_cutoff(campaign.sample_percent), LargeBinary)
+    return func.substring(digest, 1, 8) < cutoff
+
+
+def _send_slots(campaign: Campaign, not_before: dt.datetime, per_day: int) -> str:
+    """The send window of each (time zone, drip day) of the run's invitations, as JSON."""
+    day = PLAN.c.position // per_day
+    pairs = select(PLAN.c.timezone, day).where(PLAN.c.position.is_not(None)).distinct()
+    window = campaign_window(campaign)
+    slots = []
+    for timezone, number in db.session.execute(pairs):
+        opens, minutes = send_slot(not_before, timezone, window, number)
+        slots.append({"timezone": timezone, "day": number, "opens": opens, "minutes": minutes})
+    return json.dumps(slots, default=dt.datetime.isoformat)
+
+
+def _tokens_ahead(secret: str, sizes: list[int]) -> Iterator[bytes]:
+    """The packed tokens of each chunk of `sizes` invitations, the next chunk's made on a thread
+    while the database writes this one (the statement releases the GIL while it waits)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        made = deque([pool.submit(_packed_tokens, secret, size) for size in sizes[:1]])
+        for size in sizes[1:]:
+            made.append(pool.submit(_packed_tokens, secret, size))
+            yield made.popleft().result()
+        yield from (future.result() for future in made)
+
+
+def _packed_tokens(secret: str, count: int) -> bytes:
+    """`count` new token salts and token hashes, TOKEN_BYTES raw bytes each."""
+    return b"".join(_token_bytes(secret) for _ in range(count))
+
+
+def _token_bytes(secret: str) -> bytes:
+    salt = new_salt()
+    return bytes.fromhex(salt) + bytes.fromhex(hash_token(derive_token(secret, salt)))
 
 
 # Period keys of invitations asked for by a caller (the API): "api:<reference>", or with no

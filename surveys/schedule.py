@@ -222,11 +222,28 @@ def send_time(
     sending day after it: the drip of a campaign counts sending days, so a weekdays-only window
     never piles the weekend's share onto Monday.
     """
+    opens, minutes = send_slot(after, tz_name, window, day)
+    return opens + dt.timedelta(minutes=spread_minute(spread_key, minutes))
+
+
+def send_slot(
+    after: dt.datetime, tz_name: str, window: Window, day: int = 0
+) -> tuple[dt.datetime, int]:
+    """(opens, minutes) of the window `send_time` places a send in: when it opens (naive UTC)
+    and how many whole minutes it stays open (at least 1)."""
     if day:
         after = _sending_day_start(after, tz_name, window, day)
     opens, closes = window_bounds(after, tz_name, window)
-    minutes = max(1, int((closes - opens).total_seconds() // 60))
-    return opens + dt.timedelta(minutes=(spread_key * 7919) % minutes)
+    return opens, max(1, int((closes - opens).total_seconds() // 60))
+
+
+SPREAD_STEP = 7919  # a prime: consecutive keys land far apart in the window
+
+
+def spread_minute(spread_key: int, minutes: int) -> int:
+    """The minute of a `minutes`-long window that the send with `spread_key` takes (planning
+    on PostgreSQL computes the same `key * SPREAD_STEP % minutes` in SQL)."""
+    return (spread_key * SPREAD_STEP) % minutes
 
 
 def _naive_utc(moment: dt.datetime) -> dt.datetime:
@@ -268,7 +285,14 @@ def in_sample(campaign_id: int, contact_id: int, period: str, percent: int) -> b
     if percent >= 100:
         return True
     digest = hashlib.sha256(f"{campaign_id}:{period}:{contact_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") * 100 < percent * 2**64
+    return digest[:8] < sample_cutoff(percent)
+
+
+def sample_cutoff(percent: int) -> bytes:
+    """A contact is in the sample when the first 8 bytes of its sha256 (compared as bytes,
+    which is comparing them as a big-endian number) are below this: `percent` % of 2**64,
+    rounded up. Planning on PostgreSQL compares the same bytes in SQL."""
+    return (-(-percent * 2**64 // 100)).to_bytes(8, "big")
 
 
 def daily_quota(audience: int, daily_cap: int | None, spread_days: int | None) -> int | None:

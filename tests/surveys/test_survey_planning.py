@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from cs_platform.extensions import db
 from cs_platform.models import utcnow
 from cs_platform.outbox import OutboxMessage
+from surveys import planning
 from surveys.models import Campaign, Invitation, SurveySkip
 from surveys.planning import CampaignError, plan_campaign, plan_reminders, validate_campaign
 from surveys.schedule import (
@@ -25,7 +26,7 @@ from surveys.schedule import (
     send_time,
     zone,
 )
-from surveys.tokens import hash_token
+from surveys.tokens import derive_token, hash_token
 from tests.factories import AccountFactory, CampaignFactory, ContactFactory, SupportTicketFactory
 from tests.surveys.helpers import invite, token_of
 
@@ -138,6 +139,47 @@ def test_the_link_token_is_128_bits_and_only_its_hash_is_stored(app):
     assert invitation.token_hash == hash_token(token)
     stored = db.session.execute(select(Invitation.__table__)).mappings().one()
     assert token not in {str(value) for value in stored.values()}
+
+
+def test_each_invitation_is_placed_in_its_contacts_window_on_its_drip_day(app):
+    zones = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Mars/Olympus", "UTC"]
+    contacts = [ContactFactory(timezone=zone) for zone in zones * 2]
+    campaign = CampaignFactory(
+        daily_cap=3, window_start_hour=9, window_end_hour=17, weekdays_only=True
+    )
+    invitations = plan_at(campaign, FRIDAY_MORNING)
+    window = Window(9, 17, True)
+    expected = {
+        contact.id: send_time(FRIDAY_MORNING, contact.timezone, window, contact.id, position // 3)
+        for position, contact in enumerate(sorted(contacts, key=lambda c: c.id))
+    }
+    assert {i.contact_id: i.scheduled_for for i in invitations} == expected
+    assert all(i.expires_at - i.scheduled_for == dt.timedelta(days=30) for i in invitations)
+    queued = select(OutboxMessage.dedupe_key, OutboxMessage.next_attempt_at)
+    due = dict(db.session.execute(queued).all())
+    assert due == {f"invitation:{i.id}:0": i.scheduled_for for i in invitations}
+
+
+def test_a_run_written_in_several_statements_gives_each_invitation_a_token_of_its_own(
+    app, monkeypatch
+):
+    monkeypatch.setattr(planning, "INVITATIONS_PER_STATEMENT", 2)
+    contacts = ContactFactory.create_batch(5)
+    invitations = plan_at(CampaignFactory(), MONDAY_MORNING)
+    assert [i.contact_id for i in invitations] == [c.id for c in contacts]  # in contact order
+    secret = app.config["SECRET_KEY"]
+    assert all(i.token_hash == hash_token(derive_token(secret, i.token_salt)) for i in invitations)
+    assert len({i.token_salt for i in invitations}) == len({i.token_hash for i in invitations}) == 5
+    assert all(len(i.token_salt) == 32 for i in invitations)  # 128 random bits, in hex
+
+
+def test_two_campaigns_planned_in_one_transaction_see_each_others_invitations(app):
+    ContactFactory.create_batch(3)
+    first, second = CampaignFactory(), CampaignFactory()
+    assert plan_campaign(first).invited == 3
+    again = plan_campaign(second)  # not committed in between
+    db.session.commit()
+    assert (again.invited, again.skipped) == (0, {"global_fatigue": 3})
 
 
 def test_sends_fall_inside_the_contacts_own_window_on_a_weekday():
