@@ -8,8 +8,11 @@ risk list (first page, a filtered page, the last page) and the account page.
     .venv/bin/python bench/pages_ttfb.py --accounts 10000 --requests 200
 
 Prints median and 95th percentile per page and, beside each, its floor: the SQL statements the
-product ran for that page (captured in process) replayed on one open connection, with the ratio
-of the two p95s. Drops the database.
+product ran for that page (captured in process) replayed on one open connection, timed in turns
+with the page so that both see the same load, and the ratio of the two p95s. Drops the database
+and the instance folder, also on failure (`--keep NAME` seeds a database created beforehand and
+keeps it; `--reuse NAME` skips the seeding of a kept one). PostgreSQL is `BENCH_DATABASE_URL`'s
+server, as for the other benches.
 """
 
 from __future__ import annotations
@@ -17,25 +20,29 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import psycopg
 import requests
-from api_common import libpq_url
+from api_common import (
+    ROOT,
+    SERVER_URL,
+    add_port_option,
+    exit_cleanly_on_signals,
+    libpq_url,
+    port_or_free,
+    scratch_database,
+)
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 PASSWORD = "violet-harbour-lantern-93"  # noqa: S105 - a throwaway user of the scratch book
 CSMS = 20
@@ -118,23 +125,6 @@ SEED_SQL = [
 ]
 
 
-def create_database(server_url: str) -> str:
-    name = f"cs_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(server_url: str, url: str) -> None:
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as connection:
-        name = make_url(url).database
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def seed(url: str, accounts: int, instance: str) -> int:
     """Schema plus the synthetic book; returns the id of the top account at risk."""
     from cs_platform import create_app
@@ -184,14 +174,10 @@ def top_account(url: str) -> int:
     return top
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_gunicorn(url: str, instance: str, workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+@contextmanager
+def served(url: str, instance: str, workers: int, port: int) -> Iterator[str]:
+    """The app under gunicorn on `port` (0: a free one); yields its base URL, stops it after."""
+    port = port_or_free(port)
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -202,26 +188,34 @@ def start_gunicorn(url: str, instance: str, workers: int) -> tuple[subprocess.Po
     }
     command = [
         str(ROOT / ".venv/bin/gunicorn"),
-        "--workers",
-        str(workers),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
+        "--workers", str(workers),
+        "--bind", f"127.0.0.1:{port}",
+        "--log-level", "warning",
         "wsgi:app",
-    ]
+    ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own command line
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120  # workers import pandas and friends: seconds each
-    while time.monotonic() < deadline:
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_ready(base, process)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_until_ready(base: str, process: subprocess.Popen) -> None:
+    """Wait for /healthz (workers import pandas and friends: seconds each)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             requests.get(f"{base}/healthz", timeout=10).raise_for_status()
         except requests.RequestException:
             time.sleep(0.5)
         else:
-            return process, base
-    process.terminate()
-    process.wait(timeout=30)
+            return
     raise SystemExit("gunicorn did not start")
 
 
@@ -237,16 +231,13 @@ def signed_in_session(base: str) -> requests.Session:
     return session
 
 
-def time_to_first_byte(session: requests.Session, url: str, count: int) -> list[float]:
+def time_to_first_byte(session: requests.Session, url: str) -> float:
     """Milliseconds from sending the request to the response headers (requests' `elapsed`)."""
-    timings = []
-    for _ in range(count):
-        response = session.get(url, stream=True, allow_redirects=False, timeout=30)
-        if response.status_code != 200:
-            raise SystemExit(f"{url} answered {response.status_code}")
-        timings.append(response.elapsed.total_seconds() * 1000)
-        response.content  # noqa: B018 - drain the body so the connection is reused
-    return timings
+    response = session.get(url, stream=True, allow_redirects=False, timeout=30)
+    if response.status_code != 200:
+        raise SystemExit(f"{url} answered {response.status_code}")
+    response.content  # noqa: B018 - drain the body so the connection is reused
+    return response.elapsed.total_seconds() * 1000
 
 
 def page_statements(url: str, instance: str, path: str) -> list[tuple[str, Any]]:
@@ -263,34 +254,46 @@ def page_statements(url: str, instance: str, path: str) -> list[tuple[str, Any]]
         captured.append((statement, parameters))
 
     with app.app_context():
-        client = app.test_client()
-        login = {"email": "csm0@bench.example.com", "password": PASSWORD}
-        client.post("/login", data=login)
-        client.get(path)
-        event.listen(db.engine, "before_cursor_execute", record)
-        status = client.get(path).status_code
-        event.remove(db.engine, "before_cursor_execute", record)
-        db.session.remove()
-        db.engine.dispose()
+        engine = db.engine
+    client = app.test_client()  # each request in its own app context and session, as served
+    client.post("/login", data={"email": "csm0@bench.example.com", "password": PASSWORD})
+    client.get(path)
+    event.listen(engine, "before_cursor_execute", record)
+    status = client.get(path).status_code
+    event.remove(engine, "before_cursor_execute", record)
+    engine.dispose()
     if status != 200:
         raise SystemExit(f"{path} answered {status} in process")
     return captured
 
 
-def replay(url: str, statements: list[tuple[str, Any]], count: int) -> list[float]:
-    """Milliseconds to run `statements` in order on one open connection, `count` times: the
-    page's floor (its own SQL, nothing else)."""
-    timings = []
-    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
-        for _ in range(count + 5):  # the first five warm up
-            started = time.perf_counter()
-            with connection.cursor() as cursor:
-                for statement, parameters in statements:
-                    cursor.execute(statement, parameters)
-                    if cursor.description is not None:
-                        cursor.fetchall()
-            timings.append((time.perf_counter() - started) * 1000)
-    return timings[5:]
+def replay(cursor: psycopg.Cursor, statements: list[tuple[str, Any]]) -> float:
+    """Milliseconds to run `statements` in order on one open connection: the page's floor (its
+    own SQL, nothing else)."""
+    started = time.perf_counter()
+    for statement, parameters in statements:
+        cursor.execute(statement, parameters)
+        if cursor.description is not None:
+            cursor.fetchall()
+    return (time.perf_counter() - started) * 1000
+
+
+def time_page(
+    session: requests.Session,
+    url: str,
+    floor_url: str,
+    statements: list[tuple[str, Any]],
+    count: int,
+) -> tuple[list[float], list[float]]:
+    """`count` timings of the page and of its floor, taken in turns so that both see the same
+    load on the machine; five of each warm up first."""
+    product, floor = [], []
+    with psycopg.connect(libpq_url(floor_url), autocommit=True) as connection:
+        cursor = connection.cursor()
+        for _ in range(count + 5):
+            product.append(time_to_first_byte(session, url))
+            floor.append(replay(cursor, statements))
+    return product[5:], floor[5:]
 
 
 def p95(timings: list[float]) -> float:
@@ -302,62 +305,53 @@ def report(name: str, timings: list[float]) -> None:
     print(f"{name:<34} median {statistics.median(timings):7.1f} ms   p95 {p95(timings):7.1f} ms")
 
 
+def bench_pages(url: str, instance: str, top: int, args: argparse.Namespace) -> None:
+    """Time each page under gunicorn and replay its SQL as its floor; prints both and the ratio."""
+    with served(url, instance, args.workers, args.port) as base:
+        session = signed_in_session(base)
+        first = session.get(f"{base}/", timeout=30).text
+        pages = int(re.search(r"Page 1 of (\d+)", first)[1])
+        targets = {
+            "risk list, first page": "/",
+            "risk list, mine + red + 180 d": "/?owner=me&band=red&renewal_within=180",
+            f"risk list, last page ({pages})": f"/?page={pages}",
+            "account page (top account)": f"/accounts/{top}",
+        }
+        print(
+            f"{args.accounts} accounts, {args.requests} requests per page, "
+            f"gunicorn {args.workers} workers, PostgreSQL"
+        )
+        for name, path in targets.items():
+            statements = page_statements(url, instance, path)
+            product, floor = time_page(session, base + path, url, statements, args.requests)
+            report(name, product)
+            report(f"  floor: its {len(statements)} statements", floor)
+            print(f"  product/floor p95: {p95(product) / p95(floor):.1f}x")
+
+
+def database(args: argparse.Namespace) -> AbstractContextManager[str]:
+    """The database to bench on: a named one (`--keep`, `--reuse`) or a scratch one."""
+    named = args.keep or args.reuse
+    if not named:
+        return scratch_database("cs_bench_pages")
+    url = make_url(SERVER_URL).set(database=named)
+    return nullcontext(url.render_as_string(hide_password=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
-    parser.add_argument("--reuse", help="name of a database kept by --keep: skip the seeding")
-    parser.add_argument(
-        "--server",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    add_port_option(parser, what="gunicorn serving the app")
+    kept = parser.add_mutually_exclusive_group()
+    kept.add_argument("--keep", help="seed this database (created beforehand) and keep it")
+    kept.add_argument("--reuse", help="a database seeded with --keep: skip the seeding")
     args = parser.parse_args()
-    from cs_platform.config import normalise_database_url
-
-    server = normalise_database_url(args.server)
-    url = make_url(server).set(database=args.reuse).render_as_string(hide_password=False)
-    url = url if args.reuse else create_database(server)
-    process = None
-    try:
-        with tempfile.TemporaryDirectory() as instance:
-            top = top_account(url) if args.reuse else seed(url, args.accounts, instance)
-            process, base = start_gunicorn(url, instance, args.workers)
-            session = signed_in_session(base)
-            first = session.get(f"{base}/", timeout=30).text
-            pages = int(re.search(r"Page 1 of (\d+)", first)[1])
-            targets = {
-                "risk list, first page": f"{base}/",
-                "risk list, mine + red + 180 d": f"{base}/?owner=me&band=red&renewal_within=180",
-                f"risk list, last page ({pages})": f"{base}/?page={pages}",
-                "account page (top account)": f"{base}/accounts/{top}",
-            }
-            print(
-                f"{args.accounts} accounts, {args.requests} requests per page, "
-                f"gunicorn {args.workers} workers, PostgreSQL"
-            )
-            for name, target in targets.items():
-                time_to_first_byte(session, target, 5)  # warm-up
-                product = time_to_first_byte(session, target, args.requests)
-                report(name, product)
-                statements = page_statements(url, instance, target.removeprefix(base) or "/")
-                floor = replay(url, statements, args.requests)
-                report(f"  floor: its {len(statements)} statements", floor)
-                print(f"  product/floor p95: {p95(product) / p95(floor):.1f}x")
-    finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        if args.keep or args.reuse:
-            print(f"kept {url}")
-        else:
-            drop_database(server, url)
+    exit_cleanly_on_signals()
+    with database(args) as url, tempfile.TemporaryDirectory() as instance:
+        top = top_account(url) if args.reuse else seed(url, args.accounts, instance)
+        bench_pages(url, instance, top, args)
 
 
 if __name__ == "__main__":

@@ -74,10 +74,10 @@ def _num(value: float) -> str:
 
 
 def _path(frame: Frame, points: Sequence[Point]) -> str:
-    return " ".join(
-        f"{'M' if i == 0 else 'L'}{_num(frame.x(x))},{_num(frame.y(y))}"
-        for i, (x, y) in enumerate(points)
-    )
+    """An SVG path through `points` (M, then L to each next one), to a tenth of a pixel."""
+    x, y = frame.x, frame.y
+    coordinates = [f"{x(px):.1f},{y(py):.1f}" for px, py in points]
+    return "M" + " L".join(coordinates) if coordinates else ""
 
 
 def _svg(width: int, height: int, title: str, body: str, css: str = "chart") -> Markup:

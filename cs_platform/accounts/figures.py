@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from markupsafe import Markup
 
 from cs_platform.charts import Band, Marker, Series, line_chart
-from scoring.models import ChurnRisk, HealthScore
+from scoring.models import ChurnRisk
 from scoring.services import load_scorecard, model_bands
 
 DAYS_PER_MONTH = 30.4375
@@ -41,14 +41,14 @@ def date_ticks(first: dt.date, last: dt.date, count: int = 6) -> list[tuple[floa
     ]
 
 
-def health_chart(history: Sequence[HealthScore]) -> Markup:
-    points = [(float(row.scored_on.toordinal()), row.score) for row in history]
-    ticks = date_ticks(history[0].scored_on, history[-1].scored_on) if history else []
+def health_chart(points: Sequence[tuple[dt.date, float]], method: str) -> Markup:
+    """The (day, score) history over the bands of `method` (the latest score's)."""
+    ticks = date_ticks(points[0][0], points[-1][0]) if points else []
     return line_chart(
-        [Series("Health score", points)],
+        [Series("Health score", [(float(day.toordinal()), score) for day, score in points])],
         title="Health score history with the red, yellow and green bands",
         ticks=ticks,
-        bands=score_bands(history[-1].method if history else "scorecard"),
+        bands=score_bands(method),
         y_range=(0, 100),
     )
 

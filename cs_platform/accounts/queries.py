@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from cs_platform.extensions import db
 from cs_platform.models import Task, TimelineEntry, User
@@ -38,16 +39,45 @@ class UsageSummary:
         )
 
 
-def usage_summary(account_id: int, today: dt.date) -> UsageSummary:
-    """Mean daily active users (sources combined) over the last 30 days (today included) and
-    the 30 before."""
-    start = today - dt.timedelta(days=60)
-    middle = today - dt.timedelta(days=30)
-    usage = UsageDaily.combined(UsageDaily.account_id == account_id, UsageDaily.day > start)
-    recent = func.avg(usage.c.active_users).filter(usage.c.day > middle)
-    previous = func.avg(usage.c.active_users).filter(usage.c.day <= middle)
-    row = db.session.execute(select(recent, previous)).one()
-    return UsageSummary(*(None if value is None else float(value) for value in row))
+@dataclass(frozen=True)
+class AccountUsage:
+    """Daily active users (sources combined) over the account's last 180 days of usage, oldest
+    first, and the mean of the last 30 days (today included) against the 30 before."""
+
+    series: list[tuple[dt.date, int]]
+    summary: UsageSummary
+
+
+def account_usage(account_id: int, today: dt.date, days: int = 180) -> AccountUsage:
+    """The account's usage series and summary, from one read of the days either needs."""
+    latest = db.session.scalar(
+        select(func.max(UsageDaily.day)).where(UsageDaily.account_id == account_id)
+    )
+    if latest is None:
+        return AccountUsage([], UsageSummary(None, None))
+    series_start = latest - dt.timedelta(days)
+    summary_start = today - dt.timedelta(days=60)
+    usage = UsageDaily.combined(
+        UsageDaily.account_id == account_id, UsageDaily.day > min(series_start, summary_start)
+    )
+    rows = db.session.execute(select(usage.c.day, usage.c.active_users).order_by(usage.c.day))
+    daily = [(day, users) for day, users in rows]
+    series = [(day, users) for day, users in daily if day > series_start]
+    return AccountUsage(series, usage_summary(daily, today))
+
+
+def usage_summary(daily: list[tuple[dt.date, int]], today: dt.date) -> UsageSummary:
+    """Mean daily active users over the 30 days to today and the 30 before, from `daily`."""
+    middle, start = today - dt.timedelta(days=30), today - dt.timedelta(days=60)
+    recent = [users for day, users in daily if day > middle]
+    previous = [users for day, users in daily if start < day <= middle]
+    return UsageSummary(mean(recent), mean(previous))
+
+
+def mean(values: list[int]) -> float | None:
+    """The mean of the non-null values, None when there are none (as SQL's avg)."""
+    present = [value for value in values if value is not None]
+    return sum(present) / len(present) if present else None
 
 
 def recent_tickets(account_id: int, limit: int = 10) -> list[SupportTicket]:
@@ -63,6 +93,7 @@ def recent_tickets(account_id: int, limit: int = 10) -> list[SupportTicket]:
 def recent_responses(account_id: int, limit: int = 10) -> list[SurveyResponse]:
     query = (
         select(SurveyResponse)
+        .options(joinedload(SurveyResponse.contact))
         .where(SurveyResponse.account_id == account_id)
         .order_by(SurveyResponse.responded_at.desc())
         .limit(limit)
@@ -73,6 +104,7 @@ def recent_responses(account_id: int, limit: int = 10) -> list[SurveyResponse]:
 def timeline(account_id: int, limit: int = 50) -> list[TimelineEntry]:
     query = (
         select(TimelineEntry)
+        .options(joinedload(TimelineEntry.author))
         .where(TimelineEntry.account_id == account_id)
         .order_by(TimelineEntry.created_at.desc(), TimelineEntry.id.desc())
         .limit(limit)
@@ -80,22 +112,31 @@ def timeline(account_id: int, limit: int = 50) -> list[TimelineEntry]:
     return list(db.session.scalars(query))
 
 
-def health_history(account_id: int, days: int = HISTORY_DAYS) -> list[HealthScore]:
-    """The account's daily health scores over the last `days` days of its history, oldest first."""
-    latest = db.session.scalar(
-        select(func.max(HealthScore.scored_on)).where(HealthScore.account_id == account_id)
-    )
-    if latest is None:
-        return []
+def latest_health(account_id: int) -> HealthScore | None:
+    """The account's latest health score, drivers and changes included."""
     query = (
         select(HealthScore)
+        .where(HealthScore.account_id == account_id)
+        .order_by(HealthScore.scored_on.desc())
+        .limit(1)
+    )
+    return db.session.scalar(query)
+
+
+def health_points(
+    account_id: int, last_day: dt.date, days: int = HISTORY_DAYS
+) -> list[tuple[dt.date, float]]:
+    """(day, score) of the account's health over the `days` days to `last_day` (its latest),
+    oldest first: the chart's points, without the drivers and changes of every row."""
+    query = (
+        select(HealthScore.scored_on, HealthScore.score)
         .where(
             HealthScore.account_id == account_id,
-            HealthScore.scored_on > latest - dt.timedelta(days=days),
+            HealthScore.scored_on > last_day - dt.timedelta(days=days),
         )
         .order_by(HealthScore.scored_on)
     )
-    return list(db.session.scalars(query))
+    return [(day, score) for day, score in db.session.execute(query)]
 
 
 def latest_churn_risk(account_id: int) -> ChurnRisk | None:
@@ -106,21 +147,6 @@ def latest_churn_risk(account_id: int) -> ChurnRisk | None:
         .limit(1)
     )
     return db.session.scalar(query)
-
-
-def usage_series(account_id: int, days: int = 180) -> list[tuple[dt.date, int]]:
-    """Daily active users (sources combined) over the account's last `days` days of usage,
-    oldest first."""
-    latest = db.session.scalar(
-        select(func.max(UsageDaily.day)).where(UsageDaily.account_id == account_id)
-    )
-    if latest is None:
-        return []
-    usage = UsageDaily.combined(
-        UsageDaily.account_id == account_id, UsageDaily.day > latest - dt.timedelta(days)
-    )
-    query = select(usage.c.day, usage.c.active_users).order_by(usage.c.day)
-    return [(day, users) for day, users in db.session.execute(query)]
 
 
 @dataclass(frozen=True)
@@ -151,16 +177,25 @@ def ticket_summary(account_id: int, today: dt.date) -> TicketSummary:
 
 
 def account_tasks(account_id: int, done_limit: int = 5) -> list[Task]:
-    """Open and snoozed tasks first (by due date), then the last few done ones."""
-    live = (
-        select(Task)
-        .where(Task.account_id == account_id, Task.status != "done")
-        .order_by(Task.due_date.asc().nulls_last(), Task.id)
-    )
-    done = (
-        select(Task)
+    """Open and snoozed tasks first (by due date), then the last few done ones; one query."""
+    last_done = (
+        select(Task.id)
         .where(Task.account_id == account_id, Task.status == "done")
         .order_by(Task.completed_at.desc())
         .limit(done_limit)
+        .subquery()
     )
-    return list(db.session.scalars(live)) + list(db.session.scalars(done))
+    not_done = select(Task.id).where(Task.account_id == account_id, Task.status != "done")
+    shown = not_done.union_all(select(last_done.c.id))
+    query = select(Task).options(joinedload(Task.owner)).where(Task.id.in_(shown))
+    tasks = list(db.session.scalars(query))
+    live = sorted(
+        (task for task in tasks if task.status != "done"),
+        key=lambda task: (task.due_date is None, task.due_date or dt.date.min, task.id),
+    )
+    done = sorted(
+        (task for task in tasks if task.status == "done"),
+        key=lambda task: task.completed_at or dt.datetime.min,
+        reverse=True,
+    )
+    return live + done

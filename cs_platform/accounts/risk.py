@@ -7,9 +7,9 @@ risk over the next 90 days (ARR x the health model's P(churn within 90 days), th
 whole product shows). The whole book is one click away (`view=all`). Before a model is trained
 (cold start) no account has a probability and the order is the scorecard's: lowest health first.
 
-One statement ranks the ids of all matching accounts (hash joins of the latest scoring day's rows,
-never a query per row) with the total; one reads the page's columns for those ids; two more fetch
-the page's drivers and 90-day sparklines.
+Two small statements find the scoring days; one ranks the ids of all matching accounts (hash joins
+of the latest scoring day's rows, never a query per row) with the total; one reads the page's
+columns, drivers included, for those ids; one more fetches their 90-day sparklines.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import RowMapping, Select, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from cs_platform import clock
@@ -95,7 +95,7 @@ class RiskFilters:
     def args(self, **changes: Any) -> dict[str, Any]:
         """Query-string arguments of this view (defaults left out), with `changes` applied."""
         view = replace(self, **changes)
-        values = asdict(view)
+        values = dict(vars(view))  # plain values: asdict's deep copy costs on every link
         values["dir"] = values.pop("direction")
         values["detractor"] = "1" if view.detractor else ""
         defaults = {"view": "action", "sort": "risk", "dir": SORT_COLUMNS[view.sort], "page": 1}
@@ -125,7 +125,6 @@ class RiskRow:
     renewal_date: dt.date | None
     owner_id: int | None
     owner_name: str | None
-    health_score_id: int | None
     score: float | None
     model_band: str | None
     override_band: str | None
@@ -138,6 +137,15 @@ class RiskRow:
     drivers: list[dict] = field(default_factory=list)
     sparkline: list[float] = field(default_factory=list)
     week_change: dict = field(default_factory=dict)  # HealthScore.changes["7"]
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> RiskRow:
+        """A row of `risk_query`, with its two strongest drivers and its change since last week
+        (from its latest score's drivers and changes)."""
+        values = dict(row)
+        drivers, changes = values.pop("drivers") or [], values.pop("changes") or {}
+        week_change = changes.get(str(TREND_DAYS)) or {}
+        return cls(**values, drivers=list(drivers)[:2], week_change=week_change)
 
     def days_to_renewal(self, today: dt.date) -> int | None:
         return None if self.renewal_date is None else (self.renewal_date - today).days
@@ -168,17 +176,30 @@ class ScoringDays:
     health: dt.date
     risk: dt.date
     prior: dt.date | None
+    probabilities: bool = False  # the latest day's scores carry a churn probability (a model)
 
     @classmethod
     def latest(cls) -> ScoringDays:
-        health = db.session.scalar(select(func.max(HealthScore.scored_on))) or clock.today()
-        risk = db.session.scalar(select(func.max(ChurnRisk.scored_on))) or health
+        """The days, in two statements: the latest of each kind (and whether the health day has
+        probabilities), then the prior day, which needs the first."""
+        health_day = select(func.max(HealthScore.scored_on)).scalar_subquery()
+        with_probability = select(HealthScore.id).where(
+            HealthScore.scored_on == health_day, HealthScore.churn_probability.is_not(None)
+        )
+        health, risk, probabilities = db.session.execute(
+            select(
+                health_day,
+                select(func.max(ChurnRisk.scored_on)).scalar_subquery(),
+                with_probability.exists(),
+            )
+        ).one()
+        health = health or clock.today()
         prior = db.session.scalar(
             select(func.max(HealthScore.scored_on)).where(
                 HealthScore.scored_on <= health - dt.timedelta(days=TREND_DAYS)
             )
         )
-        return cls(health, risk, prior)
+        return cls(health, risk or health, prior, bool(probabilities))
 
 
 def reference_day() -> dt.date:
@@ -201,17 +222,6 @@ def active_overrides(today: dt.date):
 def _flagged():
     """Ids of accounts with an open (or snoozed) churn-risk or health-drop task."""
     return select(Task.account_id).where(Task.status != "done", Task.kind.in_(FLAG_TASK_KINDS))
-
-
-def has_probabilities(day: dt.date) -> bool:
-    """Whether the latest scoring day's scores carry a churn probability (a trained model)."""
-    return bool(
-        db.session.scalar(
-            select(HealthScore.id)
-            .where(HealthScore.scored_on == day, HealthScore.churn_probability.is_not(None))
-            .limit(1)
-        )
-    )
 
 
 def _open_tasks():
@@ -261,7 +271,6 @@ def risk_query(filters: RiskFilters, user_id: int, today: dt.date, days: Scoring
             Account.renewal_date,
             Account.owner_id,
             owner.name.label("owner_name"),
-            latest.id.label("health_score_id"),
             latest.score,
             latest.band.label("model_band"),
             override.c.band.label("override_band"),
@@ -271,6 +280,8 @@ def risk_query(filters: RiskFilters, user_id: int, today: dt.date, days: Scoring
             churn.p_churn_before_renewal.label("p_churn_renewal"),
             arr_at_risk.label("arr_at_risk"),
             open_tasks.label("open_tasks"),
+            latest.drivers,
+            latest.changes,
         )
         .outerjoin(latest, (latest.account_id == Account.id) & (latest.scored_on == days.health))
         .outerjoin(prior, (prior.account_id == Account.id) & (prior.scored_on == days.prior))
@@ -334,15 +345,14 @@ def risk_page(filters: RiskFilters, user_id: int, today: dt.date | None = None) 
         total = db.session.execute(counted).scalar_one()
     ids = [account_id for account_id, _ in ranked]
     found = db.session.execute(query.where(Account.id.in_(ids)).order_by(None)).mappings()
-    by_id = {row["account_id"]: RiskRow(**row) for row in found}
+    by_id = {row["account_id"]: RiskRow.from_row(row) for row in found}
     rows = [by_id[account_id] for account_id in ids]
-    _attach_details(rows, days.health)
-    return RiskPage(rows, total or 0, filters.page, cold_start=not has_probabilities(days.health))
+    _attach_sparklines(rows, days.health)
+    return RiskPage(rows, total or 0, filters.page, cold_start=not days.probabilities)
 
 
-def _attach_details(rows: list[RiskRow], day: dt.date) -> None:
-    """Fill the page's drivers and 90-day sparklines (every third day) with one query each."""
-    _attach_drivers(rows)
+def _attach_sparklines(rows: list[RiskRow], day: dt.date) -> None:
+    """Fill the page's 90-day sparklines (every third day) with one query."""
     points: dict[int, list[float]] = defaultdict(list)
     history = (
         select(HealthScore.account_id, HealthScore.score)
@@ -367,24 +377,5 @@ def export_rows(filters: RiskFilters, user_id: int, today: dt.date) -> Iterator[
     """Every row of the view (no paging), drivers included, streamed in chunks."""
     query = risk_query(filters, user_id, today, ScoringDays.latest())
     result = db.session.execute(query.execution_options(yield_per=500)).mappings()
-    for chunk in result.partitions(500):
-        rows = [RiskRow(**row) for row in chunk]
-        _attach_drivers(rows)
-        yield from rows
-
-
-def _attach_drivers(rows: list[RiskRow]) -> None:
-    """Each row's two strongest drivers and its change since last week, from its latest score."""
-    score_ids = [row.health_score_id for row in rows if row.health_score_id]
-    found = {
-        score_id: (drivers, changes)
-        for score_id, drivers, changes in db.session.execute(
-            select(HealthScore.id, HealthScore.drivers, HealthScore.changes).where(
-                HealthScore.id.in_(score_ids)
-            )
-        )
-    }
-    for row in rows:
-        drivers, changes = found.get(row.health_score_id) or ([], {})
-        row.drivers = list(drivers or [])[:2]
-        row.week_change = (changes or {}).get(str(TREND_DAYS)) or {}
+    for row in result:
+        yield RiskRow.from_row(row)

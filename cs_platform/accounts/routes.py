@@ -18,6 +18,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import joinedload
 
 from cs_platform import clock
 from cs_platform.accounts import figures, queries, risk, services, traits
@@ -27,7 +28,7 @@ from cs_platform.auth.decorators import roles_required
 from cs_platform.charts import sparkline
 from cs_platform.extensions import db
 from cs_platform.forms import ConfirmForm, first_error
-from cs_platform.models import SEGMENT_LABELS, SEGMENTS, Account
+from cs_platform.models import SEGMENT_LABELS, SEGMENTS, Account, Task
 from cs_platform.tasks import services as task_services
 from cs_platform.tasks.forms import CompleteForm, NewTaskForm, SnoozeForm
 from scoring.models import BANDS
@@ -130,15 +131,17 @@ def csv_text(rows: Iterator[risk.RiskRow], today: dt.date) -> tuple[str, int]:
 @login_required
 def detail(account_id: int):
     """One account: health and risk, drivers, usage, tickets, answers, contacts, tasks, timeline."""
-    account = db.get_or_404(Account, account_id)
+    account = db.get_or_404(Account, account_id, options=[joinedload(Account.owner)])
     return render_account(account)
 
 
 def render_account(account: Account, status: int = 200, **forms: FlaskForm):
     """The account page; `forms` replaces blank forms with submitted ones carrying errors."""
     today = clock.today()
-    history = queries.health_history(account.id)
+    latest = queries.latest_health(account.id)
+    points = queries.health_points(account.id, latest.scored_on) if latest else []
     churn = queries.latest_churn_risk(account.id)
+    usage = queries.account_usage(account.id, today)
     blank = {
         "note_form": NoteForm(formdata=None),
         "outreach_form": OutreachForm(formdata=None),
@@ -148,32 +151,41 @@ def render_account(account: Account, status: int = 200, **forms: FlaskForm):
         "complete_form": CompleteForm(formdata=None),
         "task_form": NewTaskForm(formdata=None),
     }
-    tasks = queries.account_tasks(account.id)
     page = render_template(
         "accounts/detail.html",
         account=account,
         can_edit=services.can_edit_account(current_user, account),
-        latest=history[-1] if history else None,
+        latest=latest,
         override=services.active_override(account.id, today),
         churn=churn,
-        health_chart=figures.health_chart(history),
+        health_chart=figures.health_chart(points, latest.method if latest else "scorecard"),
         survival_chart=figures.survival_chart(churn, account.renewal_date, today),
-        usage_charts=figures.usage_charts(queries.usage_series(account.id), account.seats),
-        usage=queries.usage_summary(account.id, today),
+        usage_charts=figures.usage_charts(usage.series, account.seats),
+        usage=usage.summary,
         tickets=queries.recent_tickets(account.id),
         ticket_summary=queries.ticket_summary(account.id, today),
         responses=queries.recent_responses(account.id),
         timeline=queries.timeline(account.id),
-        tasks=tasks,
-        steps=task_services.steps_by_task([task.id for task in tasks]),
-        playbooks=task_services.playbooks(),
         trait_definitions=traits.all_definitions() if account.traits else {},
-        assignees=queries.owners(),
-        can_edit_task=lambda task: task_services.can_edit_task(current_user, task),
         today=today,
+        **task_context(queries.account_tasks(account.id)),
         **{**blank, **forms},
     )
     return page, status
+
+
+def task_context(tasks: list[Task]) -> dict[str, object]:
+    """The account's tasks and what their actions need: checklist steps when there are tasks,
+    playbooks and assignees only when the signed-in user may act on a task that is not done."""
+    editable = {task.id for task in tasks if task_services.can_edit_task(current_user, task)}
+    actionable = any(task.id in editable and task.status != "done" for task in tasks)
+    return {
+        "tasks": tasks,
+        "steps": task_services.steps_by_task([task.id for task in tasks]) if tasks else {},
+        "playbooks": task_services.playbooks() if actionable else [],
+        "assignees": queries.owners() if actionable else [],
+        "can_edit_task": lambda task: task.id in editable,
+    }
 
 
 def back_to(account: Account, anchor: str):

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import AccountTrait, TimelineEntry, TraitDefinition
+from cs_platform.tasks.models import Playbook
 from integrations.models import SupportTicket, UsageDaily
 from scoring.models import BandOverride
 from surveys.models import Survey, SurveyResponse
@@ -20,6 +21,7 @@ from tests.factories import (
     BandOverrideFactory,
     ContactFactory,
     HealthScoreFactory,
+    TaskFactory,
     TimelineEntryFactory,
 )
 
@@ -344,3 +346,36 @@ def test_overriding_the_band_of_a_churned_account_is_refused_with_a_message(owne
     assert response.status_code == 409
     assert "a churned account has no band to override" in response.text
     assert db.session.scalar(select(BandOverride)) is None
+
+
+def test_open_tasks_come_first_by_due_date_then_the_last_five_done(owner_client, csm):
+    account = AccountFactory(owner=csm)
+    today, now = clock.today(), clock.utcnow()
+    TaskFactory(account=account, title="No due date", reason="a")
+    TaskFactory(account=account, title="Due later", reason="b", due_date=today + dt.timedelta(9))
+    TaskFactory(account=account, title="Due soon", reason="c", due_date=today + dt.timedelta(2))
+    for age in range(6):
+        TaskFactory(
+            account=account,
+            title=f"Done {age} days ago",
+            reason=f"done{age}",
+            status="done",
+            outcome="saved",
+            completed_at=now - dt.timedelta(days=age),
+        )
+    page = owner_client.get(f"/accounts/{account.id}").text
+    shown = ["Due soon", "Due later", "No due date"] + [f"Done {age} days ago" for age in range(5)]
+    assert [page.index(title) for title in shown] == sorted(page.index(title) for title in shown)
+    assert "Done 5 days ago" not in page
+
+
+def test_playbooks_and_assignees_are_offered_only_to_who_may_act_on_an_open_task(
+    owner_client, csm, make_user, login
+):
+    db.session.add(Playbook(name="Save play", steps=["Call the champion"]))
+    account = AccountFactory(owner=csm, name="Initech")
+    TaskFactory(account=account, title="Usage fell")
+    assert "Save play" in owner_client.get(f"/accounts/{account.id}").text
+    owner_client.post("/logout")
+    page = login(make_user("csm", name="Other CSM")).get(f"/accounts/{account.id}").text
+    assert "Usage fell" in page and "Save play" not in page and "Save assignment" not in page
