@@ -1,28 +1,38 @@
 """Survey benchmark on PostgreSQL: plan a campaign for ~100k contacts, then deliver over SMTP.
 
 Figures printed:
-  * planning time for the campaign (audience + fatigue/throttle + invitations + outbox rows);
+  * planning time for the campaign (audience + fatigue/throttle + invitations + outbox rows),
+    beside its floor in the same run: the same planning as one INSERT ... SELECT with
+    data-modifying CTEs (run first, checked to make the same invitations at the same times, then
+    deleted); the cost per 1,000 contacts planned, and the peak memory of this process;
   * delivery rate to a local aiosmtpd sink with 1 and with 2 worker processes
     (`flask --app wsgi outbox work`), and duplicates by Message-ID.
 
-The book is filled set-wise in SQL (N accounts, two contacts each: a champion and a user; 2 % of
-accounts churned, 1 % of contacts unsubscribed, 5 % surveyed recently by another campaign), or
-with the demo generator (--demo). A scratch database is created and dropped.
+The book is filled set-wise in SQL (N accounts, --contacts each: a champion and users, the
+campaign asks the champions; 2 % of accounts churned, 1 % of contacts unsubscribed, 5 % surveyed
+recently by another campaign), or with the demo generator (--demo). A scratch database is created
+and dropped.
 
     .venv/bin/python bench/surveys_campaign.py --accounts 100000 --deliver 6000
+    .venv/bin/python bench/surveys_campaign.py --accounts 1000000 --contacts 1 --deliver 200
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import datetime as dt
 import os
 import re
+import resource
 import signal
 import smtplib
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 
 import psycopg
 from aiosmtpd.controller import Controller
@@ -43,13 +53,84 @@ FILL_SQL = [
     """
     INSERT INTO contacts (account_id, email, name, role, locale, timezone, unsubscribed_at,
                           created_at, updated_at)
-    SELECT a.id, r.role || a.id || '@example.com', 'Person ' || a.id, r.role,
+    SELECT a.id, r.role || a.id || '.' || n || '@example.com', 'Person ' || a.id, r.role,
            (ARRAY['en','de','fr','es'])[1 + a.id % 4],
            (ARRAY['Europe/Berlin','America/New_York','Asia/Tokyo','UTC'])[1 + a.id % 4],
            CASE WHEN a.id % 100 = 7 THEN now() END, now(), now()
-    FROM accounts a CROSS JOIN (VALUES ('champion'), ('user')) AS r(role)
+    FROM accounts a CROSS JOIN generate_series(1, :contacts) AS n
+    CROSS JOIN LATERAL (SELECT CASE n WHEN 1 THEN 'champion' ELSE 'user' END AS role) r
     """,
 ]
+# The floor of planning: the bench campaign's rules (audience, not planned yet this period,
+# throttle, fatigue; 100 % sample and no drip, as the campaign has) as one statement. The send
+# window of each time zone (the first open at :now, as schedule.window_bounds finds it), the
+# minute in it, the salt (pgcrypto's gen_random_bytes) and the token hash (HMAC under the secret,
+# as tokens.derive_token, then sha256) are all computed in SQL.
+FLOOR_SQL = """
+WITH audience AS (
+  SELECT c.id, c.account_id, c.timezone, c.last_surveyed_at
+  FROM contacts c JOIN accounts a ON a.id = c.account_id
+  WHERE c.unsubscribed_at IS NULL AND c.bounced_at IS NULL AND a.churned_at IS NULL
+    AND a.lifecycle_stage <> 'churned' AND c.role = ANY(:roles)
+    AND NOT EXISTS (SELECT FROM survey_invitations i WHERE i.campaign_id = :campaign
+                    AND i.contact_id = c.id AND i.period_key = :period)
+    AND NOT EXISTS (SELECT FROM survey_skips s WHERE s.campaign_id = :campaign
+                    AND s.contact_id = c.id AND s.period_key = :period)
+), decided AS (
+  SELECT au.*, CASE
+    WHEN EXISTS (SELECT FROM survey_invitations i WHERE i.contact_id = au.id
+                 AND i.campaign_id = :campaign AND i.created_at >= :campaign_since
+                 AND i.status NOT IN ('cancelled', 'failed')) THEN 'campaign_throttle'
+    WHEN au.last_surveyed_at >= :global_since
+      OR EXISTS (SELECT FROM survey_invitations i WHERE i.contact_id = au.id
+                 AND i.created_at >= :global_since AND i.status NOT IN ('cancelled', 'failed'))
+      THEN 'global_fatigue'
+  END AS reason
+  FROM audience au
+), zone AS (
+  SELECT z.timezone, w.opens,
+         greatest(1, floor(extract(epoch FROM w.closes - w.opens) / 60))::int AS minutes
+  FROM (SELECT DISTINCT timezone FROM decided WHERE reason IS NULL) z
+  CROSS JOIN LATERAL (
+    SELECT (greatest(l.local, d.day + make_interval(hours => :start_hour))
+            AT TIME ZONE z.timezone) AT TIME ZONE 'UTC' AS opens,
+           ((d.day + make_interval(hours => :end_hour)) AT TIME ZONE z.timezone)
+            AT TIME ZONE 'UTC' AS closes
+    FROM (SELECT (CAST(:now AS timestamp) AT TIME ZONE 'UTC') AT TIME ZONE z.timezone AS local) l
+    CROSS JOIN generate_series(0, 7) AS n
+    CROSS JOIN LATERAL (SELECT CAST(l.local AS date) + n AS day) d
+    WHERE (NOT :weekdays_only OR extract(isodow FROM d.day) < 6)
+      AND l.local < d.day + make_interval(hours => :end_hour)
+    ORDER BY n LIMIT 1
+  ) w
+), skipped AS (
+  INSERT INTO survey_skips (campaign_id, contact_id, period_key, reason, created_at)
+  SELECT :campaign, id, :period, reason, :now FROM decided WHERE reason IS NOT NULL
+  ON CONFLICT DO NOTHING
+), salted AS (
+  SELECT d.id, d.account_id, encode(gen_random_bytes(16), 'hex') AS salt,
+         z.opens + (d.id::bigint * 7919 % z.minutes) * interval '1 minute' AS at
+  FROM decided d JOIN zone z USING (timezone) WHERE d.reason IS NULL
+), invited AS (
+  INSERT INTO survey_invitations (campaign_id, contact_id, account_id, period_key, token_salt,
+      token_hash, status, scheduled_for, expires_at, reminders_sent, created_at)
+  SELECT :campaign, id, account_id, :period, salt,
+         encode(sha256(convert_to(rtrim(translate(encode(substring(
+           hmac('survey-invitation:' || salt, :secret, 'sha256') FROM 1 FOR 16), 'base64'),
+           '+/', '-_'), '='), 'UTF8')), 'hex'),
+         'scheduled', at, at + make_interval(days => :expiry_days), 0, :now
+  FROM salted
+  ON CONFLICT DO NOTHING
+  RETURNING id, scheduled_for
+), queued AS (
+  INSERT INTO outbox_messages (kind, payload, dedupe_key, status, attempts, next_attempt_at,
+                               created_at)
+  SELECT 'email', json_build_object('template', 'invitation', 'invitation_id', id),
+         format('invitation:%s:0', id), 'pending', 0, scheduled_for, :now
+  FROM invited
+)
+SELECT count(*) FROM invited
+"""
 
 
 class Sink:
@@ -64,7 +145,16 @@ class Sink:
         return "250 OK"
 
 
-def fill(app, accounts: int, demo: bool) -> None:
+@contextlib.contextmanager
+def stopping(controller: Controller) -> Iterator[Controller]:
+    """The SMTP sink, stopped however the run ends."""
+    try:
+        yield controller
+    finally:
+        controller.stop()
+
+
+def fill(app, accounts: int, contacts: int, demo: bool) -> None:
     from cs_platform.extensions import db
 
     started = time.perf_counter()
@@ -74,7 +164,7 @@ def fill(app, accounts: int, demo: bool) -> None:
         seed_demo(accounts=accounts, seed=7, force=True)
     else:
         for statement in FILL_SQL:
-            db.session.execute(text(statement), {"accounts": accounts})
+            db.session.execute(text(statement), {"accounts": accounts, "contacts": contacts})
     db.session.commit()
     db.session.execute(text("ANALYZE"))
     print(f"filled {accounts} accounts in {time.perf_counter() - started:.1f} s")
@@ -103,6 +193,7 @@ def recent_invitations(campaign_id: int) -> None:
 
 def plan(app) -> int:
     from cs_platform.extensions import db
+    from cs_platform.models import utcnow
     from surveys.models import Campaign, Survey
     from surveys.planning import plan_campaign
 
@@ -121,13 +212,24 @@ def plan(app) -> int:
     db.session.add_all([survey, earlier, campaign])
     db.session.commit()
     recent_invitations(earlier.id)
+    now = utcnow()
+    floor_seconds, floor_invited = plan_floor(campaign, now)
+    load, memory_before = os.getloadavg()[0], peak_memory_mib()
     started = time.perf_counter()
-    result = plan_campaign(campaign)
+    result = plan_campaign(campaign, now=now)
     db.session.commit()
     elapsed = time.perf_counter() - started
+    planned = result.invited + sum(result.skipped.values())
     print(
         f"planned campaign: {result.invited} invitations + outbox rows, skipped {result.skipped},"
-        f" in {elapsed:.2f} s"
+        f" in {elapsed:.2f} s; floor {floor_seconds:.2f} s ({floor_invited} invitations,"
+        f" {differences(campaign.id)} differences), ratio {elapsed / floor_seconds:.2f},"
+        f" load {load:.2f}"
+    )
+    print(
+        f"per 1,000 contacts planned: {1000 * elapsed / planned * 1000:.1f} ms"
+        f" (floor {1000 * floor_seconds / planned * 1000:.1f} ms); peak memory of this process"
+        f" {peak_memory_mib():.0f} MiB ({memory_before:.0f} MiB before planning)"
     )
     again = time.perf_counter()
     rerun = plan_campaign(campaign)
@@ -137,6 +239,99 @@ def plan(app) -> int:
         f" {time.perf_counter() - again:.2f} s"
     )
     return campaign.id
+
+
+def plan_floor(campaign, now) -> tuple[float, int]:
+    """Run the floor (FLOOR_SQL) for `campaign` at `now`, keep what it made in the table
+    bench_floor_plan, check one of its tokens, then delete its rows; (seconds, invitations)."""
+    from flask import current_app
+
+    from cs_platform.extensions import db
+    from surveys.schedule import period_key
+    from surveys.tokens import derive_token, hash_token
+
+    db.session.execute(text("CREATE EXTENSION IF NOT EXISTS pgcrypto"))
+    db.session.commit()
+    secret = current_app.config["SECRET_KEY"]
+    params = {
+        "campaign": campaign.id,
+        "roles": campaign.audience["roles"],
+        "period": period_key(now, campaign.period_days),
+        "now": now,
+        "campaign_since": now - dt.timedelta(days=campaign.throttle_days),
+        "global_since": now - dt.timedelta(days=current_app.config["SURVEY_FATIGUE_DAYS"]),
+        "start_hour": campaign.window_start_hour,
+        "end_hour": campaign.window_end_hour,
+        "weekdays_only": campaign.weekdays_only,
+        "expiry_days": campaign.expiry_days,
+        "secret": secret,
+    }
+    started = time.perf_counter()
+    invited = db.session.execute(text(FLOOR_SQL), params).scalar_one()
+    db.session.commit()
+    elapsed = time.perf_counter() - started
+    mine = {"campaign": campaign.id}
+    db.session.execute(
+        text(
+            "CREATE TABLE bench_floor_plan AS SELECT contact_id, scheduled_for, token_salt,"
+            " token_hash FROM survey_invitations WHERE campaign_id = :campaign"
+        ),
+        mine,
+    )
+    salt, stored = db.session.execute(
+        text("SELECT token_salt, token_hash FROM bench_floor_plan LIMIT 1")
+    ).one()
+    assert hash_token(derive_token(secret, salt)) == stored, (
+        "the floor's tokens are not the product's"
+    )
+    delete_plan(campaign.id)
+    return elapsed, invited
+
+
+def delete_plan(campaign_id: int) -> None:
+    """Delete a campaign's invitations, their emails and its skips, and vacuum the tables."""
+    from cs_platform.extensions import db
+
+    mine = {"campaign": campaign_id}
+    db.session.execute(
+        text(
+            "DELETE FROM outbox_messages o USING survey_invitations i"
+            " WHERE o.dedupe_key = format('invitation:%s:0', i.id) AND i.campaign_id = :campaign"
+        ),
+        mine,
+    )
+    for table in ("survey_invitations", "survey_skips"):
+        db.session.execute(text(f"DELETE FROM {table} WHERE campaign_id = :campaign"), mine)
+    db.session.commit()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE survey_invitations, survey_skips, outbox_messages"))
+
+
+def differences(campaign_id: int) -> int:
+    """Invitations (contact, send time) that the floor made and the product did not, or the
+    other way round."""
+    from cs_platform.extensions import db
+
+    return db.session.execute(
+        text(
+            """
+            SELECT count(*) FROM (
+              (SELECT contact_id, scheduled_for FROM bench_floor_plan
+               EXCEPT ALL SELECT contact_id, scheduled_for FROM survey_invitations
+               WHERE campaign_id = :campaign)
+              UNION ALL
+              (SELECT contact_id, scheduled_for FROM survey_invitations
+               WHERE campaign_id = :campaign
+               EXCEPT ALL SELECT contact_id, scheduled_for FROM bench_floor_plan)
+            ) d
+            """
+        ),
+        {"campaign": campaign_id},
+    ).scalar_one()
+
+
+def peak_memory_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def release(count: int) -> None:
@@ -237,20 +432,43 @@ def delivery_floor(count: int, port: int, url: str) -> float:
         return len(emails) / (time.perf_counter() - started)
 
 
+def compare_delivery(count: int, port: int, env: dict[str, str]) -> None:
+    """Delivery by 1 and by 2 workers, each run just after a run of the floor (fresh messages
+    each time), and what the second worker adds."""
+    rates = {}
+    for workers in (1, 2):
+        floor = delivery_floor(count, port, env["DATABASE_URL"])
+        rates[workers] = rate = deliver(workers, count, env)
+        print(
+            f"floor (one SMTP connection, UPDATE + COMMIT per message): {floor:.0f} msg/s;"
+            f" {workers} worker(s): {rate:.0f} msg/s ({rate / workers:.0f} per worker,"
+            f" {rate / workers / floor:.2f} of the floor), {count} messages each,"
+            f" load {os.getloadavg()[0]:.2f}"
+        )
+    print(f"the second worker adds {rates[2] / rates[1] - 1:.0%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--contacts", type=int, default=2, help="contacts per account")
     parser.add_argument("--deliver", type=int, default=6000, help="messages per delivery run")
     parser.add_argument("--demo", action="store_true", help="fill with the demo generator")
+    parser.add_argument("--port", type=int, help="port of the SMTP sink (default: a free one)")
     args = parser.parse_args()
 
     sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=args.port or free_port())
     controller.start()
-    with scratch_database("bench_surveys") as url:
+    with (
+        stopping(controller),
+        scratch_database("bench_surveys") as url,
+        tempfile.TemporaryDirectory(prefix="bench-surveys-") as instance,
+    ):
         env = {
             **os.environ,
             "DATABASE_URL": url,
+            "INSTANCE_PATH": instance,
             "MAIL_TRANSPORT": "smtp",
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(controller.port),
@@ -264,17 +482,9 @@ def main() -> None:
         app = create_app()
         with app.app_context():
             db.create_all()
-            fill(app, args.accounts, args.demo)
+            fill(app, args.accounts, args.contacts, args.demo)
             plan(app)
-            floor = delivery_floor(args.deliver, controller.port, url)
-            print(f"floor (one SMTP connection, UPDATE + COMMIT per message): {floor:.0f} msg/s")
-            for workers in (1, 2):
-                rate = deliver(workers, args.deliver, env)
-                print(
-                    f"{workers} worker(s): {rate:.0f} messages/s"
-                    f" ({rate / workers:.0f} per worker, {rate / workers / floor:.2f} of the"
-                    f" floor), {args.deliver} messages"
-                )
+            compare_delivery(args.deliver, controller.port, env)
             duplicates = sum(n - 1 for n in sink.ids.values() if n > 1)
             print(
                 f"received {sum(sink.ids.values())} messages, {len(sink.ids)} distinct"
@@ -282,7 +492,6 @@ def main() -> None:
             )
             db.session.remove()
             db.engine.dispose()
-    controller.stop()
 
 
 if __name__ == "__main__":

@@ -10,18 +10,26 @@ sender's configuration, not the message, that is wrong, and the queued mail shou
 it is fixed. Server certificates are verified against the system's CAs (OpenSSL's SSL_CERT_FILE
 names another bundle, e.g. a private CA's). The outbox handlers that build messages live with
 their domain (`surveys/mailer.py`, `cs_platform/auth/emails.py`).
+
+`alternative_message` writes a multipart/alternative message of UTF-8 quoted-printable text
+parts straight into its wire bytes, for mail sent by the hundred per second: the email
+package's generator folds every header through `email.header.Header` and compiles a regular
+expression per message to pick its boundary, about 0.8 ms of a survey email's 1.2 ms.
 """
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import re
+import secrets
 import smtplib
 import ssl
 import threading
 import time
 from dataclasses import dataclass
 from email import policy
+from email.header import Header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -48,6 +56,50 @@ class OutgoingEmail:
 
 def mail_domain() -> str:
     return current_app.config["MAIL_FROM"].rpartition("@")[2] or "localhost"
+
+
+CRLF = "\r\n"
+HEADER_LINE_LENGTH = 78  # RFC 5322's recommended limit, where longer headers are folded
+
+
+def header_line(name: str, value: str) -> str:
+    """`name: value`, folded when longer than a line and as RFC 2047 encoded words when not
+    printable ASCII (line breaks in a value become folding, never a header of their own)."""
+    if value.isascii() and value.isprintable():
+        if len(name) + 2 + len(value) <= HEADER_LINE_LENGTH:
+            return f"{name}: {value}"
+        encoded = Header(value, header_name=name)
+    else:
+        encoded = Header(value, "utf-8", header_name=name)
+    return f"{name}: {encoded.encode(linesep=CRLF)}"
+
+
+def quoted_printable(text: str) -> str:
+    """UTF-8 `text` as quoted-printable with CRLF line ends (soft line breaks included)."""
+    encoded = binascii.b2a_qp(text.replace(CRLF, "\n").encode(), istext=True)
+    return encoded.decode("ascii").replace("\n", CRLF)
+
+
+def alternative_message(headers: list[tuple[str, str]], parts: list[tuple[str, str]]) -> bytes:
+    """The wire bytes of a multipart/alternative message: `headers` as (name, value), then one
+    UTF-8 quoted-printable text part per (subtype, text) of `parts`, plainest first."""
+    boundary = f"=_{secrets.token_hex(16)}"  # "=_" never occurs in quoted-printable text
+    lines = [
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        "MIME-Version: 1.0",
+        *(header_line(name, value) for name, value in headers),
+        "",
+    ]
+    for subtype, text in parts:
+        lines += [
+            f"--{boundary}",
+            f'Content-Type: text/{subtype}; charset="utf-8"',
+            "Content-Transfer-Encoding: quoted-printable",
+            "",
+            quoted_printable(text),
+        ]
+    lines += [f"--{boundary}--", ""]
+    return CRLF.join(lines).encode("ascii")
 
 
 _local = threading.local()

@@ -13,6 +13,10 @@ Interface::
         status "failed"), DeliveryDeferredError (not now, e.g. a paused campaign: retry later
         without using an attempt) or DeliveryCancelledError (no longer wanted: "cancelled").
         Changes the handler makes to db.session are committed with the message's new status.
+        A handler may also return UPDATEs made by `outcome_update` (e.g. "invitation sent"):
+        they are written with the "sent" outcome, fenced by the lease like it, and on
+        PostgreSQL in the same statement (data-modifying CTEs), so a sent message costs one
+        statement and a commit.
         Domains declare their handlers in their wiring module; the factory registers them.
     claim_batch(worker_id, limit) -> list[OutboxMessage]
         Leases due rows to one worker: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so any number of
@@ -58,12 +62,27 @@ from typing import Any, cast
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import JSON, CheckConstraint, Index, String, Text, and_, or_, select, update
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ColumnDefault,
+    ColumnElement,
+    Index,
+    String,
+    Text,
+    Update,
+    and_,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.local import LocalProxy
 
 from cs_platform.bulk_writes import insert_ignoring_conflicts
-from cs_platform.extensions import Model, db, rowcount
+from cs_platform.extensions import Model, db
 from cs_platform.models import in_check, utcnow
 
 log = logging.getLogger(__name__)
@@ -131,7 +150,21 @@ class DeliveryDeferredError(DeliveryError):
         self.seconds = seconds
 
 
-Handler = Callable[[OutboxMessage], None]
+# What a handler returns: UPDATEs to commit with the "sent" outcome, under the same fence.
+OutcomeWrites = Sequence[Update]
+Handler = Callable[[OutboxMessage], OutcomeWrites | None]
+
+
+def outcome_update(model: type[Model], condition: ColumnElement[bool], **values: Any) -> Update:
+    """UPDATE `model` SET `values` WHERE `condition`, for a handler to return. The columns'
+    Python-side onupdate defaults (e.g. updated_at) are filled in here: SQLAlchemy runs them
+    for a statement of its own, not for one that is a CTE of another."""
+    table = model.__table__
+    for column in table.columns:
+        default = column.onupdate
+        if isinstance(default, ColumnDefault) and column.key not in values:
+            values[column.key] = default.arg(None) if default.is_callable else default.arg
+    return update(table).where(condition).values(**values)
 
 
 @dataclass(frozen=True)
@@ -354,7 +387,9 @@ def deliver_in_order(
 ) -> None:
     """Deliver leased messages one after the other, renewing the lease of the rest as it goes.
     Rows loaded for the batch stay loaded across the per-message commits (no reload per
-    message): the batch is seconds old at most, and handlers re-check what must be fresh."""
+    message): the batch is seconds old at most, and handlers re-check what must be fresh.
+    Outcomes and handlers' writes are statements that bypass the loaded objects, so those are
+    expired after the batch."""
     handlers = load_handlers()
     session = db.session()
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
@@ -372,6 +407,7 @@ def deliver_in_order(
             result.count(deliver(message, handlers))
     finally:
         session.expire_on_commit = expire_on_commit
+        session.expire_all()
 
 
 class LanePool:
@@ -460,15 +496,9 @@ def deliver(message: OutboxMessage, handlers: dict[str, Registration]) -> str:
     only if this worker still holds the lease; returns the status (LEASE_LOST when it did not)."""
     # This claim, read before the handler runs: a rollback would reload the row as it is now.
     message_id, worker_id, attempts = message.id, message.leased_by, message.attempts
-    outcome = _run_handler(message, handlers, attempts)
+    outcome, writes = _run_handler(message, handlers, attempts)
     outcome |= {"lease_until": None, "leased_by": None}
-    recorded = db.session.execute(
-        update(OutboxMessage)
-        .where(leased_to(worker_id, [message_id]))  # type: ignore[arg-type]
-        .values(**outcome)
-        .execution_options(synchronize_session="fetch")
-    )
-    if rowcount(recorded) != 1:
+    if not _record(leased_to(worker_id, [message_id]), outcome, writes):  # type: ignore[arg-type]
         db.session.rollback()
         log.warning("outbox lease lost; outcome dropped", extra={"message_id": message_id})
         return LEASE_LOST
@@ -476,36 +506,64 @@ def deliver(message: OutboxMessage, handlers: dict[str, Registration]) -> str:
     return outcome["status"]
 
 
+def _record(fence, outcome: dict[str, Any], writes: OutcomeWrites) -> bool:
+    """Write the outcome to the row `fence` selects, and `writes` with it, only if the fence
+    still holds; whether it did. The handler's changes to the session are flushed first."""
+    db.session.flush()
+    table = OutboxMessage.__table__
+    recorded = update(table).where(fence).values(**outcome).returning(table.c.id)
+    if writes and db.session.get_bind().dialect.name == "postgresql":
+        done = recorded.cte("recorded")
+        held = exists(select(done.c.id))
+        query = select(func.count()).select_from(done)
+        for number, write in enumerate(writes):
+            query = query.add_cte(write.where(held).cte(f"write_{number}"))
+        return db.session.scalar(query) == 1
+    if db.session.execute(recorded).first() is None:
+        return False
+    for write in writes:
+        db.session.execute(write)
+    return True
+
+
 def _run_handler(
     message: OutboxMessage, handlers: dict[str, Registration], attempts: int
-) -> dict[str, Any]:
-    """Deliver one message; returns the columns of its outcome (attempts counts this claim)."""
+) -> tuple[dict[str, Any], OutcomeWrites]:
+    """Deliver one message; returns the columns of its outcome (attempts counts this claim)
+    and the handler's writes that go with it."""
     registration = handlers.get(message.kind)
-    message_id, now = message.id, utcnow()
+    if registration is None:
+        failure = f"no handler registered for kind {message.kind!r}"
+        return {"status": "failed", "last_error": failure}, ()
     try:
-        if registration is None:
-            raise PermanentDeliveryError(f"no handler registered for kind {message.kind!r}")
-        registration.handler(message)
-    except DeliveryDeferredError as deferred:
-        wait = dt.timedelta(seconds=deferred.seconds)
+        writes = registration.handler(message)
+    except DeliveryError as error:
+        return _failure_outcome(message.id, error, attempts, registration.backoff), ()
+    except Exception as error:
+        db.session.rollback()  # drop the handler's half-done changes
+        log.exception("outbox handler crashed", extra={"message_id": message.id})
+        failure = f"{type(error).__name__}: {error}"
+        return _retry(attempts, registration.backoff, failure, utcnow(), message.id), ()
+    return {"status": "sent", "sent_at": utcnow(), "last_error": None}, writes or ()
+
+
+def _failure_outcome(
+    message_id: int, error: DeliveryError, attempts: int, backoff: Sequence[int]
+) -> dict[str, Any]:
+    """The outcome columns of a handler's reported failure."""
+    now = utcnow()
+    if isinstance(error, DeliveryDeferredError):
         return {
             "status": "pending",
             "attempts": attempts - 1,
-            "next_attempt_at": now + wait,
-            "last_error": str(deferred),
+            "next_attempt_at": now + dt.timedelta(seconds=error.seconds),
+            "last_error": str(error),
         }
-    except DeliveryCancelledError as cancelled:
-        return {"status": "cancelled", "last_error": str(cancelled)}
-    except PermanentDeliveryError as failure:
-        return {"status": "failed", "last_error": str(failure)}
-    except TransientDeliveryError as failure:
-        return _retry(attempts, registration.backoff, str(failure), now, message_id)  # type: ignore[union-attr]
-    except Exception as error:
-        db.session.rollback()  # drop the handler's half-done changes
-        log.exception("outbox handler crashed", extra={"message_id": message_id})
-        backoff = registration.backoff if registration else DEFAULT_BACKOFF
-        return _retry(attempts, backoff, f"{type(error).__name__}: {error}", now, message_id)
-    return {"status": "sent", "sent_at": now, "last_error": None}
+    if isinstance(error, DeliveryCancelledError):
+        return {"status": "cancelled", "last_error": str(error)}
+    if isinstance(error, PermanentDeliveryError):
+        return {"status": "failed", "last_error": str(error)}
+    return _retry(attempts, backoff, str(error), now, message_id)
 
 
 def _retry(

@@ -10,23 +10,26 @@ from sqlalchemy.orm import selectinload
 
 from cs_platform.extensions import db
 from cs_platform.mail import RecipientRefusedError, mail_domain, transport
-from cs_platform.models import utcnow
+from cs_platform.models import Contact, utcnow
 from cs_platform.outbox import (
     DeliveryCancelledError,
     DeliveryDeferredError,
     OutboxMessage,
+    OutcomeWrites,
+    outcome_update,
 )
 from surveys.emails import build_email, invitation_email
 from surveys.models import Campaign, Invitation
 from surveys.tokens import preview_token
 
 
-def deliver_email(message: OutboxMessage) -> None:
-    """Outbox handler for kind "email": an invitation, a reminder or a test to a colleague."""
+def deliver_email(message: OutboxMessage) -> OutcomeWrites:
+    """Outbox handler for kind "email": an invitation, a reminder or a test to a colleague.
+    Returns what a sent invitation changes, for the outbox to write with the "sent" outcome."""
     payload = message.payload
     if payload["template"] == "test":
         _send_test(message.id, payload)
-        return
+        return ()
     invitation = db.session.get(Invitation, payload["invitation_id"])
     reminder = payload["template"] == "reminder"
     _check_still_wanted(invitation, reminder=reminder)
@@ -37,10 +40,18 @@ def deliver_email(message: OutboxMessage) -> None:
         invitation.status = "bounced"
         invitation.contact.bounced_at = utcnow()
         raise
+    return _sent_writes(invitation, reminder=reminder)
+
+
+def _sent_writes(invitation: Invitation, *, reminder: bool) -> OutcomeWrites:
+    """An invitation sent: its status and time (not for a reminder), and its contact's last
+    survey time."""
     now = utcnow()
-    if not reminder:
-        invitation.status, invitation.sent_at = "sent", now
-    invitation.contact.last_surveyed_at = now
+    surveyed = outcome_update(Contact, Contact.id == invitation.contact_id, last_surveyed_at=now)
+    if reminder:
+        return (surveyed,)
+    sent = outcome_update(Invitation, Invitation.id == invitation.id, status="sent", sent_at=now)
+    return (sent, surveyed)
 
 
 def _send_test(message_id: int, payload: dict) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cs_platform.extensions import db
-from cs_platform.models import utcnow
+from cs_platform.models import Account, utcnow
 from cs_platform.outbox import (
     DeliveryCancelledError,
     DeliveryDeferredError,
@@ -22,9 +22,11 @@ from cs_platform.outbox import (
     enqueue,
     enqueue_many,
     exponential_backoff,
+    outcome_update,
     process_batch,
     register_handler,
 )
+from tests.factories import AccountFactory
 
 delivered: list[dict] = []
 OUTCOMES = {
@@ -132,6 +134,22 @@ def test_a_lease_held_by_a_crashed_worker_expires_and_the_message_is_claimed_aga
     db.session.commit()
     [again] = claim_batch("w2", 10)
     assert again.id == message.id and again.attempts == 2
+
+
+def renaming_handler(message: OutboxMessage):
+    """Returns its change, for the outbox to write with the outcome."""
+    return (outcome_update(Account, Account.id == message.payload["account"], name="sent"),)
+
+
+def test_the_writes_a_handler_returns_are_committed_with_its_sent_outcome(app):
+    register_handler("renaming", renaming_handler)
+    account = AccountFactory(name="queued")
+    enqueue("renaming", {"account": account.id}, "rename")
+    db.session.commit()
+    queued_at = account.updated_at
+    assert process_batch("w1").outcomes == {"sent": 1}
+    assert account.name == "sent"  # the batch's rows are read again after it
+    assert account.updated_at > queued_at  # onupdate defaults run, in a CTE too
 
 
 def test_exponential_backoff_grows_by_the_factor():

@@ -17,16 +17,18 @@ from sqlalchemy import select
 
 from cs_platform import outbox
 from cs_platform.extensions import db
-from cs_platform.models import utcnow
+from cs_platform.models import Account, utcnow
 from cs_platform.outbox import (
     LEASE_LOST,
     BatchResult,
     OutboxMessage,
     TransientDeliveryError,
     enqueue_many,
+    outcome_update,
     process_batch,
     register_handler,
 )
+from tests.factories import AccountFactory
 
 LEASE = 300
 calls: list[tuple[str, str | None]] = []
@@ -114,6 +116,25 @@ def test_a_worker_whose_lease_was_taken_over_cannot_overwrite_the_new_holders_re
     assert result.outcomes == {LEASE_LOST: 2}
     assert outcomes() == [("sent", 2, None, None), ("sent", 2, None, None)]
     assert calls == [("a", "w1"), ("a", "w2"), ("b", "w2")]  # w1 did not send b again
+
+
+def test_the_writes_of_a_worker_whose_lease_was_taken_over_are_dropped_with_its_outcome(app, clock):
+    account = AccountFactory(name="queued")
+
+    def rename(message: OutboxMessage):
+        if message.leased_by == "w1":
+            clock.advance(LEASE + 1)
+            assert other_worker(app, "w2").outcomes == {"sent": 1}
+        renamed = f"sent by {message.leased_by}"
+        return (outcome_update(Account, Account.id == account.id, name=renamed),)
+
+    register_handler("renaming", rename)
+    enqueue_many([{"kind": "renaming", "payload": {}, "dedupe_key": "rename"}])
+    db.session.commit()
+
+    assert process_batch("w1", 10).outcomes == {LEASE_LOST: 1}
+    assert outcomes() == [("sent", 2, None, None)]
+    assert account.name == "sent by w2"
 
 
 def test_a_slow_batch_renews_the_lease_of_the_messages_it_has_not_reached(app, clock):

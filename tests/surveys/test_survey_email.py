@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from markupsafe import escape
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from cs_platform.extensions import db
-from cs_platform.models import utcnow
+from cs_platform.models import Contact, utcnow
 from cs_platform.outbox import OutboxMessage, enqueue
 from surveys.emails import invitation_email
 from surveys.models import Invitation, SurveyResponse
@@ -103,6 +103,45 @@ def test_invitations_are_delivered_over_smtp_and_marked_sent(app, smtp_sink):
     assert len(ids) == 3
     statuses = set(db.session.scalars(select(Invitation.status)))
     assert statuses == {"sent"}
+    assert None not in set(db.session.scalars(select(Invitation.sent_at)))
+    assert None not in set(db.session.scalars(select(Contact.last_surveyed_at)))
+
+
+def test_a_reminder_leaves_the_invitations_first_send_as_it_was(app, smtp_sink):
+    ContactFactory()
+    [invitation] = invite(CampaignFactory())
+    assert deliver_all() == {"sent": 1}
+    first_sent = invitation.sent_at
+    payload = {"template": "reminder", "invitation_id": invitation.id, "number": 1}
+    enqueue("email", payload, f"invitation:{invitation.id}:1")
+    db.session.commit()
+    assert deliver_all() == {"sent": 1}
+    assert (
+        smtp_sink.messages[-1]["Message-ID"] == f"<survey-{invitation.id}-1@cs-platform.localhost>"
+    )
+    assert (invitation.status, invitation.sent_at) == ("sent", first_sent)
+    assert invitation.contact.last_surveyed_at > first_sent
+
+
+@pytest.mark.postgres
+def test_each_sent_invitation_is_recorded_in_the_same_statement_as_its_outcome(app, smtp_sink):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("data-modifying CTEs are PostgreSQL's; SQLite runs the writes one by one")
+    ContactFactory.create_batch(3)
+    invite(CampaignFactory())
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert deliver_all() == {"sent": 3}
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    writes = [s for s in statements if "UPDATE survey_invitations" in s or "UPDATE contacts" in s]
+    assert len(writes) == 3
+    assert all("UPDATE outbox_messages" in s and "UPDATE contacts" in s for s in writes)
 
 
 def test_smtp_down_keeps_messages_queued_until_it_is_back_and_sends_none_twice(app, smtp_server):
