@@ -13,6 +13,9 @@ Interface::
         per call (PostgreSQL refuses to update one row twice in a statement).
     in_values(column, values) -> `column IN values`
     is_postgres() -> whether the session's database is PostgreSQL
+    JSONText(text) -> a JSON column's value given as its JSON text, for values built faster as
+        text than as lists and dicts; stored as if the parsed value had been given. A column
+        is looked at for JSONText values when the first row of the call gives it one.
 
 Contract of the rows: plain dicts of column name -> Python value, every row with the same keys
 (the columns written; rows of other lengths raise ValueError); columns left out get their
@@ -24,20 +27,28 @@ committed: the caller's transaction decides.
 
 Why each dialect gets what it gets:
 
-- PostgreSQL: rows go in chunks of CHUNK, each one statement with one parameter, the chunk as a
-  JSON array: ``INSERT INTO t (cols) SELECT cols FROM jsonb_populate_recordset(NULL::t, :rows)
-  ON CONFLICT (...) DO NOTHING | DO UPDATE ... RETURNING ...``. The server turns each JSON object
-  into a row of the table's own row type, so every column type (numeric, dates, JSON, arrays,
-  enums) is read by its own input function, too-long text is refused rather than cut, and no
-  per-column SQL type has to be spelt here. One parameter however many rows: no per-row
-  round trips and no thousands of bind parameters to compile. Chosen over the other
-  one-statement technique, unnest()ed typed arrays (one array per column, which outbox rows
-  used): 1.7x the rows per second on outbox rows (json.dumps runs in C, where arrays are
-  adapted value by value and JSON columns still need a json.dumps each), and 1.8x the old
-  executemany upsert of scoring history. RETURNING (xmax = 0) tells an inserted row from an
-  updated one. Two things differ from SQLite: a JSON column given None stores SQL NULL (SQLite
-  stores JSON null; both read back as None), and JSON objects come back with their keys in
-  jsonb's order (sign text columns, never JSON ones).
+- PostgreSQL, an upsert of more than CHUNK rows: COPY into a temporary table of the written
+  columns, then one ``INSERT ... SELECT ... ON CONFLICT`` from it, which counts the inserted rows
+  in the server. COPY sends each row as text, one value at a time in C (JSON columns as their
+  JSON text), with no statement per chunk and no JSON array of the whole chunk to build and for
+  the server to take apart (not yet measured against the chunked statements below on its
+  own: bench/scoring_runs.py times whole nights). Below CHUNK rows the temporary table (a
+  catalog write) costs more than it saves, so smaller calls (API batches) keep the one
+  statement.
+- PostgreSQL otherwise: rows go in chunks of CHUNK, each one statement with one parameter, the
+  chunk as a JSON array: ``INSERT INTO t (cols) SELECT cols FROM
+  jsonb_populate_recordset(NULL::t, :rows) ON CONFLICT (...) DO NOTHING | DO UPDATE ...
+  RETURNING ...``. The server turns each JSON object into a row of the table's own row type, so
+  every column type (numeric, dates, JSON, arrays, enums) is read by its own input function,
+  too-long text is refused rather than cut, and no per-column SQL type has to be spelt here. One
+  parameter however many rows: no per-row round trips and no thousands of bind parameters to
+  compile. Chosen over the other one-statement technique, unnest()ed typed arrays (one array per
+  column, which outbox rows used): 1.7x the rows per second on outbox rows (json.dumps runs in
+  C, where arrays are adapted value by value and JSON columns still need a json.dumps each), and
+  1.8x the old executemany upsert of scoring history. RETURNING (xmax = 0) tells an inserted row
+  from an updated one. Two things differ from SQLite: a JSON column given None stores SQL NULL
+  (SQLite stores JSON null; both read back as None), and JSON objects come back with their keys
+  in jsonb's order (sign text columns, never JSON ones).
 - SQLite (embedded use, tests): SQLAlchemy's `sqlite.insert(...).on_conflict_do_nothing()` or
   `.on_conflict_do_update()` as an executemany per chunk, RETURNING where asked (SQLAlchemy
   batches it into multi-row VALUES). Writes are serialised there, so counting the table before
@@ -58,6 +69,7 @@ from itertools import chain, islice
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     String,
     Table,
@@ -77,6 +89,11 @@ from cs_platform.extensions import db
 CHUNK = 2000
 
 Rows = Iterable[dict[str, Any]]
+
+
+class JSONText(str):
+    """A JSON column's value given as its JSON text (what the column stores), not as the lists
+    and dicts it stands for."""
 
 
 def is_postgres() -> bool:
@@ -101,7 +118,7 @@ def insert_ignoring_conflicts(
     primary key) of the rows actually inserted."""
     names = list(returning) if returning else [column.name for column in table.primary_key]
     inserted: list[tuple] = []
-    for chunk in _chunks(table, rows):
+    for chunk in map(_parsed_json, _chunks(table, rows)):
         if is_postgres():
             statement = _postgres_insert(table, chunk, conflict, None, _quoted(names))
             result = db.session.execute(statement, {"rows": _json_rows(chunk)})
@@ -121,13 +138,12 @@ def upsert(
 ) -> int:
     """INSERT ... ON CONFLICT (`keys`) DO UPDATE SET the `update` columns (none: DO NOTHING);
     returns how many rows were inserted."""
+    chunks = _chunks(table, rows)
+    if is_postgres():
+        return _postgres_upsert(table, chunks, keys, update)
     inserted = 0
-    for chunk in _chunks(table, rows):
-        if is_postgres():
-            statement = _postgres_insert(table, chunk, keys, update, "(xmax = 0)")
-            result = db.session.execute(statement, {"rows": _json_rows(chunk)})
-            inserted += sum(1 for (is_new,) in result if is_new)
-        elif not update:
+    for chunk in map(_parsed_json, chunks):
+        if not update:
             sqlite_statement = sqlite.insert(table).on_conflict_do_nothing(
                 index_elements=list(keys)
             )
@@ -144,6 +160,95 @@ def upsert(
             db.session.execute(sqlite_statement, chunk)
             inserted += _count(table) - before
     return inserted
+
+
+def _postgres_upsert(
+    table: Table,
+    chunks: Iterator[list[dict[str, Any]]],
+    keys: Sequence[str],
+    update: Sequence[str] | None,
+) -> int:
+    """One statement for a single short chunk, else COPY into a temporary table and one
+    INSERT ... SELECT from it; returns how many rows were inserted."""
+    first = next(chunks, None)
+    if first is None:
+        return 0
+    if len(first) < CHUNK:
+        first = _parsed_json(first)
+        statement = _postgres_insert(table, first, keys, update, "(xmax = 0)")
+        result = db.session.execute(statement, {"rows": _json_rows(first)})
+        return sum(1 for (is_new,) in result if is_new)
+    connection = db.session.connection()
+    staging = _quoted([f"bulk_{table.name}_{uuid.uuid4().hex[:8]}"])
+    columns = _quoted(first[0])
+    name = db.session.get_bind().dialect.identifier_preparer.format_table(table)
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "  # noqa: S608 - names of the model
+        f"SELECT {columns} FROM {name} WITH NO DATA"
+    )
+    _copy_rows(connection, staging, table, chain([first], chunks))
+    insert = _postgres_insert_from(table, staging, columns, keys, update)
+    inserted = db.session.execute(insert).scalar_one()
+    connection.exec_driver_sql(f"DROP TABLE {staging}")
+    return inserted
+
+
+def _copy_rows(
+    connection: Any, staging: str, table: Table, chunks: Iterable[list[dict[str, Any]]]
+) -> None:
+    """COPY the rows into `staging`, JSON columns as their JSON text."""
+    cursor = connection.connection.cursor()
+    json_columns = {column.name for column in table.columns if isinstance(column.type, JSON)}
+    names: list[str] | None = None
+    with cursor.copy(f"COPY {staging} FROM STDIN") as copy:
+        for chunk in chunks:
+            names = names or list(chunk[0])
+            as_json = [name in json_columns for name in names]
+            for row in chunk:
+                copy.write_row(
+                    [
+                        _json_text(row[name]) if is_json else row[name]
+                        for name, is_json in zip(names, as_json, strict=True)
+                    ]
+                )
+
+
+def _postgres_insert_from(
+    table: Table, staging: str, columns: str, keys: Sequence[str], update: Sequence[str] | None
+):
+    quote = db.session.get_bind().dialect.identifier_preparer.quote
+    name = db.session.get_bind().dialect.identifier_preparer.format_table(table)
+    action = (
+        "DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
+        if update
+        else "DO NOTHING"
+    )
+    return text(
+        f"WITH written AS (INSERT INTO {name} ({columns}) "  # noqa: S608 - names of the model
+        f"SELECT {columns} FROM {staging} ON CONFLICT ({_quoted(keys)}) {action} "
+        "RETURNING (xmax = 0) AS inserted) "
+        "SELECT count(*) FILTER (WHERE inserted) FROM written"
+    )
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON column's value as COPY sends it: its JSON text (None: SQL NULL)."""
+    if value is None or isinstance(value, JSONText):
+        return value
+    return json.dumps(value, default=_json_default, allow_nan=False)
+
+
+def _parsed_json(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chunk with any JSONText value parsed, for the paths that serialise values
+    themselves."""
+    texts = [name for name, value in chunk[0].items() if isinstance(value, JSONText)]
+    if not texts:
+        return chunk
+    return [{**row, **{name: _loaded(row[name]) for name in texts}} for row in chunk]
+
+
+def _loaded(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, JSONText) else value
 
 
 def _count(table: Table) -> int:

@@ -90,13 +90,14 @@ def _changes(
     matrix = parts.to_numpy(float)
     order = np.argsort(-np.abs(matrix), axis=1)[:, :PARTS]
     names = parts.columns.to_numpy()
+    values = _Values(before, after)
     return [
         {
             "since": since.isoformat(),
             "previous_score": round(float(previous[row]), 1),
             "delta": round(float(current[row] - previous[row]), 1),
             "parts": [
-                _part(str(names[col]), float(matrix[row, col]), before, after, row)
+                _part(str(names[col]), float(matrix[row, col]), values, row)
                 for col in order[row]
                 if abs(matrix[row, col]) >= MIN_POINTS
             ],
@@ -105,11 +106,25 @@ def _changes(
     ]
 
 
-def _part(feature: str, points: float, before: pd.DataFrame, after: pd.DataFrame, row: int) -> dict:
+class _Values:
+    """The features before and after, read cell by cell as plain values (one conversion of
+    each frame to a matrix, not a pandas lookup per cell)."""
+
+    def __init__(self, before: pd.DataFrame, after: pd.DataFrame) -> None:
+        self.columns = {name: col for col, name in enumerate(before.columns)}
+        self.before = before.to_numpy(object)
+        self.after = after.to_numpy(object)
+
+    def pair(self, feature: str, row: int) -> tuple[object, object]:
+        col = self.columns[feature]
+        return _value(self.before[row, col]), _value(self.after[row, col])
+
+
+def _part(feature: str, points: float, values: _Values, row: int) -> dict:
     if feature == SCORER_PART:
         text = "Scoring model changed since then"
     else:
-        text = change_sentence(feature, _value(before, feature, row), _value(after, feature, row))
+        text = change_sentence(feature, *values.pair(feature, row))
     return {
         "feature": feature,
         "points": round(points, 1),
@@ -118,8 +133,7 @@ def _part(feature: str, points: float, before: pd.DataFrame, after: pd.DataFrame
     }
 
 
-def _value(frame: pd.DataFrame, feature: str, row: int) -> object:
-    value = frame[feature].iat[row]
+def _value(value: object) -> object:
     if isinstance(value, float | np.floating):
         return None if np.isnan(value) else round(float(value), 4)
     return None if value is None or value is pd.NA else str(value)

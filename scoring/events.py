@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Row, delete, insert, select
+from sqlalchemy import Row, delete, select
 
+from cs_platform.bulk_writes import upsert
 from cs_platform.extensions import db
 from cs_platform.models import Task
 from cs_platform.webhooks.events import publish_events, task_data
@@ -151,8 +152,7 @@ def change_data(row: Row[Any], band: str, previous_band: str) -> dict[str, Any]:
 def record_announced_bands(scored_on: dt.date, rows: list[dict[str, Any]]) -> None:
     """Replace the bands announced on `scored_on` with `rows` (a re-run of the day)."""
     db.session.execute(delete(AnnouncedBand).where(AnnouncedBand.scored_on == scored_on))
-    if rows:
-        db.session.execute(insert(AnnouncedBand), rows)
+    upsert(AnnouncedBand.__table__, rows, ("account_id", "scored_on"))
 
 
 def publish_health_score_changes(changes: Sequence[dict[str, Any]]) -> int:

@@ -19,7 +19,7 @@ from flask import current_app
 from sqlalchemy import delete, insert
 
 from cs_platform import clock
-from cs_platform.bulk_writes import upsert
+from cs_platform.bulk_writes import JSONText, upsert
 from cs_platform.extensions import Model, db
 from cs_platform.models import TimelineEntry, utcnow
 from scoring.changes import Scorer, score_changes
@@ -247,19 +247,18 @@ def _risk_rows(
     day: dt.date, frame: pd.DataFrame, risks: pd.DataFrame, version: int
 ) -> Iterator[dict]:
     now = utcnow()
-    columns = [
-        "p_churn_before_renewal",
-        "p_churn_90d",
-        "expected_remaining_months",
-        "survival_curve",
-    ]
-    for account_id, *values in zip(
-        frame["account_id"].tolist(), *(risks[c].tolist() for c in columns), strict=True
+    columns = ["p_churn_before_renewal", "p_churn_90d", "expected_remaining_months"]
+    for account_id, curve, *values in zip(
+        frame["account_id"].tolist(),
+        risks["survival_curve"].tolist(),
+        *(risks[c].tolist() for c in columns),
+        strict=True,
     ):
         yield {
             "account_id": account_id,
             "scored_on": day,
             **dict(zip(columns, values, strict=True)),
+            "survival_curve": JSONText(curve),
             "model_version_id": version,
             "updated_at": now,
         }

@@ -290,9 +290,10 @@ class SurvivalModel:
         anchor_90d: np.ndarray | None = None,
     ) -> pd.DataFrame:
         """P(churn before renewal), P(churn within 90 days), expected remaining months (restricted
-        to the 5-year horizon) and the curve's points for each account. With `anchor_90d` (the
-        health model's calibrated 90-day risk, NaN where there is none) each curve is rescaled
-        to agree with it, so the product shows one risk."""
+        to the 5-year horizon) and the curve's points for each account (JSON text of [[months,
+        survival], ...] at CURVE_POINTS). With `anchor_90d` (the health model's calibrated
+        90-day risk, NaN where there is none) each curve is rescaled to agree with it, so the
+        product shows one risk."""
         curves = self.survival(features, tenure_months)
         matrix = np.clip(curves.to_numpy(float), 0.0, 1.0)
         p_90d = 1 - _at(matrix, 90 / MONTH_DAYS)
@@ -303,15 +304,14 @@ class SurvivalModel:
         renewal = np.clip(np.asarray(months_to_renewal, dtype=float), 0.0, HORIZON_MONTHS)
         points = [matrix[:, round(m / GRID_STEP_MONTHS)] for m in CURVE_POINTS]
         curve = np.round(np.column_stack(points), 4)
+        curve_json = "[" + ", ".join(f"[{months}, {{}}]" for months in CURVE_POINTS) + "]"
         return pd.DataFrame(
             {
                 "p_churn_before_renewal": np.round(1 - _at(matrix, renewal), 4),
                 "p_churn_90d": np.round(p_90d, 4),
                 "expected_remaining_months": np.round(np.trapezoid(matrix, GRID, axis=1), 2),
-                "survival_curve": [
-                    [[m, s] for m, s in zip(CURVE_POINTS, row, strict=True)]
-                    for row in curve.tolist()
-                ],
+                # JSON text, as json.dumps writes it: a list per point is slow to build
+                "survival_curve": [curve_json.format(*row) for row in curve.tolist()],
             },
             index=features.index,
         )

@@ -27,7 +27,13 @@ from sqlalchemy import (
 )
 
 from cs_platform import bulk_writes
-from cs_platform.bulk_writes import in_values, insert_ignoring_conflicts, is_postgres, upsert
+from cs_platform.bulk_writes import (
+    JSONText,
+    in_values,
+    insert_ignoring_conflicts,
+    is_postgres,
+    upsert,
+)
 from cs_platform.extensions import db
 
 # A table of its own (not in the app's metadata): one column of each type the callers write.
@@ -88,7 +94,7 @@ def inserts() -> Iterator[list[str]]:
     sent: list[str] = []
 
     def record(_conn, _cursor, statement: str, *_rest) -> None:
-        if statement.lstrip().upper().startswith("INSERT"):
+        if "INSERT INTO" in statement.upper():
             sent.append(statement)
 
     engine = db.engine
@@ -212,13 +218,45 @@ def test_rows_past_the_chunk_size_go_in_chunks(table, inserts, monkeypatch) -> N
     rows = [row(f"r{n}", label="again") for n in range(5, 12)]  # 2 stored, 5 new
     assert upsert(table, rows, ["code"], ["label"]) == 5
     if is_postgres():
-        assert len(inserts) == 3
+        assert len(inserts) == 1  # COPY into a temporary table, then one INSERT ... SELECT
     db.session.commit()
 
     got = stored()
     assert len(got) == 12
     assert got["r4"]["label"] == "label r4"
     assert all(got[f"r{n}"]["label"] == "again" for n in range(5, 12))
+
+
+@pytest.mark.parametrize("chunk", [2, 2000], ids=["copied", "one statement"])
+def test_upsert_stores_every_type_and_json_text_past_and_below_the_chunk_size(
+    table, monkeypatch, chunk
+) -> None:
+    monkeypatch.setattr(bulk_writes, "CHUNK", chunk)
+    text = 'O\'Brien "quoted" \\ back, ünïcödé ✓, new\nline, tab\t, \\N, {json: [1]}'
+    upsert(table, [row("a", label="old"), row("z")], ["code"], ["label", "data"])
+    rows = [
+        row("a", label=text, data=JSONText('{"curve": [[0, 1.0], [3, 0.9876]]}')),
+        row("b", label=None, amount=None, due=None, seen_at=None, flag=None, data=None),
+        row("c", amount=Decimal("-12345678.99"), ratio=float("nan"), flag=False),
+    ]
+
+    assert upsert(table, rows, ["code"], ["label", "data"]) == 2
+    db.session.commit()
+
+    got = stored()
+    assert got["a"]["label"] == text
+    assert got["a"]["data"] == {"curve": [[0, 1.0], [3, 0.9876]]}
+    assert got["a"]["amount"] == Decimal("10.50")  # not named: left as it was
+    assert (got["b"]["label"], got["b"]["amount"], got["b"]["due"]) == (None, None, None)
+    assert (got["b"]["seen_at"], got["b"]["flag"], got["b"]["data"]) == (None, None, None)
+    assert got["c"]["amount"] == Decimal("-12345678.99")
+    assert got["c"]["seen_at"] == WHEN
+    assert got["c"]["due"] == dt.date(2026, 5, 1)
+    assert got["c"]["flag"] is False
+    assert got["c"]["state"] == "new"
+    assert got["c"]["data"] == {"code": "c", "tags": ["a", "b"], "n": 1}
+    assert got["c"]["ratio"] is None if not is_postgres() else math.isnan(got["c"]["ratio"])
+    assert set(got) == {"a", "b", "c", "z"}
 
 
 def test_non_finite_floats_are_written(table) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,7 @@ def test_survival_model_gives_consistent_probabilities_and_a_falling_curve():
     risk = model.predict(frame.head(20), pd.Series(np.full(20, 6.0)), pd.Series(np.full(20, 12.0)))
     assert (risk["p_churn_before_renewal"] >= risk["p_churn_90d"]).all()  # 12 months > 90 days
     assert (risk["expected_remaining_months"] > 0).all()
-    curve = risk["survival_curve"].iloc[0]
+    curve = json.loads(risk["survival_curve"].iloc[0])
     assert [point[0] for point in curve] == list(CURVE_POINTS)
     survival = [point[1] for point in curve]
     assert survival == sorted(survival, reverse=True)
