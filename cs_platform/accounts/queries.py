@@ -1,21 +1,33 @@
-"""Read models for one account's page: score history, risk, usage, tickets, answers, timeline."""
+"""Read models for one account's page: score history, risk, usage, tickets, answers, timeline.
+
+Each statement is built once, its values bind parameters (`account_id`, ...), and reused: building
+and cache-keying an ORM select costs about as much Python as running it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, Select, bindparam, func, select
 from sqlalchemy.orm import joinedload
 
 from cs_platform.extensions import db
-from cs_platform.models import Task, TimelineEntry, User
+from cs_platform.models import Account, Task, TimelineEntry, User
 from integrations.models import SupportTicket, UsageDaily
 from scoring.models import ChurnRisk, HealthScore
 from surveys.models import SurveyResponse
 
 OPEN_TICKET_STATUSES = ("new", "open", "pending")
 HISTORY_DAYS = 365
+ACCOUNT_ID: BindParameter[int] = bindparam("account_id")
+LIMIT: BindParameter[int] = bindparam("limit")
+
+
+def account(account_id: int) -> Account | None:
+    """The account with its owner."""
+    return db.session.scalar(_statements().account, {"account_id": account_id})
 
 
 def owners() -> list[User]:
@@ -50,20 +62,27 @@ class AccountUsage:
 
 def account_usage(account_id: int, today: dt.date, days: int = 180) -> AccountUsage:
     """The account's usage series and summary, from one read of the days either needs."""
-    latest = db.session.scalar(
-        select(func.max(UsageDaily.day)).where(UsageDaily.account_id == account_id)
-    )
+    last_day, daily_users = _usage_statements()
+    latest = db.session.scalar(last_day, {"account_id": account_id})
     if latest is None:
         return AccountUsage([], UsageSummary(None, None))
     series_start = latest - dt.timedelta(days)
     summary_start = today - dt.timedelta(days=60)
-    usage = UsageDaily.combined(
-        UsageDaily.account_id == account_id, UsageDaily.day > min(series_start, summary_start)
-    )
-    rows = db.session.execute(select(usage.c.day, usage.c.active_users).order_by(usage.c.day))
+    after = min(series_start, summary_start)
+    rows = db.session.execute(daily_users, {"account_id": account_id, "after": after})
     daily = [(day, users) for day, users in rows]
     series = [(day, users) for day, users in daily if day > series_start]
     return AccountUsage(series, usage_summary(daily, today))
+
+
+@functools.cache
+def _usage_statements() -> tuple[Select, Select]:
+    """The account's last day of usage; its (day, active users) after `after`, sources combined."""
+    last_day = select(func.max(UsageDaily.day)).where(UsageDaily.account_id == ACCOUNT_ID)
+    usage = UsageDaily.combined(
+        UsageDaily.account_id == ACCOUNT_ID, UsageDaily.day > bindparam("after")
+    )
+    return last_day, select(usage.c.day, usage.c.active_users).order_by(usage.c.day)
 
 
 def usage_summary(daily: list[tuple[dt.date, int]], today: dt.date) -> UsageSummary:
@@ -81,46 +100,23 @@ def mean(values: list[int]) -> float | None:
 
 
 def recent_tickets(account_id: int, limit: int = 10) -> list[SupportTicket]:
-    query = (
-        select(SupportTicket)
-        .where(SupportTicket.account_id == account_id)
-        .order_by(SupportTicket.created_at.desc())
-        .limit(limit)
-    )
-    return list(db.session.scalars(query))
+    values = {"account_id": account_id, "limit": limit}
+    return list(db.session.scalars(_statements().tickets, values))
 
 
 def recent_responses(account_id: int, limit: int = 10) -> list[SurveyResponse]:
-    query = (
-        select(SurveyResponse)
-        .options(joinedload(SurveyResponse.contact))
-        .where(SurveyResponse.account_id == account_id)
-        .order_by(SurveyResponse.responded_at.desc())
-        .limit(limit)
-    )
-    return list(db.session.scalars(query))
+    values = {"account_id": account_id, "limit": limit}
+    return list(db.session.scalars(_statements().responses, values))
 
 
 def timeline(account_id: int, limit: int = 50) -> list[TimelineEntry]:
-    query = (
-        select(TimelineEntry)
-        .options(joinedload(TimelineEntry.author))
-        .where(TimelineEntry.account_id == account_id)
-        .order_by(TimelineEntry.created_at.desc(), TimelineEntry.id.desc())
-        .limit(limit)
-    )
-    return list(db.session.scalars(query))
+    values = {"account_id": account_id, "limit": limit}
+    return list(db.session.scalars(_statements().timeline, values))
 
 
 def latest_health(account_id: int) -> HealthScore | None:
     """The account's latest health score, drivers and changes included."""
-    query = (
-        select(HealthScore)
-        .where(HealthScore.account_id == account_id)
-        .order_by(HealthScore.scored_on.desc())
-        .limit(1)
-    )
-    return db.session.scalar(query)
+    return db.session.scalar(_statements().latest_health, {"account_id": account_id})
 
 
 def health_points(
@@ -128,25 +124,61 @@ def health_points(
 ) -> list[tuple[dt.date, float]]:
     """(day, score) of the account's health over the `days` days to `last_day` (its latest),
     oldest first: the chart's points, without the drivers and changes of every row."""
-    query = (
-        select(HealthScore.scored_on, HealthScore.score)
-        .where(
-            HealthScore.account_id == account_id,
-            HealthScore.scored_on > last_day - dt.timedelta(days=days),
-        )
-        .order_by(HealthScore.scored_on)
-    )
-    return [(day, score) for day, score in db.session.execute(query)]
+    values = {"account_id": account_id, "after": last_day - dt.timedelta(days=days)}
+    return [(day, score) for day, score in db.session.execute(_statements().points, values)]
 
 
 def latest_churn_risk(account_id: int) -> ChurnRisk | None:
-    query = (
-        select(ChurnRisk)
-        .where(ChurnRisk.account_id == account_id)
+    return db.session.scalar(_statements().latest_churn, {"account_id": account_id})
+
+
+@dataclass(frozen=True)
+class AccountStatements:
+    """The page's per-account selects, built once; `account_id` (and `limit`, `after`) bound."""
+
+    account: Select
+    tickets: Select
+    responses: Select
+    timeline: Select
+    latest_health: Select
+    points: Select
+    latest_churn: Select
+    ticket_counts: Select
+    tasks: Select
+
+
+@functools.cache
+def _statements() -> AccountStatements:
+    return AccountStatements(
+        account=select(Account).options(joinedload(Account.owner)).where(Account.id == ACCOUNT_ID),
+        tickets=select(SupportTicket)
+        .where(SupportTicket.account_id == ACCOUNT_ID)
+        .order_by(SupportTicket.created_at.desc())
+        .limit(LIMIT),
+        responses=select(SurveyResponse)
+        .options(joinedload(SurveyResponse.contact))
+        .where(SurveyResponse.account_id == ACCOUNT_ID)
+        .order_by(SurveyResponse.responded_at.desc())
+        .limit(LIMIT),
+        timeline=select(TimelineEntry)
+        .options(joinedload(TimelineEntry.author))
+        .where(TimelineEntry.account_id == ACCOUNT_ID)
+        .order_by(TimelineEntry.created_at.desc(), TimelineEntry.id.desc())
+        .limit(LIMIT),
+        latest_health=select(HealthScore)
+        .where(HealthScore.account_id == ACCOUNT_ID)
+        .order_by(HealthScore.scored_on.desc())
+        .limit(1),
+        points=select(HealthScore.scored_on, HealthScore.score)
+        .where(HealthScore.account_id == ACCOUNT_ID, HealthScore.scored_on > bindparam("after"))
+        .order_by(HealthScore.scored_on),
+        latest_churn=select(ChurnRisk)
+        .where(ChurnRisk.account_id == ACCOUNT_ID)
         .order_by(ChurnRisk.scored_on.desc())
-        .limit(1)
+        .limit(1),
+        ticket_counts=_ticket_counts(),
+        tasks=_account_tasks(),
     )
-    return db.session.scalar(query)
 
 
 @dataclass(frozen=True)
@@ -164,31 +196,25 @@ class TicketSummary:
 def ticket_summary(account_id: int, today: dt.date) -> TicketSummary:
     """Open tickets, tickets in the last 90 days and their satisfaction ratings, in one query."""
     since = dt.datetime.combine(today - dt.timedelta(days=90), dt.time())
-    recent = SupportTicket.created_at >= since
-    row = db.session.execute(
-        select(
-            func.count().filter(SupportTicket.status.in_(OPEN_TICKET_STATUSES)),
-            func.count().filter(recent),
-            func.count().filter(recent, SupportTicket.satisfaction.is_not(None)),
-            func.count().filter(recent, SupportTicket.satisfaction == "good"),
-        ).where(SupportTicket.account_id == account_id)
-    ).one()
+    values = {"account_id": account_id, "since": since}
+    row = db.session.execute(_statements().ticket_counts, values).one()
     return TicketSummary(*(value or 0 for value in row))
+
+
+def _ticket_counts() -> Select:
+    recent = SupportTicket.created_at >= bindparam("since")
+    return select(
+        func.count().filter(SupportTicket.status.in_(OPEN_TICKET_STATUSES)),
+        func.count().filter(recent),
+        func.count().filter(recent, SupportTicket.satisfaction.is_not(None)),
+        func.count().filter(recent, SupportTicket.satisfaction == "good"),
+    ).where(SupportTicket.account_id == ACCOUNT_ID)
 
 
 def account_tasks(account_id: int, done_limit: int = 5) -> list[Task]:
     """Open and snoozed tasks first (by due date), then the last few done ones; one query."""
-    last_done = (
-        select(Task.id)
-        .where(Task.account_id == account_id, Task.status == "done")
-        .order_by(Task.completed_at.desc())
-        .limit(done_limit)
-        .subquery()
-    )
-    not_done = select(Task.id).where(Task.account_id == account_id, Task.status != "done")
-    shown = not_done.union_all(select(last_done.c.id))
-    query = select(Task).options(joinedload(Task.owner)).where(Task.id.in_(shown))
-    tasks = list(db.session.scalars(query))
+    values = {"account_id": account_id, "limit": done_limit}
+    tasks = list(db.session.scalars(_statements().tasks, values))
     live = sorted(
         (task for task in tasks if task.status != "done"),
         key=lambda task: (task.due_date is None, task.due_date or dt.date.min, task.id),
@@ -199,3 +225,16 @@ def account_tasks(account_id: int, done_limit: int = 5) -> list[Task]:
         reverse=True,
     )
     return live + done
+
+
+def _account_tasks() -> Select:
+    last_done = (
+        select(Task.id)
+        .where(Task.account_id == ACCOUNT_ID, Task.status == "done")
+        .order_by(Task.completed_at.desc())
+        .limit(LIMIT)
+        .subquery()
+    )
+    not_done = select(Task.id).where(Task.account_id == ACCOUNT_ID, Task.status != "done")
+    shown = not_done.union_all(select(last_done.c.id))
+    return select(Task).options(joinedload(Task.owner)).where(Task.id.in_(shown))

@@ -10,18 +10,22 @@ whole product shows). The whole book is one click away (`view=all`). Before a mo
 Two small statements find the scoring days; one ranks the ids of all matching accounts (hash joins
 of the latest scoring day's rows, never a query per row) with the total; one reads the page's
 columns, drivers included, for those ids; one more fetches their 90-day sparklines.
+
+The statements are built once per shape of view (which filters are set, the sort) with every value
+a bind parameter, and reused: building and keying a select of this size costs milliseconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, case, func, or_, select
+from sqlalchemy import BindParameter, RowMapping, Select, bindparam, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from cs_platform import clock
@@ -105,12 +109,42 @@ class RiskFilters:
             if value not in ("", None, False) and defaults.get(key) != value
         }
 
+    def shape(self) -> RiskShape:
+        """What decides this view's SQL, its values left out."""
+        owner = "id" if self.owner not in ("", "none") else self.owner
+        return RiskShape(
+            self.view,
+            bool(self.q),
+            owner,
+            bool(self.segment),
+            bool(self.band),
+            self.renewal_within is not None,
+            self.detractor,
+            self.sort,
+            self.direction,
+        )
+
     def sort_args(self, column: str) -> dict[str, Any]:
         """Arguments for a column header link: toggles direction on the current column."""
         if column == self.sort:
             flipped = "asc" if self.direction == "desc" else "desc"
             return self.args(sort=column, direction=flipped, page=1)
         return self.args(sort=column, direction=SORT_COLUMNS[column], page=1)
+
+
+@dataclass(frozen=True)
+class RiskShape:
+    """The filters a view sets and its sort: one statement per shape, values bound at run time."""
+
+    view: str
+    q: bool
+    owner: str  # "", "none" or "id" (the signed-in user's or another's)
+    segment: bool
+    band: bool
+    renewal_within: bool
+    detractor: bool
+    sort: str
+    direction: str
 
 
 @dataclass
@@ -182,24 +216,30 @@ class ScoringDays:
     def latest(cls) -> ScoringDays:
         """The days, in two statements: the latest of each kind (and whether the health day has
         probabilities), then the prior day, which needs the first."""
-        health_day = select(func.max(HealthScore.scored_on)).scalar_subquery()
-        with_probability = select(HealthScore.id).where(
-            HealthScore.scored_on == health_day, HealthScore.churn_probability.is_not(None)
-        )
-        health, risk, probabilities = db.session.execute(
-            select(
-                health_day,
-                select(func.max(ChurnRisk.scored_on)).scalar_subquery(),
-                with_probability.exists(),
-            )
-        ).one()
+        latest_statement, prior_statement = _scoring_day_statements()
+        health, risk, probabilities = db.session.execute(latest_statement).one()
         health = health or clock.today()
-        prior = db.session.scalar(
-            select(func.max(HealthScore.scored_on)).where(
-                HealthScore.scored_on <= health - dt.timedelta(days=TREND_DAYS)
-            )
-        )
+        before = health - dt.timedelta(days=TREND_DAYS)
+        prior = db.session.scalar(prior_statement, {"before": before})
         return cls(health, risk or health, prior, bool(probabilities))
+
+
+@functools.cache
+def _scoring_day_statements() -> tuple[Select, Select]:
+    """The latest days of each kind with the probabilities flag; the latest day up to `before`."""
+    health_day = select(func.max(HealthScore.scored_on)).scalar_subquery()
+    with_probability = select(HealthScore.id).where(
+        HealthScore.scored_on == health_day, HealthScore.churn_probability.is_not(None)
+    )
+    latest = select(
+        health_day,
+        select(func.max(ChurnRisk.scored_on)).scalar_subquery(),
+        with_probability.exists(),
+    )
+    prior = select(func.max(HealthScore.scored_on)).where(
+        HealthScore.scored_on <= bindparam("before")
+    )
+    return latest, prior
 
 
 def reference_day() -> dt.date:
@@ -207,7 +247,7 @@ def reference_day() -> dt.date:
     return ScoringDays.latest().health
 
 
-def active_overrides(today: dt.date):
+def active_overrides(today: dt.date | BindParameter):
     """The override in force of each account that has one (the newest when several are open):
     every BandOverride column, one row per account_id."""
     newest = (
@@ -233,18 +273,69 @@ def _open_tasks():
     )
 
 
-def detractor_accounts(since: dt.datetime) -> Select:
+def detractor_accounts(since: dt.datetime | BindParameter) -> Select:
     """Ids of accounts with a detractor answer (any survey kind) since `since`."""
     return select(SurveyResponse.account_id).where(
         SurveyResponse.responded_at >= since, detractor_answer()
     )
 
 
+def risk_values(
+    filters: RiskFilters, user_id: int, today: dt.date, days: ScoringDays
+) -> dict[str, Any]:
+    """The bind parameters of the view's statements (those its shape leaves out are unused)."""
+    owner = user_id if filters.owner == "me" else filters.owner
+    return {
+        "health_day": days.health,
+        "prior_day": days.prior,
+        "risk_day": days.risk,
+        "today": today,
+        "pattern": f"%{filters.q.lower()}%",
+        "owner_id": int(owner) if is_database_id(str(owner)) else None,
+        "segment": filters.segment,
+        "band": filters.band,
+        "horizon": today + dt.timedelta(days=filters.renewal_within or 0),
+        "detractor_since": dt.datetime.combine(
+            today - dt.timedelta(days=DETRACTOR_DAYS), dt.time()
+        ),
+        "page_size": PAGE_SIZE,
+        "offset": (filters.page - 1) * PAGE_SIZE,
+    }
+
+
 def risk_query(filters: RiskFilters, user_id: int, today: dt.date, days: ScoringDays) -> Select:
-    """All matching live accounts with the list's columns, sorted, not yet paged."""
+    """All matching live accounts with the list's columns, sorted, not yet paged, values bound."""
+    statement = risk_statements(filters.shape()).view
+    return statement.params(risk_values(filters, user_id, today, days))
+
+
+@dataclass(frozen=True)
+class RiskStatements:
+    """The statements of one shape of view; their parameters come from `risk_values`."""
+
+    view: Select  # every matching row with the list's columns, sorted
+    ranking: Select  # one page of ids with the total
+    count: Select  # the total alone, for a page past the last
+    rows: Select  # the columns of the accounts whose ids are `ids`
+
+
+@functools.lru_cache(maxsize=256)
+def risk_statements(shape: RiskShape) -> RiskStatements:
+    """The statements of views of this shape, built once (a few milliseconds each time)."""
+    view = _risk_select(shape)
+    ranking = view.with_only_columns(Account.id, func.count().over())
+    return RiskStatements(
+        view=view,
+        ranking=ranking.limit(bindparam("page_size")).offset(bindparam("offset")),
+        count=select(func.count()).select_from(view.order_by(None).subquery()),
+        rows=view.where(Account.id.in_(bindparam("ids", expanding=True))).order_by(None),
+    )
+
+
+def _risk_select(shape: RiskShape) -> Select:
     latest, prior = aliased(HealthScore), aliased(HealthScore)
     churn, owner = aliased(ChurnRisk), aliased(User)
-    override, tasks = active_overrides(today), _open_tasks()
+    override, tasks = active_overrides(bindparam("today")), _open_tasks()
     band = func.coalesce(override.c.band, latest.band)
     arr_at_risk = Account.arr * latest.churn_probability
     open_tasks = func.coalesce(tasks.c.open_tasks, 0)
@@ -260,6 +351,11 @@ def risk_query(filters: RiskFilters, user_id: int, today: dt.date, days: Scoring
         "tasks": open_tasks,
         "owner": func.lower(owner.name),
         "segment": Account.segment,
+    }
+    on_day = {
+        latest: latest.scored_on == bindparam("health_day"),
+        prior: prior.scored_on == bindparam("prior_day"),
+        churn: churn.scored_on == bindparam("risk_day"),
     }
     query = (
         select(
@@ -283,46 +379,44 @@ def risk_query(filters: RiskFilters, user_id: int, today: dt.date, days: Scoring
             latest.drivers,
             latest.changes,
         )
-        .outerjoin(latest, (latest.account_id == Account.id) & (latest.scored_on == days.health))
-        .outerjoin(prior, (prior.account_id == Account.id) & (prior.scored_on == days.prior))
-        .outerjoin(churn, (churn.account_id == Account.id) & (churn.scored_on == days.risk))
+        .outerjoin(latest, (latest.account_id == Account.id) & on_day[latest])
+        .outerjoin(prior, (prior.account_id == Account.id) & on_day[prior])
+        .outerjoin(churn, (churn.account_id == Account.id) & on_day[churn])
         .outerjoin(override, override.c.account_id == Account.id)
         .outerjoin(tasks, tasks.c.account_id == Account.id)
         .outerjoin(owner, owner.id == Account.owner_id)
         .where(Account.churned_at.is_(None))
     )
-    query = _filtered(query, filters, user_id, today, band)
-    key = columns[filters.sort]
-    ordered = key.desc() if filters.direction == "desc" else key.asc()
+    query = _filtered(query, shape, band)
+    key = columns[shape.sort]
+    ordered = key.desc() if shape.direction == "desc" else key.asc()
     # Without probabilities (cold start) ARR at risk is unknown: lowest health first.
     return query.order_by(ordered.nulls_last(), latest.score.asc().nulls_last(), Account.id)
 
 
-def _filtered(query: Select, filters: RiskFilters, user_id: int, today: dt.date, band) -> Select:
-    if filters.view == "action":
+def _filtered(query: Select, shape: RiskShape, band) -> Select:
+    if shape.view == "action":
         needs_action = or_(band.in_(("red", "yellow")), band.is_(None), Account.id.in_(_flagged()))
         query = query.where(needs_action)
-    if filters.q:
-        pattern = f"%{filters.q.lower()}%"
+    if shape.q:
+        pattern: BindParameter[str] = bindparam("pattern")
         query = query.where(
             or_(func.lower(Account.name).like(pattern), func.lower(Account.domain).like(pattern))
         )
-    if filters.owner == "me":
-        query = query.where(Account.owner_id == user_id)
-    elif filters.owner == "none":
+    if shape.owner == "none":
         query = query.where(Account.owner_id.is_(None))
-    elif filters.owner:
-        query = query.where(Account.owner_id == int(filters.owner))
-    if filters.segment:
-        query = query.where(Account.segment == filters.segment)
-    if filters.band:
-        query = query.where(band == filters.band)
-    if filters.renewal_within is not None:
-        horizon = today + dt.timedelta(days=filters.renewal_within)
-        query = query.where(Account.renewal_date >= today, Account.renewal_date <= horizon)
-    if filters.detractor:
-        since = dt.datetime.combine(today - dt.timedelta(days=DETRACTOR_DAYS), dt.time())
-        query = query.where(Account.id.in_(detractor_accounts(since)))
+    elif shape.owner:
+        query = query.where(Account.owner_id == bindparam("owner_id"))
+    if shape.segment:
+        query = query.where(Account.segment == bindparam("segment"))
+    if shape.band:
+        query = query.where(band == bindparam("band"))
+    if shape.renewal_within:
+        query = query.where(
+            Account.renewal_date >= bindparam("today"), Account.renewal_date <= bindparam("horizon")
+        )
+    if shape.detractor:
+        query = query.where(Account.id.in_(detractor_accounts(bindparam("detractor_since"))))
     return query
 
 
@@ -334,40 +428,37 @@ def risk_page(filters: RiskFilters, user_id: int, today: dt.date | None = None) 
     """
     today = today or clock.today()
     days = ScoringDays.latest()
-    query = risk_query(filters, user_id, today, days)
-    ranking = query.with_only_columns(Account.id, func.count().over())
-    offset = (filters.page - 1) * PAGE_SIZE
-    ranked = db.session.execute(ranking.limit(PAGE_SIZE).offset(offset)).all()
-    if ranked:
-        total = ranked[0][1]
-    else:
-        counted = select(func.count()).select_from(query.order_by(None).subquery())
-        total = db.session.execute(counted).scalar_one()
+    statements = risk_statements(filters.shape())
+    values = risk_values(filters, user_id, today, days)
+    ranked = db.session.execute(statements.ranking, values).all()
+    total = ranked[0][1] if ranked else db.session.execute(statements.count, values).scalar_one()
     ids = [account_id for account_id, _ in ranked]
-    found = db.session.execute(query.where(Account.id.in_(ids)).order_by(None)).mappings()
+    found = db.session.execute(statements.rows, {**values, "ids": ids}).mappings()
     by_id = {row["account_id"]: RiskRow.from_row(row) for row in found}
     rows = [by_id[account_id] for account_id in ids]
     _attach_sparklines(rows, days.health)
     return RiskPage(rows, total or 0, filters.page, cold_start=not days.probabilities)
 
 
-def _attach_sparklines(rows: list[RiskRow], day: dt.date) -> None:
-    """Fill the page's 90-day sparklines (every third day) with one query."""
-    points: dict[int, list[float]] = defaultdict(list)
-    history = (
+@functools.cache
+def _sparkline_statement() -> Select:
+    """(account_id, score) of the accounts `ids` on the days `days`, in order."""
+    return (
         select(HealthScore.account_id, HealthScore.score)
         .where(
-            HealthScore.account_id.in_([row.account_id for row in rows]),
-            HealthScore.scored_on.in_(
-                [
-                    day - dt.timedelta(days=back)
-                    for back in range(0, SPARKLINE_DAYS, SPARKLINE_STEP_DAYS)
-                ]
-            ),
+            HealthScore.account_id.in_(bindparam("ids", expanding=True)),
+            HealthScore.scored_on.in_(bindparam("days", expanding=True)),
         )
         .order_by(HealthScore.account_id, HealthScore.scored_on)
     )
-    for account_id, score in db.session.execute(history):
+
+
+def _attach_sparklines(rows: list[RiskRow], day: dt.date) -> None:
+    """Fill the page's 90-day sparklines (every third day) with one query."""
+    points: dict[int, list[float]] = defaultdict(list)
+    days = [day - dt.timedelta(days=back) for back in range(0, SPARKLINE_DAYS, SPARKLINE_STEP_DAYS)]
+    ids = [row.account_id for row in rows]
+    for account_id, score in db.session.execute(_sparkline_statement(), {"ids": ids, "days": days}):
         points[account_id].append(score)
     for row in rows:
         row.sparkline = points.get(row.account_id, [])
@@ -375,7 +466,7 @@ def _attach_sparklines(rows: list[RiskRow], day: dt.date) -> None:
 
 def export_rows(filters: RiskFilters, user_id: int, today: dt.date) -> Iterator[RiskRow]:
     """Every row of the view (no paging), drivers included, streamed in chunks."""
-    query = risk_query(filters, user_id, today, ScoringDays.latest())
-    result = db.session.execute(query.execution_options(yield_per=500)).mappings()
-    for row in result:
+    statement = risk_statements(filters.shape()).view.execution_options(yield_per=500)
+    values = risk_values(filters, user_id, today, ScoringDays.latest())
+    for row in db.session.execute(statement, values).mappings():
         yield RiskRow.from_row(row)

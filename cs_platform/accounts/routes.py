@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from flask import (
     Blueprint,
     Response,
+    abort,
     flash,
     redirect,
     render_template,
@@ -18,7 +19,6 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy.orm import joinedload
 
 from cs_platform import clock
 from cs_platform.accounts import figures, queries, risk, services, traits
@@ -131,8 +131,7 @@ def csv_text(rows: Iterator[risk.RiskRow], today: dt.date) -> tuple[str, int]:
 @login_required
 def detail(account_id: int):
     """One account: health and risk, drivers, usage, tickets, answers, contacts, tasks, timeline."""
-    account = db.get_or_404(Account, account_id, options=[joinedload(Account.owner)])
-    return render_account(account)
+    return render_account(queries.account(account_id) or abort(404))
 
 
 def render_account(account: Account, status: int = 200, **forms: FlaskForm):
@@ -142,19 +141,13 @@ def render_account(account: Account, status: int = 200, **forms: FlaskForm):
     points = queries.health_points(account.id, latest.scored_on) if latest else []
     churn = queries.latest_churn_risk(account.id)
     usage = queries.account_usage(account.id, today)
-    blank = {
-        "note_form": NoteForm(formdata=None),
-        "outreach_form": OutreachForm(formdata=None),
-        "override_form": OverrideForm(formdata=None, expires_on=today + dt.timedelta(days=30)),
-        "confirm_form": ConfirmForm(formdata=None),
-        "snooze_form": SnoozeForm(formdata=None, until=today + dt.timedelta(days=7)),
-        "complete_form": CompleteForm(formdata=None),
-        "task_form": NewTaskForm(formdata=None),
-    }
+    can_edit = services.can_edit_account(current_user, account)
+    tasks = task_context(queries.account_tasks(account.id))
+    blank = blank_forms(today) if can_edit or tasks["may_act"] else {}
     page = render_template(
         "accounts/detail.html",
         account=account,
-        can_edit=services.can_edit_account(current_user, account),
+        can_edit=can_edit,
         latest=latest,
         override=services.active_override(account.id, today),
         churn=churn,
@@ -168,15 +161,29 @@ def render_account(account: Account, status: int = 200, **forms: FlaskForm):
         timeline=queries.timeline(account.id),
         trait_definitions=traits.all_definitions() if account.traits else {},
         today=today,
-        **task_context(queries.account_tasks(account.id)),
+        **tasks,
         **{**blank, **forms},
     )
     return page, status
 
 
+def blank_forms(today: dt.date) -> dict[str, FlaskForm]:
+    """The page's forms, empty: only built for who may edit the account or act on a task."""
+    return {
+        "note_form": NoteForm(formdata=None),
+        "outreach_form": OutreachForm(formdata=None),
+        "override_form": OverrideForm(formdata=None, expires_on=today + dt.timedelta(days=30)),
+        "confirm_form": ConfirmForm(formdata=None),
+        "snooze_form": SnoozeForm(formdata=None, until=today + dt.timedelta(days=7)),
+        "complete_form": CompleteForm(formdata=None),
+        "task_form": NewTaskForm(formdata=None),
+    }
+
+
 def task_context(tasks: list[Task]) -> dict[str, object]:
     """The account's tasks and what their actions need: checklist steps when there are tasks,
-    playbooks and assignees only when the signed-in user may act on a task that is not done."""
+    playbooks and assignees only when the signed-in user may act on a task that is not done
+    (`may_act`)."""
     editable = {task.id for task in tasks if task_services.can_edit_task(current_user, task)}
     actionable = any(task.id in editable and task.status != "done" for task in tasks)
     return {
@@ -185,6 +192,7 @@ def task_context(tasks: list[Task]) -> dict[str, object]:
         "playbooks": task_services.playbooks() if actionable else [],
         "assignees": queries.owners() if actionable else [],
         "can_edit_task": lambda task: task.id in editable,
+        "may_act": actionable,
     }
 
 

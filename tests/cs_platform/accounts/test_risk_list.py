@@ -124,6 +124,23 @@ def test_my_accounts_shows_only_the_signed_in_csms_accounts(make_user, login):
     assert "Theirs" in client.get("/").text  # the whole team by default
 
 
+def test_views_of_one_shape_answer_with_their_own_values(make_user, login):
+    """The statement of a shape of view is built once and reused: each request's values count."""
+    me, other = make_user("csm", name="Me Myself"), make_user("csm", name="Someone Else")
+    scored_account("Acme Mine", owner=me, segment="smb")
+    scored_account("Globex Theirs", owner=other, segment="enterprise")
+    client = login(me)
+    assert "Acme Mine" in client.get("/?q=acme").text
+    globex = client.get("/?q=globex").text
+    assert "Globex Theirs" in globex and "Acme Mine" not in globex
+    theirs = client.get(f"/?owner={other.id}").text
+    assert "Globex Theirs" in theirs and "Acme Mine" not in theirs
+    mine = client.get("/?owner=me").text
+    assert "Acme Mine" in mine and "Globex Theirs" not in mine
+    enterprise = client.get("/?segment=enterprise").text
+    assert "Globex Theirs" in enterprise and "Acme Mine" not in enterprise
+
+
 def test_segment_renewal_and_search_filters_combine(csm_client):
     today = clock.today()
     scored_account("Soon Enterprise", segment="enterprise", renewal_date=today + dt.timedelta(20))
