@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 from aiosmtpd.controller import Controller
@@ -362,8 +363,44 @@ def sent_count() -> int:
     )
 
 
-def deliver(workers: int, count: int, env: dict[str, str]) -> float:
-    """Start `workers` outbox processes until `count` more messages are sent; msgs/s.
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by the processes `pids` (from /proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def backend_pids() -> list[int]:
+    """The PostgreSQL server processes of the other sessions on this database (the workers')."""
+    from cs_platform.extensions import db
+
+    return list(
+        db.session.scalars(
+            text(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    )
+
+
+def cpu_sample(processes: list[subprocess.Popen]) -> dict[str, float]:
+    """CPU seconds so far of the workers, of their PostgreSQL backends and of this process (the
+    SMTP sink, and the polling)."""
+    return {
+        "workers": cpu_seconds([process.pid for process in processes]),
+        "postgres": cpu_seconds(backend_pids()),
+        "sink": time.process_time(),
+    }
+
+
+def deliver(workers: int, count: int, env: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """Start `workers` outbox processes until `count` more messages are sent; msgs/s, and the
+    CPU milliseconds per message of each `cpu_sample` part, from the first tenth of the messages
+    sent (past the workers' start-up) to the last.
 
     The rate is taken from the messages' own sent_at stamps, so process start-up is not counted.
     """
@@ -379,22 +416,29 @@ def deliver(workers: int, count: int, env: dict[str, str]) -> float:
         subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
         for _ in range(workers)
     ]
+    started: tuple[int, dict[str, float]] | None = None
     try:
-        while sent_count() < target:
+        while (sent := sent_count()) < target:
             if any(process.poll() is not None for process in processes):
                 raise SystemExit("a worker exited early")
+            if started is None and sent >= target - count * 0.9:
+                started = sent, cpu_sample(processes)
             time.sleep(0.2)
+        assert started is not None, "no sample past start-up"
+        ended = cpu_sample(processes)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
         for process in processes:
             process.wait(timeout=30)
+    per_message = 1000 / (sent - started[0])
+    cpu = {part: (ended[part] - started[1][part]) * per_message for part in ended}
     first, last = db.session.execute(
         select(func.min(OutboxMessage.sent_at), func.max(OutboxMessage.sent_at)).where(
             OutboxMessage.sent_at >= since
         )
     ).one()
-    return count / max((last - first).total_seconds(), 1e-6)
+    return count / max((last - first).total_seconds(), 1e-6), cpu
 
 
 def due_emails(count: int) -> list[tuple[int, object]]:
@@ -438,12 +482,20 @@ def compare_delivery(count: int, port: int, env: dict[str, str]) -> None:
     rates = {}
     for workers in (1, 2):
         floor = delivery_floor(count, port, env["DATABASE_URL"])
-        rates[workers] = rate = deliver(workers, count, env)
+        load = os.getloadavg()[0]
+        rate, cpu = deliver(workers, count, env)
+        rates[workers] = rate
         print(
             f"floor (one SMTP connection, UPDATE + COMMIT per message): {floor:.0f} msg/s;"
             f" {workers} worker(s): {rate:.0f} msg/s ({rate / workers:.0f} per worker,"
             f" {rate / workers / floor:.2f} of the floor), {count} messages each,"
-            f" load {os.getloadavg()[0]:.2f}"
+            f" load {load:.2f}"
+        )
+        print(
+            "  CPU ms per message: "
+            + ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items())
+            + f"; together {sum(cpu.values()):.2f}, so {os.cpu_count()} cores allow at most"
+            f" {1000 * (os.cpu_count() or 1) / sum(cpu.values()):.0f} msg/s"
         )
     print(f"the second worker adds {rates[2] / rates[1] - 1:.0%}")
 

@@ -13,10 +13,11 @@ Interface::
         status "failed"), DeliveryDeferredError (not now, e.g. a paused campaign: retry later
         without using an attempt) or DeliveryCancelledError (no longer wanted: "cancelled").
         Changes the handler makes to db.session are committed with the message's new status.
-        A handler may also return UPDATEs made by `outcome_update` (e.g. "invitation sent"):
-        they are written with the "sent" outcome, fenced by the lease like it, and on
+        A handler may also return row updates made by `outcome_update` (e.g. "invitation
+        sent"): they are written with the "sent" outcome, fenced by the lease like it, and on
         PostgreSQL in the same statement (data-modifying CTEs), so a sent message costs one
-        statement and a commit.
+        statement and a commit. That statement is built once per shape (which columns of
+        which tables) with bind parameters and reused.
         Domains declare their handlers in their wiring module; the factory registers them.
     claim_batch(worker_id, limit) -> list[OutboxMessage]
         Leases due rows to one worker: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so any number of
@@ -25,7 +26,9 @@ Interface::
         a crashed worker are claimed again.
     process_batch(worker_id, limit) -> BatchResult
         Claims a batch and delivers it, committing after every message, so a message is marked
-        sent right after it left and a clean restart sends nothing twice.
+        sent right after it left and a clean restart sends nothing twice. The batch runs on one
+        connection held from its first message to its last (`batch_session`): a commit per
+        message, but no pool check-in, reset and pre-ping per message.
 
 Leases of slow batches: a batch of webhooks to slow receivers (15 s timeouts) can outlive its
 lease, and another worker then claims the rest of it again. Two rules keep that safe:
@@ -48,14 +51,16 @@ failure; "dead" once the back-off schedule is exhausted.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -64,21 +69,23 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import (
     JSON,
+    BindParameter,
     CheckConstraint,
     ColumnDefault,
-    ColumnElement,
+    Executable,
     Index,
     String,
+    Table,
     Text,
-    Update,
     and_,
+    bindparam,
     exists,
     func,
     or_,
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.local import LocalProxy
 
 from cs_platform.bulk_writes import insert_ignoring_conflicts
@@ -150,13 +157,22 @@ class DeliveryDeferredError(DeliveryError):
         self.seconds = seconds
 
 
-# What a handler returns: UPDATEs to commit with the "sent" outcome, under the same fence.
-OutcomeWrites = Sequence[Update]
+@dataclass(frozen=True)
+class OutcomeWrite:
+    """UPDATE `table` SET `values` WHERE id = `row_id`, written with a "sent" outcome."""
+
+    table: Table
+    row_id: int
+    values: dict[str, Any]
+
+
+# What a handler returns: row updates to commit with the "sent" outcome, under the same fence.
+OutcomeWrites = Sequence[OutcomeWrite]
 Handler = Callable[[OutboxMessage], OutcomeWrites | None]
 
 
-def outcome_update(model: type[Model], condition: ColumnElement[bool], **values: Any) -> Update:
-    """UPDATE `model` SET `values` WHERE `condition`, for a handler to return. The columns'
+def outcome_update(model: type[Model], row_id: int, **values: Any) -> OutcomeWrite:
+    """UPDATE `model` SET `values` WHERE id = `row_id`, for a handler to return. The columns'
     Python-side onupdate defaults (e.g. updated_at) are filled in here: SQLAlchemy runs them
     for a statement of its own, not for one that is a CTE of another."""
     table = model.__table__
@@ -164,7 +180,7 @@ def outcome_update(model: type[Model], condition: ColumnElement[bool], **values:
         default = column.onupdate
         if isinstance(default, ColumnDefault) and column.key not in values:
             values[column.key] = default.arg(None) if default.is_callable else default.arg
-    return update(table).where(condition).values(**values)
+    return OutcomeWrite(table, row_id, values)
 
 
 @dataclass(frozen=True)
@@ -385,15 +401,10 @@ def process_batch(
 def deliver_in_order(
     worker_id: str, messages: list[OutboxMessage], stopping: Callable[[], bool], result
 ) -> None:
-    """Deliver leased messages one after the other, renewing the lease of the rest as it goes.
-    Rows loaded for the batch stay loaded across the per-message commits (no reload per
-    message): the batch is seconds old at most, and handlers re-check what must be fresh.
-    Outcomes and handlers' writes are statements that bypass the loaded objects, so those are
-    expired after the batch."""
+    """Deliver leased messages one after the other, renewing the lease of the rest as it goes,
+    in a `batch_session`."""
     handlers = load_handlers()
-    session = db.session()
-    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
-    try:
+    with batch_session():
         loaded = _prefetch(messages, handlers)  # noqa: F841 - keeps the batch's rows in the session
         lease = BatchLease.of(worker_id, messages)
         for position, message in enumerate(messages):
@@ -405,9 +416,36 @@ def deliver_in_order(
                 continue
             result.claimed += 1
             result.count(deliver(message, handlers))
+
+
+@contextlib.contextmanager
+def batch_session() -> Iterator[Session]:
+    """Make db.session, for one batch, a session on one connection held to its end: each commit
+    ends a transaction on it instead of handing it back to the pool, where the next check-out
+    would reset it and, with pool_pre_ping, ping the server first.
+
+    Rows loaded for the batch stay loaded across the per-message commits (no reload per
+    message): the batch is seconds old at most, and handlers re-check what must be fresh. The
+    messages, loaded by the claim in the outer session, stay loaded too; since outcomes and
+    handlers' writes are statements that bypass loaded objects, the outer session's are
+    expired after the batch.
+    """
+    outer = db.session()
+    expire_on_commit, outer.expire_on_commit = outer.expire_on_commit, False
+    try:
+        outer.commit()  # no transaction of the outer session stays open during the batch
     finally:
-        session.expire_on_commit = expire_on_commit
-        session.expire_all()
+        outer.expire_on_commit = expire_on_commit
+    with db.engine.connect() as connection:
+        # A plain Session (the registry takes any): Flask-SQLAlchemy's ignores its own bind.
+        session = Session(bind=connection, expire_on_commit=False)
+        db.session.registry.set(session)  # type: ignore[arg-type]
+        try:
+            yield session
+        finally:
+            session.close()
+            db.session.registry.set(outer)
+            outer.expire_all()
 
 
 class LanePool:
@@ -498,7 +536,7 @@ def deliver(message: OutboxMessage, handlers: dict[str, Registration]) -> str:
     message_id, worker_id, attempts = message.id, message.leased_by, message.attempts
     outcome, writes = _run_handler(message, handlers, attempts)
     outcome |= {"lease_until": None, "leased_by": None}
-    if not _record(leased_to(worker_id, [message_id]), outcome, writes):  # type: ignore[arg-type]
+    if not _record(message_id, worker_id, outcome, writes):  # type: ignore[arg-type]
         db.session.rollback()
         log.warning("outbox lease lost; outcome dropped", extra={"message_id": message_id})
         return LEASE_LOST
@@ -506,24 +544,72 @@ def deliver(message: OutboxMessage, handlers: dict[str, Registration]) -> str:
     return outcome["status"]
 
 
-def _record(fence, outcome: dict[str, Any], writes: OutcomeWrites) -> bool:
-    """Write the outcome to the row `fence` selects, and `writes` with it, only if the fence
-    still holds; whether it did. The handler's changes to the session are flushed first."""
+def _record(
+    message_id: int, worker_id: str, outcome: dict[str, Any], writes: OutcomeWrites
+) -> bool:
+    """Write the outcome to the message if `worker_id` still holds its lease, and `writes` with
+    it; whether it did. The handler's changes to the session are flushed first."""
     db.session.flush()
-    table = OutboxMessage.__table__
-    recorded = update(table).where(fence).values(**outcome).returning(table.c.id)
-    if writes and db.session.get_bind().dialect.name == "postgresql":
-        done = recorded.cte("recorded")
-        held = exists(select(done.c.id))
-        query = select(func.count()).select_from(done)
-        for number, write in enumerate(writes):
-            query = query.add_cte(write.where(held).cte(f"write_{number}"))
-        return db.session.scalar(query) == 1
-    if db.session.execute(recorded).first() is None:
+    connection = db.session.connection()
+    shapes = tuple((write.table, tuple(write.values)) for write in writes)
+    first, *rest = _record_statements(connection.dialect.name, tuple(outcome), shapes)
+    params = _record_params(message_id, worker_id, outcome, writes)
+    if not connection.execute(first, params).scalar():
         return False
-    for write in writes:
-        db.session.execute(write)
+    for statement in rest:
+        connection.execute(statement, params)
     return True
+
+
+WriteShape = tuple[Table, tuple[str, ...]]
+
+
+@functools.lru_cache(maxsize=64)
+def _record_statements(
+    dialect: str, outcome_columns: tuple[str, ...], write_shapes: tuple[WriteShape, ...]
+) -> tuple[Executable, ...]:
+    """The statements that record an outcome and writes of these shapes, with bind parameters
+    (`_record_params`), built once per shape: on PostgreSQL one statement whose writes run only
+    if the fenced outcome did, answering 1 or 0; elsewhere the outcome (answering the id, or
+    nothing when the fence failed) and then each write."""
+    table = OutboxMessage.__table__
+    fence = and_(table.c.id == bindparam("message_id"), table.c.leased_by == bindparam("worker_id"))
+    recorded = (
+        update(table)
+        .where(fence)
+        .values(_bound_values(table, outcome_columns, "outcome"))
+        .returning(table.c.id)
+    )
+    writes = [
+        update(target)
+        .where(target.c.id == bindparam(f"write_{number}_id"))
+        .values(_bound_values(target, columns, f"write_{number}"))
+        for number, (target, columns) in enumerate(write_shapes)
+    ]
+    if not writes or dialect != "postgresql":
+        return (recorded, *writes)
+    done = recorded.cte("recorded")
+    held = exists(select(done.c.id))
+    query = select(func.count()).select_from(done)
+    for number, write in enumerate(writes):
+        query = query.add_cte(write.where(held).cte(f"write_{number}"))
+    return (query,)
+
+
+def _bound_values(table: Table, columns: tuple[str, ...], prefix: str) -> dict[str, BindParameter]:
+    return {name: bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in columns}
+
+
+def _record_params(
+    message_id: int, worker_id: str, outcome: dict[str, Any], writes: OutcomeWrites
+) -> dict[str, Any]:
+    """The values of `_record_statements`' bind parameters."""
+    params = {"message_id": message_id, "worker_id": worker_id}
+    params.update({f"outcome_{name}": value for name, value in outcome.items()})
+    for number, write in enumerate(writes):
+        params[f"write_{number}_id"] = write.row_id
+        params.update({f"write_{number}_{name}": value for name, value in write.values.items()})
+    return params
 
 
 def _run_handler(

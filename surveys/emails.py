@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.utils import formataddr, formatdate
+from typing import Any
 
-from flask import current_app, render_template
+from flask import current_app
 
 from cs_platform.mail import OutgoingEmail, alternative_message, mail_domain
 from surveys.models import Campaign, Invitation, Survey
@@ -100,11 +101,19 @@ def build_email(
     ]
     if campaign is not None:
         headers.append(("X-Campaign-ID", str(campaign.id)))
-    parts = [
-        (subtype, render_template(f"surveys/email/{template}", **context))
-        for template, subtype in (("invitation.txt", "plain"), ("invitation.html", "html"))
-    ]
+    parts = render_parts(context)
     return OutgoingEmail(message_id, sender, to[1], alternative_message(headers, parts))
+
+
+def render_parts(context: dict[str, Any]) -> list[tuple[str, str]]:
+    """The text and HTML parts, as (MIME subtype, text): the templates rendered straight from
+    the app's Jinja environment (loaded once, cached there), since an email needs none of
+    `render_template`'s request context and signals."""
+    environment = current_app.jinja_env
+    return [
+        (subtype, environment.get_template(f"surveys/email/invitation.{extension}").render(context))
+        for subtype, extension in (("plain", "txt"), ("html", "html"))
+    ]
 
 
 def opt_out_path(contact_id: int, survey_id: int) -> str:

@@ -47,10 +47,10 @@ def _sent_writes(invitation: Invitation, *, reminder: bool) -> OutcomeWrites:
     """An invitation sent: its status and time (not for a reminder), and its contact's last
     survey time."""
     now = utcnow()
-    surveyed = outcome_update(Contact, Contact.id == invitation.contact_id, last_surveyed_at=now)
+    surveyed = outcome_update(Contact, invitation.contact_id, last_surveyed_at=now)
     if reminder:
         return (surveyed,)
-    sent = outcome_update(Invitation, Invitation.id == invitation.id, status="sent", sent_at=now)
+    sent = outcome_update(Invitation, invitation.id, status="sent", sent_at=now)
     return (sent, surveyed)
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import threading
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -138,7 +138,7 @@ def test_a_lease_held_by_a_crashed_worker_expires_and_the_message_is_claimed_aga
 
 def renaming_handler(message: OutboxMessage):
     """Returns its change, for the outbox to write with the outcome."""
-    return (outcome_update(Account, Account.id == message.payload["account"], name="sent"),)
+    return (outcome_update(Account, message.payload["account"], name="sent"),)
 
 
 def test_the_writes_a_handler_returns_are_committed_with_its_sent_outcome(app):
@@ -150,6 +150,21 @@ def test_the_writes_a_handler_returns_are_committed_with_its_sent_outcome(app):
     assert process_batch("w1").outcomes == {"sent": 1}
     assert account.name == "sent"  # the batch's rows are read again after it
     assert account.updated_at > queued_at  # onupdate defaults run, in a CTE too
+
+
+def test_a_batch_keeps_one_connection_from_its_first_message_to_its_last(app):
+    for number in range(5):
+        queue(f"kept-{number}", n=number, outcome="transient" if number == 2 else None)
+    checkouts: list[object] = []
+    listener = lambda *_: checkouts.append(True)  # noqa: E731
+    event.listen(db.engine, "checkout", listener)
+    try:
+        assert process_batch("w1").outcomes == {"sent": 4, "pending": 1}
+    finally:
+        event.remove(db.engine, "checkout", listener)
+    assert len(checkouts) == 3  # the claim's two (lease, then load), the batch's one
+    statuses = db.session.scalars(select(OutboxMessage.status).order_by(OutboxMessage.id))
+    assert list(statuses) == ["sent", "sent", "pending", "sent", "sent"]
 
 
 def test_exponential_backoff_grows_by_the_factor():

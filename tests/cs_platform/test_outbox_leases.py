@@ -126,7 +126,7 @@ def test_the_writes_of_a_worker_whose_lease_was_taken_over_are_dropped_with_its_
             clock.advance(LEASE + 1)
             assert other_worker(app, "w2").outcomes == {"sent": 1}
         renamed = f"sent by {message.leased_by}"
-        return (outcome_update(Account, Account.id == account.id, name=renamed),)
+        return (outcome_update(Account, account.id, name=renamed),)
 
     register_handler("renaming", rename)
     enqueue_many([{"kind": "renaming", "payload": {}, "dedupe_key": "rename"}])
