@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Row, delete, select
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Row,
+    ScalarSelect,
+    Table,
+    case,
+    delete,
+    func,
+    select,
+)
 
 from cs_platform.bulk_writes import upsert
 from cs_platform.extensions import db
@@ -99,40 +109,50 @@ def health_score_changes(scored_on: dt.date) -> list[dict[str, Any]]:
 
 def scores_with_baselines(scored_on: dt.date) -> Sequence[Row[Any]]:
     """Every score of `scored_on` with the account's previous score and band, and the band last
-    announced for it before that day (None for a first score or a first run): one query."""
-    current = HealthScore.__table__.alias("current")
-    previous = HealthScore.__table__.alias("previous")
-    last_before = (
-        select(previous.c.id)
-        .where(previous.c.account_id == current.c.account_id)
-        .where(previous.c.scored_on < current.c.scored_on)
-        .order_by(previous.c.scored_on.desc())
-        .limit(1)
-        .correlate(current)
-        .scalar_subquery()
+    announced for it before that day (None for a first score or a first run): one query that
+    joins the latest earlier scoring day's rows set-wise and looks an account's latest earlier
+    score up by index only where it has none that day (a new account, a day it was not scored)."""
+    scores = HealthScore.__table__
+    current, day_before = scores.alias("current"), scores.alias("day_before")
+    latest_day = select(func.max(scores.c.scored_on)).where(scores.c.scored_on < scored_on)
+    previous_score, previous_band = (
+        case(
+            (day_before.c.id.is_(None), _latest_before(scores, column, current, scored_on)),
+            else_=day_before.c[column.name],
+        )
+        for column in (scores.c.score, scores.c.band)
     )
     bands = AnnouncedBand.__table__
-    last_announced = (
-        select(bands.c.band)
-        .where(bands.c.account_id == current.c.account_id, bands.c.scored_on < scored_on)
-        .order_by(bands.c.scored_on.desc())
-        .limit(1)
-        .correlate(current)
-        .scalar_subquery()
-    )
-    earlier = HealthScore.__table__.alias("earlier")
     return db.session.execute(
         select(
             current,
-            earlier.c.score.label("previous_score"),
-            earlier.c.band.label("previous_band"),
-            last_announced.label("announced_band"),
+            previous_score.label("previous_score"),
+            previous_band.label("previous_band"),
+            _latest_before(bands, bands.c.band, current, scored_on).label("announced_band"),
         )
         .select_from(current)
-        .outerjoin(earlier, earlier.c.id == last_before)
+        .outerjoin(
+            day_before,
+            (day_before.c.account_id == current.c.account_id)
+            & (day_before.c.scored_on == latest_day.scalar_subquery()),
+        )
         .where(current.c.scored_on == scored_on)
         .order_by(current.c.account_id)
     ).all()
+
+
+def _latest_before(
+    table: Table, column: ColumnElement[Any], current: FromClause, day: dt.date
+) -> ScalarSelect[Any]:
+    """`column` of the account's latest row in `table` before `day` (an index probe per row)."""
+    return (
+        select(column)
+        .where(table.c.account_id == current.c.account_id, table.c.scored_on < day)
+        .order_by(table.c.scored_on.desc())
+        .limit(1)
+        .correlate(current)
+        .scalar_subquery()
+    )
 
 
 def change_data(row: Row[Any], band: str, previous_band: str) -> dict[str, Any]:

@@ -110,6 +110,21 @@ def test_the_change_carries_the_drivers_the_health_endpoint_shows(app):
     assert change["drivers"] == drivers
 
 
+def test_an_account_not_scored_the_day_before_is_compared_with_its_own_latest_score(app):
+    skipped, scored, newcomer = AccountFactory(), AccountFactory(), AccountFactory()
+    days = [FIRST_NIGHT + dt.timedelta(days=n) for n in range(3)]
+    HealthScoreFactory(account=skipped, scored_on=days[0], score=80.0, band="green")
+    HealthScoreFactory(account=scored, scored_on=days[1], score=45.0, band="yellow")
+    for account, score in ((skipped, 20.0), (scored, 46.0), (newcomer, 20.0)):
+        HealthScoreFactory(account=account, scored_on=days[2], score=score, band=model_band(score))
+    [change] = health_score_changes(days[2])
+    assert (change["account_id"], change["previous_score"], change["previous_band"]) == (
+        skipped.id,
+        80.0,
+        "green",
+    )
+
+
 @pytest.fixture
 def statements(app) -> Iterator[list[str]]:
     """The SQL statements the database receives while the test runs."""
