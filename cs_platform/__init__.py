@@ -7,13 +7,14 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, g, request
+from flask import Flask, Request, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cs_platform.config import ConfigError, check_database, check_outbox_timing, load_config
 from cs_platform.errors import register_error_handlers
-from cs_platform.extensions import csrf, db, limiter, login_manager, migrate
+from cs_platform.extensions import csrf, db, init_limiter, login_manager, migrate
 from cs_platform.logging_setup import configure_logging
 from cs_platform.request_args import BoundedRequest, DatabaseIdConverter
 from cs_platform.request_bodies import BoundedJSONProvider
@@ -27,6 +28,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 def create_app(overrides: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     """Build the app: configuration, extensions, every domain's pieces, and the scheduler."""
     app = Flask(__name__, instance_path=instance_path or os.environ.get("INSTANCE_PATH"))
+    app.session_interface = LazySessionInterface()
     bound_input(app)
     app.config.update(load_config(Path(app.instance_path)))
     app.config.update(overrides or {})
@@ -46,6 +48,16 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
 
     start_scheduler_if_enabled(app)
     return app
+
+
+class LazySessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session; a request without the cookie (an API call) gets an empty
+    one without building the signing serializer."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def bound_input(app: Flask) -> None:
@@ -92,7 +104,7 @@ def init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     csrf.init_app(app)
-    limiter.init_app(app)
+    init_limiter(app)
 
 
 def include_in_migrations(obj, name: str, type_: str, reflected: bool, compare_to) -> bool:
@@ -130,7 +142,9 @@ def register_response_headers(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if current_user.is_authenticated:  # customer data, and secrets shown once: never cached
+        # Customer data, and secrets shown once: never cached. Without a cookie (API calls) no
+        # one is signed in, and the user is not loaded.
+        if request.cookies and current_user.is_authenticated:
             response.headers.setdefault("Cache-Control", "no-store")
             response.headers.setdefault("Pragma", "no-cache")  # HTTP/1.0 caches
         if app.config["SESSION_COOKIE_SECURE"]:

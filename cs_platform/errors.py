@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, Response, abort, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from cs_platform.extensions import limiter
+from cs_platform.extensions import current_rate_limit
 
 
 def json_error(status: int, code: str, message: str, details: Any = None) -> tuple[Response, int]:
@@ -36,10 +36,10 @@ def add_rate_limit_headers(response: Response) -> Response:
     """X-RateLimit-Limit, -Remaining and -Reset (epoch seconds) on every rate-limited answer, and
     Retry-After (seconds) only on a 429: RFC 9110 gives it to 429 and 503, and Flask-Limiter's
     own headers (RATELIMIT_HEADERS_ENABLED) would put it on every answer."""
-    current = limiter.current_limit
+    current = current_rate_limit()
     if current is None:
         return response
-    response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
+    response.headers["X-RateLimit-Limit"] = str(current.amount)
     response.headers["X-RateLimit-Remaining"] = str(current.remaining)
     response.headers["X-RateLimit-Reset"] = str(int(current.reset_at))
     if response.status_code == 429:

@@ -2,17 +2,17 @@
 
 import sqlite3
 import time
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
-from flask import has_request_context, request
+from flask import Blueprint, Flask, g, has_request_context, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from limits import RateLimitItem, WindowStats
+from limits import RateLimitItem, WindowStats, parse
 from limits.storage import RedisStorage
 from limits.strategies import STRATEGIES, FixedWindowRateLimiter
 from redis.commands.core import Script
@@ -107,6 +107,71 @@ class FixedWindowKnownAfterHit(FixedWindowRateLimiter):
 
 STRATEGIES["fixed-window-known-after-hit"] = FixedWindowKnownAfterHit
 limiter = Limiter(key_func=get_remote_address, strategy="fixed-window-known-after-hit")
+
+
+class RateLimitWindow(NamedTuple):
+    """What the rate-limit headers of an answer show: the limit's amount, the calls left in its
+    window after this one, and when the window resets (epoch seconds)."""
+
+    amount: int
+    remaining: int
+    reset_at: float
+
+
+@cache
+def parsed_rate_limit(text: str) -> RateLimitItem:
+    """A limit such as "1200 per minute", parsed once per text."""
+    return parse(text)
+
+
+def hit_rate_limit(limit: str, *identifiers: str) -> bool:
+    """Count this request against `limit` for `identifiers` on the limiter's storage (one
+    round trip on Redis), without Flask-Limiter's per-request pass over every declared limit;
+    keeps the window for `current_rate_limit`. False once the window is spent; True with the
+    limiter disabled (RATELIMIT_ENABLED)."""
+    if not limiter.enabled:
+        return True
+    item = parsed_rate_limit(limit)
+    allowed = limiter.limiter.hit(item, *identifiers)
+    stats = limiter.limiter.get_window_stats(item, *identifiers)
+    g.rate_limit_window = RateLimitWindow(item.amount, stats.remaining, stats.reset_time)
+    return allowed
+
+
+# Blueprints whose views count themselves (`hit_rate_limit`), outside Flask-Limiter's pass.
+SELF_COUNTED_BLUEPRINTS: set[str] = set()
+
+
+def counts_itself(blueprint: Blueprint) -> None:
+    """Exempt `blueprint` from Flask-Limiter: its views count each call with `hit_rate_limit`,
+    so its requests skip the limiter's per-request pass too (`init_limiter`)."""
+    limiter.exempt(blueprint)
+    SELF_COUNTED_BLUEPRINTS.add(blueprint.name)
+
+
+def init_limiter(app: Flask) -> None:
+    """Bind the limiter to `app`, its per-request pass over every declared limit (exemptions,
+    defaults, blueprint and view limits) skipped for the blueprints that count themselves."""
+    limiter.init_app(app)
+    hooks = app.before_request_funcs[None]
+    hooks[hooks.index(limiter._check_request_limit)] = check_limits_unless_self_counted
+
+
+def check_limits_unless_self_counted() -> None:
+    if request.blueprint not in SELF_COUNTED_BLUEPRINTS:
+        limiter._check_request_limit()
+
+
+def current_rate_limit() -> RateLimitWindow | None:
+    """The window that counted this request: one `hit_rate_limit` kept, else Flask-Limiter's
+    current limit, else None."""
+    window = g.get("rate_limit_window")
+    if window is not None:
+        return window
+    current = limiter.current_limit
+    if current is None:
+        return None
+    return RateLimitWindow(current.limit.amount, current.remaining, current.reset_at)
 
 
 # How long a SQLite writer waits for another's lock before "database is locked".

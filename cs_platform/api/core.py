@@ -17,10 +17,17 @@ from flask_smorest import Api, Blueprint, abort
 from marshmallow import RAISE, Schema, fields, missing
 from marshmallow.fields import Field
 from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import TooManyRequests
 
 from cs_platform.auth.decorators import api_key_required
 from cs_platform.auth.services import key_has_scope
-from cs_platform.extensions import csrf, limiter
+from cs_platform.extensions import (
+    counts_itself,
+    csrf,
+    current_rate_limit,
+    hit_rate_limit,
+    parsed_rate_limit,
+)
 from cs_platform.request_bodies import JSONTooDeepError, decoded_body, loads_bounded
 
 PREFIX = "/api/v1"
@@ -262,6 +269,7 @@ def api_blueprint(
     RateLimit headers on every answer; `tag` (one of TAGS) files its operations."""
     blueprint = ApiBlueprint(name, import_name, url_prefix=PREFIX, description=description, tag=tag)
     csrf.exempt(blueprint)
+    counts_itself(blueprint)  # `guarded` counts each call (rate_limited)
     blueprint.after_request(add_etag)
     blueprint.after_request(add_ratelimit_headers)
     blueprint.after_request(add_www_authenticate)
@@ -286,9 +294,9 @@ def add_www_authenticate(response: Response) -> Response:
 def add_ratelimit_headers(response: Response) -> Response:
     """RateLimit-Limit/-Remaining/-Reset (seconds) as in the IETF draft, beside the older
     X-RateLimit-* headers and Retry-After on 429 (cs_platform.errors)."""
-    current = limiter.current_limit
+    current = current_rate_limit()
     if current is not None:
-        response.headers["RateLimit-Limit"] = str(current.limit.amount)
+        response.headers["RateLimit-Limit"] = str(current.amount)
         response.headers["RateLimit-Remaining"] = str(current.remaining)
         response.headers["RateLimit-Reset"] = str(max(0, int(current.reset_at - time.time())))
     return response
@@ -305,8 +313,18 @@ def api_key_identity() -> str:
     return f"api-key:{g.api_key_id}"
 
 
-def api_rate_limit() -> str:
-    return current_app.config["API_RATE_LIMIT"]
+def rate_limited(view: Callable) -> Callable:
+    """Count the call against its key's API_RATE_LIMIT (one bucket across every endpoint and
+    process, on the limiter's storage); 429 once the window is spent."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        limit = current_app.config["API_RATE_LIMIT"]
+        if not hit_rate_limit(limit, api_key_identity(), "api"):
+            raise TooManyRequests(description=str(parsed_rate_limit(limit)))
+        return view(*args, **kwargs)
+
+    return wrapped
 
 
 def guarded(blueprint: Blueprint, scope: str, *, not_found: bool = False) -> Callable:
@@ -327,10 +345,7 @@ def guarded(blueprint: Blueprint, scope: str, *, not_found: bool = False) -> Cal
             documented = blueprint.alt_response(status, response=component)(documented)
         if scope.startswith("read:"):
             documented._apidoc = {**deepcopy(documented._apidoc), CONDITIONAL: True}
-        limited = limiter.shared_limit(api_rate_limit, scope="api", key_func=api_key_identity)(
-            documented
-        )
-        return api_key_required(scope)(limited)
+        return api_key_required(scope)(rate_limited(documented))
 
     return decorator
 
