@@ -216,13 +216,8 @@ def _copy_rows(
 def _postgres_insert_from(
     table: Table, staging: str, columns: str, keys: Sequence[str], update: Sequence[str] | None
 ):
-    quote = db.session.get_bind().dialect.identifier_preparer.quote
     name = db.session.get_bind().dialect.identifier_preparer.format_table(table)
-    action = (
-        "DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
-        if update
-        else "DO NOTHING"
-    )
+    action = _conflict_action(update)
     return text(
         f"WITH written AS (INSERT INTO {name} ({columns}) "  # noqa: S608 - names of the model
         f"SELECT {columns} FROM {staging} ON CONFLICT ({_quoted(keys)}) {action} "
@@ -285,6 +280,14 @@ def _missing_defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     return defaults
 
 
+def _conflict_action(update: Sequence[str] | None) -> str:
+    """What ON CONFLICT does: overwrite the `update` columns from the new row, or nothing."""
+    if not update:
+        return "DO NOTHING"
+    quote = db.session.get_bind().dialect.identifier_preparer.quote
+    return "DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
+
+
 def _quoted(names: Iterable[str]) -> str:
     quote = db.session.get_bind().dialect.identifier_preparer.quote
     return ", ".join(quote(name) for name in names)
@@ -297,15 +300,9 @@ def _postgres_insert(
     update: Sequence[str] | None,
     returning: str,
 ):
-    preparer = db.session.get_bind().dialect.identifier_preparer
-    quote = preparer.quote
-    name = preparer.format_table(table)
+    name = db.session.get_bind().dialect.identifier_preparer.format_table(table)
     columns = _quoted(chunk[0])
-    action = (
-        "DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
-        if update
-        else "DO NOTHING"
-    )
+    action = _conflict_action(update)
     return text(
         f"INSERT INTO {name} ({columns}) SELECT {columns} "  # noqa: S608 - names of the model
         f"FROM jsonb_populate_recordset(NULL::{name}, CAST(:rows AS jsonb)) "

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+import redis
 from flask import Flask
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
@@ -34,6 +35,20 @@ PASSWORD = "correct horse battery staple"
 
 
 SIGN_IN_ACTIONS = ("login.succeeded", "login.failed", "logout")
+
+
+def flushed_redis(url: str) -> redis.Redis:
+    """A client of the local Redis database at `url`, emptied; the test is skipped when Redis is
+    not running, and fails under CI, which runs Redis."""
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is not running at {url}; CI runs the Redis tests")
+        pytest.skip(f"Redis is not running at {url}")
+    client.flushdb()
+    return client
 
 
 def audit_trail(sign_ins: bool = False) -> list[AuditEntry]:

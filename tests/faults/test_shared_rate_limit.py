@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
-import redis
 import requests
 
+from tests.conftest import flushed_redis
 from tests.faults.conftest import FaultDatabase, Processes, free_port, wait_for
 
 REDIS_DB = 13  # a database of its own, flushed by the test
@@ -18,14 +17,7 @@ CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 @pytest.fixture
 def redis_db():
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail("Redis is not running on 127.0.0.1:6379; CI runs the shared-limit test")
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    client.flushdb()
+    client = flushed_redis(REDIS_URL)
     yield client
     client.flushdb()
     client.close()

@@ -3,30 +3,22 @@ trip per call gives the same figures that reading the window back (GET and TTL) 
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
-import redis
 from limits import parse
 from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 
 from cs_platform.extensions import FixedWindowKnownAfterHit
+from tests.conftest import flushed_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/12"  # a database of its own, flushed by the test
 
 
 @pytest.fixture
 def redis_storage() -> RedisStorage:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail("Redis is not running on 127.0.0.1:6379; CI runs the Redis limiter test")
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    client.flushdb()
+    client = flushed_redis(REDIS_URL)
     yield RedisStorage(REDIS_URL)
     client.flushdb()
     client.close()
