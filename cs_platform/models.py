@@ -342,6 +342,8 @@ class Task(Model):
             postgresql_where=text("status != 'done'"),
         ),
         Index("ix_tasks_owner_status_due", "owner_id", "status", "due_date"),
+        # An account's tasks (its page, its last done ones) and the cascade when it is deleted.
+        Index("ix_tasks_account_status_completed", "account_id", "status", "completed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

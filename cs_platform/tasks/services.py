@@ -176,6 +176,8 @@ def toggle_step(step: TaskStep, author: User) -> None:
 def steps_by_task(task_ids: list[int]) -> dict[int, list[TaskStep]]:
     """The checklist steps of several tasks, in one query."""
     result: dict[int, list[TaskStep]] = {task_id: [] for task_id in task_ids}
+    if not task_ids:
+        return result
     query = (
         select(TaskStep)
         .where(TaskStep.task_id.in_(task_ids))

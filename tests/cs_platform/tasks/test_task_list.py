@@ -13,6 +13,7 @@ from sqlalchemy import event
 from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import Account, Task, User
+from cs_platform.tasks.services import steps_by_task
 from tests.factories import AccountFactory, BandOverrideFactory, HealthScoreFactory, TaskFactory
 
 TODAY = clock.today()
@@ -195,3 +196,8 @@ def test_the_list_runs_as_many_statements_for_twenty_two_tasks_as_for_two(
         return len(statements)
 
     assert count_for(2) == count_for(20)
+
+
+def test_steps_of_no_tasks_are_found_without_asking_the_database(app, statements):
+    assert steps_by_task([]) == {}
+    assert statements == []
