@@ -1,4 +1,5 @@
-"""Shared parts of the API benchmarks: a scratch PostgreSQL database, ports and a clean exit."""
+"""Shared parts of the benchmarks that serve the app: a scratch PostgreSQL database, ports,
+gunicorn and a clean exit."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import argparse
 import os
 import signal
 import socket
+import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -61,6 +65,52 @@ def add_port_option(
 
 def port_or_free(port: int) -> int:
     return port or free_port()
+
+
+@contextmanager
+def gunicorn(
+    target: str, env: dict[str, str], workers: int, ready_path: str, port: int = 0
+) -> Iterator[str]:
+    """gunicorn serving `target` (module:app, from the repository root or bench/) on `port`
+    (0: a free one); yields its base URL once `ready_path` answers, and stops it on leaving,
+    failures included."""
+    port = port_or_free(port)
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "--workers", str(workers),
+        "--bind", f"127.0.0.1:{port}",
+        "--log-level", "warning",
+        "--pythonpath", str(ROOT / "bench"),
+        target,
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own command line
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(f"{base}{ready_path}", process)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    """Poll `url` until it answers 2xx (workers that import pandas take seconds each); exit if
+    gunicorn stops or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {process.returncode}")
+        try:
+            if requests.get(url, timeout=10).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("gunicorn did not come up")
 
 
 def exit_cleanly_on_signals() -> None:

@@ -23,17 +23,15 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 
 import requests
 from api_common import (
-    ROOT,
     add_port_option,
     exit_cleanly_on_signals,
+    gunicorn,
     health_scores_sql,
     libpq_url,
-    port_or_free,
     scratch_database,
 )
 from sqlalchemy import text
@@ -114,48 +112,6 @@ def app_env(url: str, instance: str) -> dict[str, str]:
         "API_RATE_LIMIT": "100000000 per minute",
         "RATELIMIT_STORAGE_URI": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"),
     }
-
-
-@contextmanager
-def gunicorn(
-    target: str, env: dict[str, str], workers: int, ready_path: str, port: int = 0
-) -> Iterator[str]:
-    """gunicorn serving `target` (module:app, from the repository root) on `port` (0: a free
-    one); yields its base URL once `ready_path` answers, and stops it on leaving, failures
-    included."""
-    port = port_or_free(port)
-    command = [
-        str(ROOT / ".venv/bin/gunicorn"),
-        "--workers", str(workers),
-        "--bind", f"127.0.0.1:{port}",
-        "--log-level", "warning",
-        "--pythonpath", str(ROOT / "bench"),
-        target,
-    ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own command line
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(f"{base}{ready_path}", process)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_until_ready(url: str, process: subprocess.Popen) -> None:
-    for _ in range(60):
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=10).ok:
-                return
-        except requests.RequestException:
-            time.sleep(0.5)
-    raise SystemExit("gunicorn did not come up")
 
 
 def served(url: str, instance: str, workers: int, port: int = 0) -> AbstractContextManager[str]:

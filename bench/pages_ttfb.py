@@ -21,23 +21,20 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import psycopg
 import requests
 from api_common import (
-    ROOT,
     SERVER_URL,
     add_port_option,
     exit_cleanly_on_signals,
+    gunicorn,
     libpq_url,
-    port_or_free,
     scratch_database,
 )
 from sqlalchemy import create_engine, event, text
@@ -174,10 +171,9 @@ def top_account(url: str) -> int:
     return top
 
 
-@contextmanager
-def served(url: str, instance: str, workers: int, port: int) -> Iterator[str]:
-    """The app under gunicorn on `port` (0: a free one); yields its base URL, stops it after."""
-    port = port_or_free(port)
+def served(url: str, instance: str, workers: int, port: int) -> AbstractContextManager[str]:
+    """The app under gunicorn on `port` (0: a free one), on the database at `url`; yields its
+    base URL, stops it after."""
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -186,37 +182,7 @@ def served(url: str, instance: str, workers: int, port: int) -> Iterator[str]:
         "LOG_LEVEL": "WARNING",
         "SCHEDULER_ENABLED": "0",
     }
-    command = [
-        str(ROOT / ".venv/bin/gunicorn"),
-        "--workers", str(workers),
-        "--bind", f"127.0.0.1:{port}",
-        "--log-level", "warning",
-        "wsgi:app",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own command line
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_ready(base, process)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def wait_until_ready(base: str, process: subprocess.Popen) -> None:
-    """Wait for /healthz (workers import pandas and friends: seconds each)."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            requests.get(f"{base}/healthz", timeout=10).raise_for_status()
-        except requests.RequestException:
-            time.sleep(0.5)
-        else:
-            return
-    raise SystemExit("gunicorn did not start")
+    return gunicorn("wsgi:app", env, workers, "/healthz", port)
 
 
 def signed_in_session(base: str) -> requests.Session:

@@ -131,35 +131,45 @@ def csv_text(rows: Iterator[risk.RiskRow], today: dt.date) -> tuple[str, int]:
 @login_required
 def detail(account_id: int):
     """One account: health and risk, drivers, usage, tickets, answers, contacts, tasks, timeline."""
-    return render_account(queries.account(account_id) or abort(404))
+    facts = queries.account_facts(account_id, clock.today()) or abort(404)
+    return render_account(facts.account, facts=facts)
 
 
-def render_account(account: Account, status: int = 200, **forms: FlaskForm):
-    """The account page; `forms` replaces blank forms with submitted ones carrying errors."""
+def render_account(
+    account: Account,
+    status: int = 200,
+    facts: queries.AccountFacts | None = None,
+    **forms: FlaskForm,
+):
+    """The account page; `facts` when already read; `forms` replaces blank forms with
+    submitted ones carrying errors."""
     today = clock.today()
-    latest = queries.latest_health(account.id)
+    facts = facts or queries.account_facts(account.id, today) or abort(404)
+    latest, churn = facts.latest, facts.churn
     points = queries.health_points(account.id, latest.scored_on) if latest else []
-    churn = queries.latest_churn_risk(account.id)
-    usage = queries.account_usage(account.id, today)
+    usage = queries.account_usage(account.id, today, facts.last_usage_day)
     can_edit = services.can_edit_account(current_user, account)
     tasks = task_context(queries.account_tasks(account.id))
     blank = blank_forms(today) if can_edit or tasks["may_act"] else {}
+    account_traits = account.traits if facts.has_traits else []
     page = render_template(
         "accounts/detail.html",
         account=account,
         can_edit=can_edit,
         latest=latest,
-        override=services.active_override(account.id, today),
+        override=facts.override,
         churn=churn,
         health_chart=figures.health_chart(points, latest.method if latest else "scorecard"),
         survival_chart=figures.survival_chart(churn, account.renewal_date, today),
         usage_charts=figures.usage_charts(usage.series, account.seats),
         usage=usage.summary,
         tickets=queries.recent_tickets(account.id),
-        ticket_summary=queries.ticket_summary(account.id, today),
+        ticket_summary=facts.tickets,
         responses=queries.recent_responses(account.id),
         timeline=queries.timeline(account.id),
-        trait_definitions=traits.all_definitions() if account.traits else {},
+        contacts=queries.contacts(account.id),
+        traits=account_traits,
+        trait_definitions=traits.all_definitions() if account_traits else {},
         today=today,
         **tasks,
         **{**blank, **forms},

@@ -6,10 +6,9 @@ Services flush and leave the commit to the request that called them.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 
 from flask import abort
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import select
 
 from cs_platform.audit import record_audit
 from cs_platform.extensions import db
@@ -49,27 +48,6 @@ def log_outreach(account: Account, author: User, channel: str, contact: str, sum
     db.session.add(entry)
     db.session.flush()
     return entry
-
-
-def active_override(account_id: int, today: dt.date) -> BandOverride | None:
-    """The override in force today, if any (the newest wins)."""
-    values = {"account_id": account_id, "today": today}
-    return db.session.scalar(_active_override_statement(), values)
-
-
-@functools.cache
-def _active_override_statement() -> Select:
-    """Built once (the account page runs it on every view), values bound."""
-    return (
-        select(BandOverride)
-        .where(
-            BandOverride.account_id == bindparam("account_id"),
-            BandOverride.ended_at.is_(None),
-            BandOverride.expires_on >= bindparam("today"),
-        )
-        .order_by(BandOverride.created_at.desc(), BandOverride.id.desc())
-        .limit(1)
-    )
 
 
 def end_overrides(account: Account) -> int:

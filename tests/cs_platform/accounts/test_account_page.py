@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from cs_platform import clock
 from cs_platform.extensions import db
@@ -88,6 +88,28 @@ def test_the_account_page_shows_contacts_tickets_usage_and_timeline(csm_client):
     assert "-50%" in page  # active users halved
     assert "Seat utilisation: daily active users as % of 50 seats" in page
     assert "Kick-off call done" in page
+
+
+def test_the_account_page_reads_the_account_and_its_facts_in_one_statement(csm_client):
+    account = scored_account("Globex", days=3)
+    BandOverrideFactory(account=account, band="green", reason="Exec sponsor signed")
+    ContactFactory(account=account, name="Hank Scorpio")
+    TimelineEntryFactory(account=account, body="QBR booked")
+    db.session.add(UsageDaily(account_id=account.id, day=clock.today(), active_users=7))
+    db.session.commit()
+    path = f"/accounts/{account.id}"
+    run: list[str] = []
+    record = lambda _conn, _cursor, statement, *_: run.append(statement)  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        page = csm_client.get(path).text
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert "Exec sponsor signed" in page and "Hank Scorpio" in page and "QBR booked" in page
+    # The user; the account with its latest score, churn risk, override, ticket counts, last
+    # day of usage and traits flag; then points, usage, tasks, tickets, answers, timeline and
+    # contacts: no traits to read, no per-fact statement.
+    assert len(run) == 9, "\n".join(s[:50] for s in run)
 
 
 def test_survey_comments_are_escaped_everywhere(csm_client):
