@@ -6,12 +6,15 @@ Figures printed:
     data-modifying CTEs (run first, checked to make the same invitations at the same times, then
     deleted); the cost per 1,000 contacts planned, and the peak memory of this process;
   * delivery rate to a local aiosmtpd sink with 1 and with 2 worker processes
-    (`flask --app wsgi outbox work`), and duplicates by Message-ID.
+    (`flask --app wsgi outbox work`) beside its floor (the same messages' bytes over one SMTP
+    connection to the same sink, one UPDATE + COMMIT each), timed in turns: --rounds rounds of
+    floor, 1 worker, floor, 2 workers, with the ratios of each round and their medians; the CPU
+    per message of the workers, their PostgreSQL backends and the sink; duplicates by Message-ID.
 
 The book is filled set-wise in SQL (N accounts, --contacts each: a champion and users, the
 campaign asks the champions; 2 % of accounts churned, 1 % of contacts unsubscribed, 5 % surveyed
-recently by another campaign), or with the demo generator (--demo). A scratch database is created
-and dropped.
+recently by another campaign), or with the demo generator (--demo). A scratch database (named
+--prefix_...) is created and dropped, also when the bench is stopped by SIGTERM or SIGHUP.
 
     .venv/bin/python bench/surveys_campaign.py --accounts 100000 --deliver 6000
     .venv/bin/python bench/surveys_campaign.py --accounts 1000000 --contacts 1 --deliver 200
@@ -28,16 +31,25 @@ import re
 import resource
 import signal
 import smtplib
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from aiosmtpd.controller import Controller
-from api_common import ROOT, free_port, libpq_url, scratch_database
+from api_common import (
+    ROOT,
+    add_port_option,
+    exit_cleanly_on_signals,
+    libpq_url,
+    port_or_free,
+    scratch_database,
+)
 from sqlalchemy import func, select, text, update
 
 FILL_SQL = [
@@ -135,10 +147,19 @@ SELECT count(*) FROM invited
 
 
 class Sink:
-    """Counts received messages by Message-ID."""
+    """Counts received messages by Message-ID (`apart` sets aside what the floor sends)."""
 
     def __init__(self) -> None:
         self.ids: collections.Counter[str] = collections.Counter()
+
+    @contextlib.contextmanager
+    def apart(self) -> Iterator[None]:
+        """Count what arrives meanwhile elsewhere (the same work per message, not in `ids`)."""
+        kept, self.ids = self.ids, collections.Counter()
+        try:
+            yield
+        finally:
+            self.ids = kept
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         found = re.search(rb"^Message-ID: (.+?)\r?$", envelope.content, re.MULTILINE | re.I)
@@ -336,14 +357,15 @@ def peak_memory_mib() -> float:
 
 
 def release(count: int) -> None:
-    """Make `count` more queued emails due now (the rest wait for their send window)."""
+    """Make the first `count` queued emails due now, and only them (the rest wait for their send
+    window): those the floor sent and queued again are the first."""
     from cs_platform.extensions import db
     from cs_platform.models import utcnow
     from cs_platform.outbox import OutboxMessage
 
     due = (
         select(OutboxMessage.id)
-        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at > utcnow())
+        .where(OutboxMessage.status == "pending")
         .order_by(OutboxMessage.id)
         .limit(count)
     )
@@ -460,8 +482,9 @@ def due_emails(count: int) -> list[tuple[int, object]]:
 
 
 def delivery_floor(count: int, port: int, url: str) -> float:
-    """The floor of durable delivery: the same messages' bytes over one smtplib connection, each
-    followed by one UPDATE + COMMIT on a plain psycopg connection (what "sent" must cost)."""
+    """The floor of durable delivery, msg/s: the next `count` messages' bytes over one smtplib
+    connection, each followed by one UPDATE + COMMIT on a plain psycopg connection (what "sent"
+    must cost); then the messages are queued again, for the workers to send next."""
     emails = due_emails(count)
     with psycopg.connect(libpq_url(url)) as connection, smtplib.SMTP("127.0.0.1", port) as smtp:
         started = time.perf_counter()
@@ -473,31 +496,111 @@ def delivery_floor(count: int, port: int, url: str) -> float:
                 (message_id,),
             )
             connection.commit()
-        return len(emails) / (time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+    requeue([message_id for message_id, _ in emails])
+    return len(emails) / elapsed
 
 
-def compare_delivery(count: int, port: int, env: dict[str, str]) -> None:
-    """Delivery by 1 and by 2 workers, each run just after a run of the floor (fresh messages
-    each time), and what the second worker adds."""
-    rates = {}
-    for workers in (1, 2):
-        floor = delivery_floor(count, port, env["DATABASE_URL"])
-        load = os.getloadavg()[0]
-        rate, cpu = deliver(workers, count, env)
-        rates[workers] = rate
-        print(
-            f"floor (one SMTP connection, UPDATE + COMMIT per message): {floor:.0f} msg/s;"
-            f" {workers} worker(s): {rate:.0f} msg/s ({rate / workers:.0f} per worker,"
-            f" {rate / workers / floor:.2f} of the floor), {count} messages each,"
-            f" load {load:.2f}"
+def requeue(ids: list[int]) -> None:
+    """Put messages the floor sent back in the queue as they were, and vacuum the table, so the
+    workers find it as the floor did."""
+    from cs_platform.extensions import db
+
+    db.session.execute(
+        text(
+            "UPDATE outbox_messages SET status = 'pending', sent_at = NULL, attempts = 0"
+            " WHERE id = ANY(:ids)"
+        ),
+        {"ids": ids},
+    )
+    db.session.commit()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE outbox_messages"))
+
+
+def hold_queue() -> None:
+    """Postpone every queued email by a day, so that only `release` makes any due (the plan
+    sends some in the minutes the bench runs)."""
+    from cs_platform.extensions import db
+
+    db.session.execute(
+        text(
+            "UPDATE outbox_messages SET next_attempt_at = next_attempt_at + interval '1 day'"
+            " WHERE status = 'pending'"
         )
+    )
+    db.session.commit()
+
+
+def queued_count() -> int:
+    from cs_platform.extensions import db
+    from cs_platform.outbox import OutboxMessage
+
+    return db.session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryRun:
+    """One run of the workers beside the run of the floor just before it."""
+
+    workers: int
+    floor: float  # msg/s
+    rate: float  # msg/s of all the workers together
+    cpu: dict[str, float]  # CPU ms per message of each `cpu_sample` part
+    load: float
+
+    @property
+    def ratio(self) -> float:
+        """Each worker's rate over the floor's."""
+        return self.rate / self.workers / self.floor
+
+    def print(self, number: int) -> None:
+        print(
+            f"round {number}: floor (one SMTP connection, UPDATE + COMMIT per message)"
+            f" {self.floor:.0f} msg/s; {self.workers} worker(s) {self.rate:.0f} msg/s"
+            f" ({self.rate / self.workers:.0f} per worker, {self.ratio:.2f} of the floor),"
+            f" load {self.load:.2f}"
+        )
+        together = sum(self.cpu.values())
+        cores = os.cpu_count() or 1
         print(
             "  CPU ms per message: "
-            + ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items())
-            + f"; together {sum(cpu.values()):.2f}, so {os.cpu_count()} cores allow at most"
-            f" {1000 * (os.cpu_count() or 1) / sum(cpu.values()):.0f} msg/s"
+            + ", ".join(f"{name} {ms:.2f}" for name, ms in self.cpu.items())
+            + f"; together {together:.2f}, so {cores} cores allow at most"
+            f" {1000 * cores / together:.0f} msg/s"
         )
-    print(f"the second worker adds {rates[2] / rates[1] - 1:.0%}")
+
+
+def compare_delivery(count: int, rounds: int, port: int, env: dict[str, str], sink: Sink) -> None:
+    """`rounds` rounds of: floor, 1 worker, floor, 2 workers, each floor run just before the
+    workers and on the messages they send next, so that each pair sees the same load; prints
+    every run, the CPU per message, and the medians of the ratios."""
+    needed = 2 * rounds * count
+    if queued_count() < needed:
+        raise SystemExit(f"{needed} queued emails needed, {queued_count()} planned: more accounts")
+    hold_queue()
+    ratios: dict[int, list[float]] = {1: [], 2: []}
+    adds = []
+    for number in range(1, rounds + 1):
+        rates = {}
+        for workers in (1, 2):
+            with sink.apart():
+                floor = delivery_floor(count, port, env["DATABASE_URL"])
+            load = os.getloadavg()[0]
+            run = DeliveryRun(workers, floor, *deliver(workers, count, env), load)
+            run.print(number)
+            rates[workers] = run.rate
+            ratios[workers].append(run.ratio)
+        adds.append(rates[2] / rates[1] - 1)
+        print(f"  round {number}: the second worker adds {adds[-1]:.0%}")
+    print(
+        f"median of {rounds} rounds, {count} messages a run: 1 worker"
+        f" {statistics.median(ratios[1]):.2f} of the floor, 2 workers"
+        f" {statistics.median(ratios[2]):.2f} of it per worker, the second worker adds"
+        f" {statistics.median(adds):.0%}"
+    )
 
 
 def main() -> None:
@@ -505,16 +608,19 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--contacts", type=int, default=2, help="contacts per account")
     parser.add_argument("--deliver", type=int, default=6000, help="messages per delivery run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of floor and workers")
     parser.add_argument("--demo", action="store_true", help="fill with the demo generator")
-    parser.add_argument("--port", type=int, help="port of the SMTP sink (default: a free one)")
+    parser.add_argument("--prefix", default="bench_surveys", help="scratch database name prefix")
+    add_port_option(parser, what="SMTP sink")
     args = parser.parse_args()
+    exit_cleanly_on_signals()
 
     sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=args.port or free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=port_or_free(args.port))
     controller.start()
     with (
         stopping(controller),
-        scratch_database("bench_surveys") as url,
+        scratch_database(args.prefix) as url,
         tempfile.TemporaryDirectory(prefix="bench-surveys-") as instance,
     ):
         env = {
@@ -536,7 +642,7 @@ def main() -> None:
             db.create_all()
             fill(app, args.accounts, args.contacts, args.demo)
             plan(app)
-            compare_delivery(args.deliver, controller.port, env)
+            compare_delivery(args.deliver, args.rounds, controller.port, env, sink)
             duplicates = sum(n - 1 for n in sink.ids.values() if n > 1)
             print(
                 f"received {sum(sink.ids.values())} messages, {len(sink.ids)} distinct"

@@ -176,11 +176,20 @@ def outcome_update(model: type[Model], row_id: int, **values: Any) -> OutcomeWri
     Python-side onupdate defaults (e.g. updated_at) are filled in here: SQLAlchemy runs them
     for a statement of its own, not for one that is a CTE of another."""
     table = model.__table__
-    for column in table.columns:
-        default = column.onupdate
-        if isinstance(default, ColumnDefault) and column.key not in values:
-            values[column.key] = default.arg(None) if default.is_callable else default.arg
+    for key, default in _onupdate_defaults(table):
+        if key not in values:
+            values[key] = default.arg(None) if default.is_callable else default.arg
     return OutcomeWrite(table, row_id, values)
+
+
+@functools.cache
+def _onupdate_defaults(table: Table) -> tuple[tuple[str, ColumnDefault], ...]:
+    """The columns of `table` with a Python-side onupdate default, and their defaults."""
+    return tuple(
+        (column.key, column.onupdate)
+        for column in table.columns
+        if isinstance(column.onupdate, ColumnDefault)
+    )
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from email import message_from_bytes, policy
+from email.header import Header
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from markupsafe import escape
 from sqlalchemy import event, select
 
 from cs_platform.extensions import db
+from cs_platform.mail import CRLF, header_line
 from cs_platform.models import Contact, utcnow
 from cs_platform.outbox import OutboxMessage, enqueue
 from surveys.emails import invitation_email
@@ -235,3 +237,18 @@ def test_non_ascii_names_and_subjects_arrive_intact(app):
     assert "Café Crème" in read["Subject"]
     assert read["To"] == "Zoë Ångström <zoe@example.se>"
     assert "Hi Zoë," in read.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "<https://surveys.example.com/unsubscribe/24.1.x87ee2cZoMjkpwxYzjU-uw>",
+        "<https://surveys.example.com/" + "a" * 1000 + ">",
+        "A subject long enough to be folded at one of its spaces, as headers are, really",
+        "<https://example.com/unsubscribe/1>, <mailto:unsubscribe@surveys.example.com?subject=1>",
+        "Cafe Creme: a question about the product, with a long tail; and more words",
+    ],
+)
+def test_a_long_header_is_folded_as_the_email_package_folds_it(value):
+    expected = Header(value, header_name="List-Unsubscribe").encode(linesep=CRLF)
+    assert header_line("List-Unsubscribe", value) == f"List-Unsubscribe: {expected}"
