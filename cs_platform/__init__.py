@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Request, g, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import current_user
+from werkzeug.datastructures import Headers
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cs_platform.config import ConfigError, check_database, check_outbox_timing, load_config
@@ -122,6 +123,16 @@ CONTENT_SECURITY_POLICY = (
 
 
 HSTS = "max-age=31536000; includeSubDomains"
+# Headers every answer carries unless its view set them (name lowered, name, value).
+SECURITY_HEADERS = tuple(
+    (name.lower(), name, value)
+    for name, value in (
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+    )
+)
 
 
 def register_response_headers(app: Flask) -> None:
@@ -138,10 +149,7 @@ def register_response_headers(app: Flask) -> None:
     @app.after_request
     def add_response_headers(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
+        add_missing(response.headers, SECURITY_HEADERS)
         # Customer data, and secrets shown once: never cached. Without a cookie (API calls) no
         # one is signed in, and the user is not loaded.
         if request.cookies and current_user.is_authenticated:
@@ -150,3 +158,10 @@ def register_response_headers(app: Flask) -> None:
         if app.config["SESSION_COOKIE_SECURE"]:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
+
+
+def add_missing(headers: Headers, defaults: tuple[tuple[str, str, str], ...]) -> None:
+    """Add each (lowered name, name, value) of `defaults` whose name `headers` lacks, looking
+    through `headers` once (each setdefault would look twice)."""
+    present = {name.lower() for name, _ in headers}
+    headers.extend([(name, value) for lowered, name, value in defaults if lowered not in present])

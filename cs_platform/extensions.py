@@ -1,9 +1,12 @@
 """Flask extensions, created unbound here and bound to the app in `create_app`."""
 
+import hashlib
 import sqlite3
+import threading
 import time
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
+from weakref import WeakKeyDictionary
 
 from flask import Blueprint, Flask, g, has_request_context, request
 from flask_limiter import Limiter
@@ -15,7 +18,11 @@ from flask_wtf import CSRFProtect
 from limits import RateLimitItem, WindowStats, parse
 from limits.storage import RedisStorage
 from limits.strategies import STRATEGIES, FixedWindowRateLimiter
+from redis import Connection, Redis
 from redis.commands.core import Script
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import CursorResult, MetaData, Result, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -69,6 +76,8 @@ if count == tonumber(ARGV[2]) then
 end
 return {count, redis.call("ttl", KEYS[1])}
 """
+# The name EVALSHA runs the script by.
+INCR_EXPIRE_TTL_SHA = hashlib.sha1(INCR_EXPIRE_TTL, usedforsecurity=False).hexdigest()
 # Where a request keeps the windows its hits learnt (in its WSGI environ: one per request).
 KNOWN_WINDOWS = "cs_platform.rate_limit_windows"
 
@@ -79,12 +88,18 @@ class FixedWindowKnownAfterHit(FixedWindowRateLimiter):
     `current_limit` fills then cost no second and third read (GET, TTL)."""
 
     def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        return self.hit_and_window(item, *identifiers, cost=cost)[0]
+
+    def hit_and_window(
+        self, item: RateLimitItem, *identifiers: str, cost: int = 1
+    ) -> tuple[bool, WindowStats]:
+        """Count a hit; whether it is within the limit, and the window it leaves."""
         key = item.key_for(*identifiers)
         count, reset_at = self._count_and_reset_at(key, item.get_expiry(), cost)
+        window = WindowStats(reset_at, max(0, item.amount - count))
         if has_request_context():
-            known = request.environ.setdefault(KNOWN_WINDOWS, {})
-            known[key] = WindowStats(reset_at, max(0, item.amount - count))
-        return count <= item.amount
+            request.environ.setdefault(KNOWN_WINDOWS, {})[key] = window
+        return count <= item.amount, window
 
     def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
         known = request.environ.get(KNOWN_WINDOWS, {}) if has_request_context() else {}
@@ -94,15 +109,56 @@ class FixedWindowKnownAfterHit(FixedWindowRateLimiter):
     def _count_and_reset_at(self, key: str, expiry: int, cost: int) -> tuple[int, float]:
         """The window's count after this hit and when it resets (epoch seconds)."""
         storage = self.storage
-        if isinstance(storage, RedisStorage):
-            count, seconds_left = self._incr_expire_ttl([storage.prefixed_key(key)], [expiry, cost])
-            return int(count), time.time() + max(int(seconds_left), 0)
-        return storage.incr(key, expiry, amount=cost), storage.get_expiry(key)
+        if type(storage) is RedisStorage:
+            count, seconds_left = incr_expire_ttl(storage, storage.prefixed_key(key), expiry, cost)
+        elif isinstance(storage, RedisStorage):  # a cluster or sentinels: their own clients
+            keys, args = [storage.prefixed_key(key)], [expiry, cost]
+            count, seconds_left = self._incr_expire_ttl(keys, args)
+        else:
+            return storage.incr(key, expiry, amount=cost), storage.get_expiry(key)
+        return int(count), time.time() + max(int(seconds_left), 0)
 
     @cached_property
     def _incr_expire_ttl(self) -> Script:
         """INCR_EXPIRE_TTL on the Redis storage (EVALSHA, loading the script when needed)."""
         return cast(RedisStorage, self.storage).get_connection().register_script(INCR_EXPIRE_TTL)
+
+
+class HeldRedisConnections(threading.local):
+    """Per thread: the connection of each Redis storage's pool that it counts hits on."""
+
+    def __init__(self) -> None:
+        self.by_storage: WeakKeyDictionary[RedisStorage, Connection] = WeakKeyDictionary()
+
+
+HELD_REDIS = HeldRedisConnections()
+
+
+def incr_expire_ttl(storage: RedisStorage, key: str, expiry: int, cost: int) -> list[int]:
+    """INCR_EXPIRE_TTL on a connection this thread holds, taken once from the storage's pool:
+    one round trip, without the pool's check-out and return per command (a readiness poll and
+    bookkeeping that cost more CPU than the command). A broken connection is reconnected and
+    the command sent once more."""
+    connection = HELD_REDIS.by_storage.get(storage)
+    if connection is None:
+        client = cast(Redis, storage.get_connection())
+        connection = client.connection_pool.get_connection()
+        HELD_REDIS.by_storage[storage] = connection
+    try:
+        return run_incr_expire_ttl(connection, key, expiry, cost)
+    except (RedisConnectionError, RedisTimeoutError):
+        connection.disconnect()  # a late answer is dropped with the socket; the next reconnects
+        return run_incr_expire_ttl(connection, key, expiry, cost)
+
+
+def run_incr_expire_ttl(connection: Connection, key: str, expiry: int, cost: int) -> list[int]:
+    """EVALSHA of the script, or EVAL of its text when Redis has lost it (EVAL caches it)."""
+    try:
+        connection.send_command("EVALSHA", INCR_EXPIRE_TTL_SHA, 1, key, expiry, cost)
+        return connection.read_response()
+    except NoScriptError:
+        connection.send_command("EVAL", INCR_EXPIRE_TTL, 1, key, expiry, cost)
+        return connection.read_response()
 
 
 STRATEGIES["fixed-window-known-after-hit"] = FixedWindowKnownAfterHit
@@ -132,9 +188,10 @@ def hit_rate_limit(limit: str, *identifiers: str) -> bool:
     if not limiter.enabled:
         return True
     item = parsed_rate_limit(limit)
-    allowed = limiter.limiter.hit(item, *identifiers)
-    stats = limiter.limiter.get_window_stats(item, *identifiers)
-    g.rate_limit_window = RateLimitWindow(item.amount, stats.remaining, stats.reset_time)
+    # The limiter's strategy, as its in-memory fallback's, is FixedWindowKnownAfterHit.
+    strategy = cast(FixedWindowKnownAfterHit, limiter.limiter)
+    allowed, window = strategy.hit_and_window(item, *identifiers)
+    g.rate_limit_window = RateLimitWindow(item.amount, window.remaining, window.reset_time)
     return allowed
 
 

@@ -276,11 +276,24 @@ def api_blueprint(
     return blueprint
 
 
+# The request headers that can make a read conditional (werkzeug's make_conditional reads them).
+VALIDATORS = (
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
+
+
 def add_etag(response: Response) -> Response:
-    """A strong ETag over the body of every successful read; If-None-Match gives 304."""
+    """A strong ETag over the body of every successful read; If-None-Match gives 304. Only a
+    request sending a validator goes through werkzeug's conditional handling (whose Date header
+    the WSGI server sends anyway)."""
     if request.method in ("GET", "HEAD") and response.status_code == 200:
         response.add_etag()
-        response.make_conditional(request)
+        environ = request.environ
+        if any(name in environ for name in VALIDATORS):
+            response.make_conditional(request)
     return response
 
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
 from functools import cache
-from typing import Any, NamedTuple, NoReturn, cast
+from typing import Any, NamedTuple, NoReturn
 
 import pandas as pd
-import psycopg
 from flask import abort
-from psycopg.rows import dict_row
 from sqlalchemy import (
     ColumnElement,
     Row,
@@ -24,7 +21,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, selectinload
 from werkzeug.exceptions import HTTPException
@@ -33,6 +29,7 @@ from cs_platform import clock
 from cs_platform.accounts.risk import active_overrides
 from cs_platform.accounts.traits import trait_clauses
 from cs_platform.api.fields import MAX_ID
+from cs_platform.api.reads import single_read
 from cs_platform.bulk_writes import is_postgres
 from cs_platform.extensions import db
 from cs_platform.models import Account
@@ -145,38 +142,6 @@ class Override(NamedTuple):
     band: str | None
     reason: str | None
     expires_on: dt.date | None
-
-
-def single_read(statement: Select, params: dict[str, Any]) -> Mapping[Any, Any] | None:
-    """The first row of one read-only statement. On PostgreSQL it runs on the driver connection
-    of a pooled (pre-pinged) connection in autocommit, without the BEGIN and ROLLBACK round trips
-    of a transaction (a single statement sees one snapshot anyway), its SQL compiled once: for
-    a one-row read SQLAlchemy's execution and result layers cost more CPU than the driver's
-    work. The values are the driver's own, as SQLAlchemy passes them on for these types.
-    SQLite reads in the session, whose connections keep their BEGIN IMMEDIATE setting."""
-    if not is_postgres():
-        return db.session.execute(statement, params).mappings().first()
-    sql, defaults = driver_sql(statement, db.engine.dialect)
-    pooled = db.engine.raw_connection()
-    driver = cast(psycopg.Connection, pooled.driver_connection)  # set while checked out
-    try:
-        driver.autocommit = True
-        with driver.cursor(row_factory=dict_row) as cursor:
-            return cursor.execute(sql, defaults | params).fetchone()
-    finally:
-        if driver.broken:  # the server went away: never hand this connection out again
-            pooled.invalidate()
-        else:
-            driver.autocommit = False  # as the pool's other users expect it
-        pooled.close()
-
-
-@cache
-def driver_sql(statement: Select, dialect: Dialect) -> tuple[str, dict[str, Any]]:
-    """`statement` compiled for `dialect`: its SQL text and the values of its fixed parameters
-    (a LIMIT), to which each call adds its own."""
-    compiled = statement.compile(dialect=dialect)
-    return str(compiled), dict(compiled.params)
 
 
 def health_item(row: Row) -> dict[str, Any]:

@@ -1,45 +1,50 @@
-"""The API's single reads on PostgreSQL run on the driver connection in autocommit and give the
-connection back to the pool as its other users expect it: transactional, or invalidated when it
-broke."""
+"""The API's single reads on PostgreSQL run on a connection each thread keeps for them, in
+autocommit and outside the pool: no check-out, no pre-ping. A failed statement leaves that
+connection serving; one the server dropped is replaced and the read answered all the same."""
 
 from __future__ import annotations
 
 import psycopg
 import pytest
 from psycopg.pq import TransactionStatus
-from sqlalchemy import literal, literal_column, select
+from sqlalchemy import literal, literal_column, select, text
 
-from cs_platform.api.services import single_read
+from cs_platform.api.reads import read_connection, single_read
 from cs_platform.extensions import db
+
+SEVEN = select(literal(7).label("seven"))
 
 
 @pytest.fixture
-def handed_out(app, monkeypatch) -> list[psycopg.Connection]:
-    """The driver connections that single_read checks out, in order."""
+def postgres(app) -> None:
     if db.engine.dialect.name != "postgresql":
         pytest.skip("SQLite reads in the session")
-    connections: list[psycopg.Connection] = []
-    check_out = db.engine.raw_connection
-
-    def recorded():
-        pooled = check_out()
-        connections.append(pooled.driver_connection)
-        return pooled
-
-    monkeypatch.setattr(db.engine, "raw_connection", recorded)
-    return connections
 
 
-def test_a_single_read_hands_back_a_transactional_connection(handed_out):
-    row = single_read(select(literal(7).label("seven")), {})
-    assert row == {"seven": 7}
-    driver = handed_out[0]
-    assert driver.autocommit is False
+def test_single_reads_share_one_autocommit_connection_outside_the_pool(postgres):
+    checked_out = db.engine.pool.checkedout()
+    assert single_read(SEVEN, {}) == {"seven": 7}
+    driver = read_connection(db.engine)
+    assert single_read(SEVEN, {}) == {"seven": 7}
+    assert read_connection(db.engine) is driver
+    assert driver.autocommit is True
     assert driver.info.transaction_status == TransactionStatus.IDLE
+    assert db.engine.pool.checkedout() == checked_out
 
 
-def test_a_failed_single_read_still_restores_the_connection(handed_out):
+def test_a_failed_statement_leaves_the_connection_serving(postgres):
+    driver = read_connection(db.engine)
     with pytest.raises(psycopg.errors.DivisionByZero):
         single_read(select(literal_column("1 / 0")), {})
-    assert handed_out[0].autocommit is False
-    assert not handed_out[0].broken
+    assert single_read(SEVEN, {}) == {"seven": 7}
+    assert read_connection(db.engine) is driver
+
+
+def test_a_read_whose_connection_the_server_dropped_runs_on_a_fresh_one(postgres):
+    dropped = read_connection(db.engine)
+    with db.engine.connect() as connection:
+        pid = dropped.info.backend_pid
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    assert single_read(SEVEN, {}) == {"seven": 7}
+    assert dropped.closed
+    assert read_connection(db.engine).info.backend_pid != pid
