@@ -18,9 +18,9 @@ The databases are dropped at the end, also on failure.
     [BENCH_PROFILE=1] .venv/bin/python bench/scoring_runs.py [--sizes 10000,100000] [--backtest]
         [--usage-days N] [--prefix bench_scoring]
 
---usage-days keeps only the last N days of usage_daily (the scale run: 1M accounts do not fit
-18 months of daily usage; a night reads 90 days back at most). BENCH_DATABASE_URL names the
-server (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
+--usage-days writes only the last N days of usage_daily while seeding (the scale run: 1M
+accounts do not fit 18 months of daily usage; a night reads 90 days back at most).
+BENCH_DATABASE_URL names the server (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 """
 
 from __future__ import annotations
@@ -36,11 +36,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import pandas as pd
 from api_common import ROOT, scratch_database
-from sqlalchemy import create_engine, delete, insert, select, text
+from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.pool import NullPool
 
 FIRST_NIGHT_BACK = 30  # days before the demo's last day: the first night, and the history's start
@@ -88,17 +90,32 @@ def demo_day() -> dt.date:
 def phase_seed(url: str, accounts: int, usage_days: int) -> dict:
     from cs_platform.demo.service import seed_demo
     from cs_platform.extensions import db
-    from integrations.models import UsageDaily
 
     with app_for(url).app_context():
         db.create_all()
         started = time.perf_counter()
-        seed_demo(accounts=accounts, seed=7, force=True)
-        if usage_days:
-            cut = demo_day() - dt.timedelta(days=usage_days)
-            db.session.execute(delete(UsageDaily).where(UsageDaily.day < cut))
-            db.session.commit()
+        with usage_kept(usage_days):
+            seed_demo(accounts=accounts, seed=7, force=True)
         return {"seed_seconds": round(time.perf_counter() - started, 1), "seed_peak_mb": peak_mb()}
+
+
+@contextmanager
+def usage_kept(days: int) -> Iterator[None]:
+    """While seeding, write only the usage of the last `days` days before the demo's day (0:
+    all), so that a 1M-account book is not loaded with 18 months of daily usage to delete."""
+    from cs_platform import clock
+    from cs_platform.demo import loader
+
+    if not days:
+        yield
+        return
+    write = loader._write_usage  # the bench trims the demo's usage as it goes
+    cut = pd.Timestamp(clock.today() - dt.timedelta(days=days))
+    loader._write_usage = lambda writer, chunk: write(writer, chunk[chunk["day"] >= cut])
+    try:
+        yield
+    finally:
+        loader._write_usage = write
 
 
 def phase_train(url: str) -> dict:

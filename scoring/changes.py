@@ -11,6 +11,7 @@ per look-back, set-wise; the per-account loop only picks each row's largest part
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -53,38 +54,49 @@ def _written_scores(day: dt.date) -> pd.Series:
     return pd.Series(dict(rows), dtype=float)
 
 
+@dataclass(frozen=True)
+class Lookback:
+    """A look-back of the day: its scoring day, the features then and the scores written then."""
+
+    days: int
+    since: dt.date
+    then: pd.DataFrame  # features as of `since`, indexed by account id
+    written: pd.Series  # account_id -> the score written on `since`
+
+
+def lookbacks(day: dt.date) -> list[Lookback]:
+    """The day's look-backs (LOOKBACK_DAYS), each read once for every account."""
+    found = []
+    for days in LOOKBACK_DAYS:
+        since = lookback_day(day, days)
+        found.append(Lookback(days, since, features_as_of(since), _written_scores(since)))
+    return found
+
+
 def score_changes(
-    day: dt.date, frame: pd.DataFrame, scores: pd.DataFrame, scorer: Scorer
+    frame: pd.DataFrame, scores: pd.DataFrame, scorer: Scorer, looks: list[Lookback]
 ) -> list[dict]:
     """Per row of `frame` (today's features, indexed by account id), its changes by look-back:
     {"7": {"since", "previous_score", "delta", "parts"}, "30": ...}; a look-back is missing
     where the account was not yet a customer then."""
     result: list[dict] = [{} for _ in range(len(frame))]
     position = pd.Series(np.arange(len(frame)), index=frame.index)
-    for days in LOOKBACK_DAYS:
-        since = lookback_day(day, days)
-        then = features_as_of(since)
-        common = frame.index.intersection(then.index)
+    for look in looks:
+        common = frame.index.intersection(look.then.index)
         if common.empty:
             continue
-        changes = _changes(then.loc[common], frame.loc[common], scores.loc[common], scorer, since)
-        for account_id, change in zip(common, changes, strict=True):
-            result[position[account_id]][str(days)] = change
+        changes = _changes(look, frame.loc[common], scores.loc[common], scorer)
+        for row, change in zip(position[common].tolist(), changes, strict=True):
+            result[row][str(look.days)] = change
     return result
 
 
-def _changes(
-    then: pd.DataFrame,
-    now: pd.DataFrame,
-    scores: pd.DataFrame,
-    scorer: Scorer,
-    since: dt.date,
-) -> list[dict]:
-    before, after = model_inputs(then), model_inputs(now)
+def _changes(look: Lookback, now: pd.DataFrame, scores: pd.DataFrame, scorer: Scorer) -> list[dict]:
+    before, after = model_inputs(look.then.loc[now.index]), model_inputs(now)
     parts = scorer.score_change(before, after)
     current = scores["score"].to_numpy(float)
     recomputed = current - parts.sum(axis=1).to_numpy()
-    written = _written_scores(since).reindex(now.index).to_numpy(float)
+    written = look.written.reindex(now.index).to_numpy(float)
     previous = np.where(np.isnan(written), recomputed, written)
     parts[SCORER_PART] = recomputed - previous
     matrix = parts.to_numpy(float)
@@ -93,7 +105,7 @@ def _changes(
     values = _Values(before, after)
     return [
         {
-            "since": since.isoformat(),
+            "since": look.since.isoformat(),
             "previous_score": round(float(previous[row]), 1),
             "delta": round(float(current[row] - previous[row]), 1),
             "parts": [

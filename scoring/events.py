@@ -23,13 +23,15 @@ from sqlalchemy import (
     select,
 )
 
-from cs_platform.bulk_writes import upsert
+from cs_platform.bulk_writes import in_values, upsert
 from cs_platform.extensions import db
 from cs_platform.models import Task
 from cs_platform.webhooks.events import publish_events, task_data
 from scoring.models import AnnouncedBand, ChurnRisk, HealthScore
 from scoring.services import load_scorecard, model_bands
 
+SCORE_COLUMNS = ("account_id", "scored_on", "score", "band", "method", "churn_probability")
+DRIVERS_READ = 10_000  # accounts whose drivers one query reads
 RISK_FIGURES = ("p_churn_before_renewal", "p_churn_90d", "expected_remaining_months")
 # A band change is announced only once the score is this far past the edge it crossed.
 DEFAULT_BAND_MARGIN_POINTS = 2.0
@@ -104,11 +106,12 @@ def health_score_changes(scored_on: dt.date) -> list[dict[str, Any]]:
         if row.announced_band is None or (changed and band != last):
             announced.append({"account_id": row.account_id, "scored_on": scored_on, "band": band})
     record_announced_bands(scored_on, announced)
-    return changes
+    return with_drivers(scored_on, changes)
 
 
 def scores_with_baselines(scored_on: dt.date) -> Sequence[Row[Any]]:
-    """Every score of `scored_on` with the account's previous score and band, and the band last
+    """Every score of `scored_on` (no drivers, context or changes: those are read only for the
+    accounts that changed) with the account's previous score and band, and the band last
     announced for it before that day (None for a first score or a first run): one query that
     joins the latest earlier scoring day's rows set-wise and looks an account's latest earlier
     score up by index only where it has none that day (a new account, a day it was not scored)."""
@@ -125,7 +128,7 @@ def scores_with_baselines(scored_on: dt.date) -> Sequence[Row[Any]]:
     bands = AnnouncedBand.__table__
     return db.session.execute(
         select(
-            current,
+            *(current.c[name] for name in SCORE_COLUMNS),
             previous_score.label("previous_score"),
             previous_band.label("previous_band"),
             _latest_before(bands, bands.c.band, current, scored_on).label("announced_band"),
@@ -156,7 +159,8 @@ def _latest_before(
 
 
 def change_data(row: Row[Any], band: str, previous_band: str) -> dict[str, Any]:
-    """The data of health_score.changed: bands as announced, with the day's top drivers."""
+    """The data of health_score.changed, bands as announced, but for the drivers
+    (with_drivers)."""
     return {
         "account_id": row.account_id,
         "scored_on": row.scored_on.isoformat(),
@@ -165,8 +169,22 @@ def change_data(row: Row[Any], band: str, previous_band: str) -> dict[str, Any]:
         "previous_score": row.previous_score,
         "previous_band": previous_band,
         "churn_probability": row.churn_probability,
-        "drivers": row.drivers or [],
     }
+
+
+def with_drivers(scored_on: dt.date, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`changes` with each account's top drivers of `scored_on`, read for those accounts only."""
+    ids = [change["account_id"] for change in changes]
+    drivers: dict[int, Any] = {}
+    for start in range(0, len(ids), DRIVERS_READ):
+        query = select(HealthScore.account_id, HealthScore.drivers).where(
+            HealthScore.scored_on == scored_on,
+            in_values(HealthScore.account_id, ids[start : start + DRIVERS_READ]),
+        )
+        drivers.update(tuple(row) for row in db.session.execute(query))
+    for change in changes:
+        change["drivers"] = drivers.get(change["account_id"]) or []
+    return changes
 
 
 def record_announced_bands(scored_on: dt.date, rows: list[dict[str, Any]]) -> None:

@@ -84,7 +84,19 @@ CONTEXT_FEATURES = tuple(f for f in FEATURES if f not in LEVER_DIRECTIONS)
 
 
 def _read(query: Select) -> pd.DataFrame:
-    return pd.read_sql(query, db.session.connection())
+    """The query's rows as pd.read_sql reads them; on PostgreSQL from the driver's own tuples,
+    without a SQLAlchemy row per account (no result processing is lost: psycopg returns the
+    Python types these columns read as)."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return pd.read_sql(query, connection)
+    compiled = query.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    cursor = connection.connection.cursor()
+    cursor.execute(str(compiled), compiled.params)
+    columns = [column.name for column in cursor.description or ()]
+    return pd.DataFrame.from_records(cursor.fetchall(), columns=columns, coerce_float=True)
 
 
 def _midnight(day: dt.date) -> dt.datetime:

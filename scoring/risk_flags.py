@@ -58,6 +58,11 @@ def _peak_scores(day: dt.date) -> pd.Series:
     return peaks.set_index("account_id")["peak"]
 
 
+def driver_details(drivers: pd.Series) -> pd.Series:
+    """A task's details for each row's drivers: the first three sentences, joined."""
+    return drivers.map(lambda items: "; ".join(d["sentence"] for d in items[:3]))
+
+
 def candidate_flags(
     frame: pd.DataFrame,
     scores: pd.DataFrame,
@@ -65,9 +70,9 @@ def candidate_flags(
     peaks: pd.Series,
     thresholds: FlagThresholds,
 ) -> pd.DataFrame:
-    """Rows (account_id, kind, reason, title, severity) for every threshold crossed. Pure."""
-    drivers = scores["drivers"].map(lambda items: "; ".join(d["sentence"] for d in items[:3]))
-    base = pd.DataFrame({"account_id": frame["account_id"], "drivers": drivers})
+    """Rows (account_id, kind, reason, title, severity, details) for every threshold crossed;
+    `scores` has each row's score and its task `details` (driver_details). Pure."""
+    base = pd.DataFrame({"account_id": frame["account_id"], "details": scores["details"]})
     parts = []
     if risks is not None:
         for column, limit, words in (
@@ -147,7 +152,7 @@ def raise_risk_flags(
             "reason": row.reason,
             "title": row.title,
             "severity": row.severity,
-            "details": row.drivers,
+            "details": row.details,
             "owner_id": _owner(owners.get(row.account_id)),
             "due_date": day + dt.timedelta(days=DUE_IN_DAYS),
             "status": "open",

@@ -22,7 +22,7 @@ from cs_platform import clock
 from cs_platform.bulk_writes import JSONText, upsert
 from cs_platform.extensions import Model, db
 from cs_platform.models import TimelineEntry, utcnow
-from scoring.changes import Scorer, score_changes
+from scoring.changes import Lookback, Scorer, lookbacks, score_changes
 from scoring.encoding import FeatureError
 from scoring.events import health_score_changes, publish_health_score_changes
 from scoring.features import (
@@ -37,7 +37,7 @@ from scoring.health_model import HealthModel
 from scoring.model_metrics import classifier_metrics
 from scoring.models import QUARANTINE_LISTED, ChurnRisk, HealthScore, ModelVersion, ScoringRun
 from scoring.registry import Candidate, load_active, register
-from scoring.risk_flags import FlagThresholds, raise_risk_flags
+from scoring.risk_flags import FlagThresholds, driver_details, raise_risk_flags
 from scoring.scorecard import Scorecard
 from scoring.services import load_scorecard, model_bands
 from scoring.survival import SurvivalModel
@@ -45,6 +45,8 @@ from scoring.training import NotEnoughHistoryError, TrainingData, build_training
 
 log = logging.getLogger(__name__)
 DAY_KEY = ("account_id", "scored_on")  # one HealthScore/ChurnRisk row per account and day
+# Accounts scored at a time: bounds the Python objects (drivers, changes, rows) held at once.
+CHUNK_ACCOUNTS = 20_000
 
 
 @dataclass
@@ -120,38 +122,35 @@ def score_accounts(day: dt.date | None = None, *, raise_flags: bool = True) -> S
     ScoringRun row saying how long it took and which accounts it quarantined (their data cannot
     be scored: logged, left out, everyone else scored); flushes. `raise_flags=False` writes the
     history without opening risk tasks: a replay of past days, such as the demo's backfill, must
-    not leave tasks that were due months ago."""
+    not leave tasks that were due months ago. Accounts are scored CHUNK_ACCOUNTS at a time, so
+    only one chunk's drivers, changes and rows are held as Python objects."""
     started, started_at = time.perf_counter(), utcnow()
     day = day or clock.today()
     frame, quarantined = feature_snapshot(day)
     listed = log_quarantined(day, quarantined)
     health = load_active("health")
-    scores, method, scorer = health_scores(
-        model_inputs(frame), load_scorecard(), health and health[0]
+    night = HealthNight(day, load_scorecard(), health, lookbacks(day) if len(frame) else [])
+    write_rows(HealthScore, night.rows(frame))
+    scores = night.scores()
+    summary = ScoringSummary(
+        day, len(frame), night.method, night.version, quarantined=len(quarantined)
     )
-    health_version = health[1].id if health and method == "model" else None
-    summary = ScoringSummary(day, len(frame), method, health_version, quarantined=len(quarantined))
-    if len(frame):
-        scores["changes"] = score_changes(day, frame, scores, scorer)
-    write_rows(HealthScore, _health_rows(day, frame, scores, health_version))
     changes = health_score_changes(day)
     publish_health_score_changes(changes)
     log_score_changes(day, changes)
     survival = load_active("survival")
     risks = None
     if survival is not None and len(frame):
-        p_90d = scores["churn_probability"].astype(float).to_numpy()
-        risks = churn_risks(frame, survival[0], p_90d)
-    if survival is not None and risks is not None:
+        risks = write_churn_risks(day, frame, survival, scores["churn_probability"].to_numpy())
+    if risks is not None:
         summary.survival_version = survival[1].id
-        write_rows(ChurnRisk, _risk_rows(day, frame, risks, survival[1].id))
     if raise_flags:
         summary.flags = raise_risk_flags(day, frame, scores, risks, FlagThresholds.from_config())
     summary.seconds = time.perf_counter() - started
     db.session.add(
         ScoringRun(
             scored_on=day,
-            method=method,
+            method=summary.method,
             accounts=summary.accounts,
             started_at=started_at,
             duration_seconds=summary.seconds,
@@ -162,6 +161,79 @@ def score_accounts(day: dt.date | None = None, *, raise_flags: bool = True) -> S
     db.session.flush()
     log.info("accounts scored for %s", day, extra={"summary": summary.describe()})
     return summary
+
+
+def chunks(rows: int) -> Iterator[slice]:
+    """The positions of `rows` rows, CHUNK_ACCOUNTS at a time (one empty chunk for none)."""
+    for start in range(0, max(rows, 1), CHUNK_ACCOUNTS):
+        yield slice(start, start + CHUNK_ACCOUNTS)
+
+
+@dataclass
+class HealthNight:
+    """The day's health scores, chunk by chunk: each chunk is scored, its changes found and
+    its rows written, and only the figures the rest of the night reads are kept."""
+
+    day: dt.date
+    scorecard: Scorecard
+    health: tuple[HealthModel, ModelVersion] | None
+    looks: list[Lookback]
+    method: str = ""
+    kept: list[pd.DataFrame] = field(default_factory=list)
+
+    @property
+    def version(self) -> int | None:
+        """The health model version that scored, None for the scorecard."""
+        return self.health[1].id if self.health and self.method == "model" else None
+
+    def rows(self, frame: pd.DataFrame) -> Iterator[dict]:
+        """The HealthScore rows of every account of `frame`, scored a chunk at a time; the
+        scorer chosen on the first chunk scores them all."""
+        for rows in chunks(len(frame)):
+            part = frame.iloc[rows]
+            model = self.health[0] if self.health and self.method != "scorecard" else None
+            scores, self.method, scorer = health_scores(model_inputs(part), self.scorecard, model)
+            if len(part):
+                scores["changes"] = score_changes(part, scores, scorer, self.looks)
+            self.kept.append(
+                pd.DataFrame(
+                    {
+                        "score": scores["score"].astype(float),
+                        "churn_probability": scores["churn_probability"].astype(float),
+                        "details": driver_details(scores["drivers"]),
+                    },
+                    index=part.index,
+                )
+            )
+            yield from _health_rows(self.day, part, scores, self.version)
+
+    def scores(self) -> pd.DataFrame:
+        """Every account's score, churn probability and risk-task details, in frame order."""
+        return pd.concat(self.kept)
+
+
+def write_churn_risks(
+    day: dt.date,
+    frame: pd.DataFrame,
+    survival: tuple[SurvivalModel, ModelVersion],
+    p_90d: np.ndarray,
+) -> pd.DataFrame | None:
+    """Write the survival model's risks of every account of `frame`, a chunk at a time; returns
+    the risk figures (no curves), or None when the model cannot read today's features."""
+    model, version = survival
+    figures: list[pd.DataFrame] = []
+
+    def rows() -> Iterator[dict]:
+        for rows in chunks(len(frame)):
+            part = frame.iloc[rows]
+            risks = churn_risks(part, model, p_90d[rows])
+            if risks is None:
+                return
+            figures.append(risks.drop(columns="survival_curve"))
+            yield from _risk_rows(day, part, risks, version.id)
+
+    write_rows(ChurnRisk, rows())
+    return pd.concat(figures) if figures else None
 
 
 def log_quarantined(day: dt.date, quarantined: pd.DataFrame) -> list[dict[str, Any]]:

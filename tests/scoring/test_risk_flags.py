@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from cs_platform.extensions import db
 from cs_platform.models import Task
-from scoring.risk_flags import FlagThresholds, raise_risk_flags
+from scoring.risk_flags import FlagThresholds, driver_details, raise_risk_flags
 from tests.factories import AccountFactory, HealthScoreFactory
 
 TODAY = dt.date(2026, 6, 1)
@@ -28,7 +28,7 @@ def account(app, make_user):
 
 def scored(account, score=55.0, p_renewal=0.6, p_90d=0.1):
     frame = pd.DataFrame({"account_id": [account.id], "owner_id": [account.owner_id]})
-    scores = pd.DataFrame({"score": [score], "drivers": [DRIVERS]})
+    scores = pd.DataFrame({"score": [score], "details": driver_details(pd.Series([DRIVERS]))})
     risks = pd.DataFrame({"p_churn_before_renewal": [p_renewal], "p_churn_90d": [p_90d]})
     return frame, scores, risks
 
@@ -83,7 +83,7 @@ def test_a_risk_far_above_the_books_average_is_flagged_though_under_the_threshol
     accounts = AccountFactory.create_batch(11)
     p_90d = [0.01] * 10 + [0.06]
     frame = pd.DataFrame({"account_id": [a.id for a in accounts], "owner_id": [None] * 11})
-    scores = pd.DataFrame({"score": [90.0] * 11, "drivers": [DRIVERS] * 11})
+    scores = pd.DataFrame({"score": [90.0] * 11, "details": ["9 open tickets"] * 11})
     risks = pd.DataFrame({"p_churn_before_renewal": [0.05] * 11, "p_churn_90d": p_90d})
 
     assert raise_risk_flags(TODAY, frame, scores, risks, THRESHOLDS) == 1

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from cs_platform.extensions import db
-from cs_platform.models import TimelineEntry
+from cs_platform.models import Task, TimelineEntry
 from cs_platform.scheduler import declared_jobs
 from integrations.models import SupportTicket
 from scoring.events import health_score_changes
@@ -280,3 +280,36 @@ def test_stored_scores_and_probabilities_carry_only_the_digits_they_mean(synthet
     assert rows
     assert all(json.dumps(score) == json.dumps(round(score, 1)) for score, _ in rows)
     assert all(p is None or json.dumps(p) == json.dumps(round(p, 4)) for _, p in rows)
+
+
+def test_scoring_in_chunks_writes_what_scoring_in_one_go_writes(synthetic_book, monkeypatch):
+    as_of = synthetic_book(accounts=160)
+    train_models(as_of, months=6, rounds=30, min_events=5)
+    score_accounts(as_of - dt.timedelta(days=7), raise_flags=False)
+
+    def night(chunk: int) -> tuple[list, list, list]:
+        monkeypatch.setattr("scoring.runs.CHUNK_ACCOUNTS", chunk)
+        db.session.execute(delete(Task))
+        score_accounts(as_of)
+        health, risks = HealthScore.__table__, ChurnRisk.__table__
+        return (
+            db.session.execute(
+                select(*(c for c in health.c if c.name not in ("id", "updated_at")))
+                .where(health.c.scored_on == as_of)
+                .order_by(health.c.account_id)
+            ).all(),
+            db.session.execute(
+                select(*(c for c in risks.c if c.name not in ("id", "updated_at")))
+                .where(risks.c.scored_on == as_of)
+                .order_by(risks.c.account_id)
+            ).all(),
+            db.session.execute(
+                select(Task.account_id, Task.reason, Task.title, Task.details).order_by(
+                    Task.account_id, Task.reason
+                )
+            ).all(),
+        )
+
+    chunked = night(7)
+    assert len(chunked[0]) > 7 * 3 and any(row.changes for row in chunked[0]) and chunked[2]
+    assert night(10_000) == chunked
