@@ -109,7 +109,7 @@ def health_score_changes(scored_on: dt.date) -> list[dict[str, Any]]:
     return with_drivers(scored_on, changes)
 
 
-def scores_with_baselines(scored_on: dt.date) -> Sequence[Row[Any]]:
+def scores_with_baselines(scored_on: dt.date) -> Sequence[Row]:
     """Every score of `scored_on` (no drivers, context or changes: those are read only for the
     accounts that changed) with the account's previous score and band, and the band last
     announced for it before that day (None for a first score or a first run): one query that

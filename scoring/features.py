@@ -95,7 +95,7 @@ def _read(query: Select) -> pd.DataFrame:
     )
     cursor = connection.connection.cursor()
     cursor.execute(str(compiled), compiled.params)
-    columns = [column.name for column in cursor.description or ()]
+    columns = [column[0] for column in cursor.description or ()]
     return pd.DataFrame.from_records(cursor.fetchall(), columns=columns, coerce_float=True)
 
 

@@ -142,8 +142,8 @@ def score_accounts(day: dt.date | None = None, *, raise_flags: bool = True) -> S
     risks = None
     if survival is not None and len(frame):
         risks = write_churn_risks(day, frame, survival, scores["churn_probability"].to_numpy())
-    if risks is not None:
-        summary.survival_version = survival[1].id
+        if risks is not None:
+            summary.survival_version = survival[1].id
     if raise_flags:
         summary.flags = raise_risk_flags(day, frame, scores, risks, FlagThresholds.from_config())
     summary.seconds = time.perf_counter() - started
