@@ -69,15 +69,23 @@ def port_or_free(port: int) -> int:
 
 @contextmanager
 def gunicorn(
-    target: str, env: dict[str, str], workers: int, ready_path: str, port: int = 0
+    target: str,
+    env: dict[str, str],
+    workers: int,
+    ready_path: str,
+    port: int = 0,
+    *,
+    threads: int = 1,
 ) -> Iterator[str]:
     """gunicorn serving `target` (module:app, from the repository root or bench/) on `port`
-    (0: a free one); yields its base URL once `ready_path` answers, and stops it on leaving,
-    failures included."""
+    (0: a free one) with `workers` processes of `threads` threads (sync workers for 1, gthread
+    above); yields its base URL once `ready_path` answers, and stops it on leaving, failures
+    included."""
     port = port_or_free(port)
     command = [
         str(ROOT / ".venv/bin/gunicorn"),
         "--workers", str(workers),
+        "--threads", str(threads),
         "--bind", f"127.0.0.1:{port}",
         "--log-level", "warning",
         "--pythonpath", str(ROOT / "bench"),

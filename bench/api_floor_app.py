@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 
 import psycopg
 from flask import Flask, abort, request
@@ -24,17 +25,17 @@ WHERE k.key_hash = %(key_hash)s AND k.revoked_at IS NULL AND k.scopes::jsonb ? '
 """
 
 app = Flask(__name__)
-_connections: dict[int, psycopg.Connection] = {}
+_connections: dict[tuple[int, int], psycopg.Connection] = {}
 
 
 def connection() -> psycopg.Connection:
-    """This worker process's connection (opened after gunicorn forks)."""
-    pid = os.getpid()
-    if pid not in _connections:
-        _connections[pid] = psycopg.connect(
+    """This worker process's and thread's connection (opened after gunicorn forks)."""
+    worker = (os.getpid(), threading.get_ident())
+    if worker not in _connections:
+        _connections[worker] = psycopg.connect(
             os.environ["FLOOR_DATABASE_URL"], autocommit=True, row_factory=dict_row
         )
-    return _connections[pid]
+    return _connections[worker]
 
 
 @app.get("/ping")

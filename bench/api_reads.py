@@ -10,7 +10,8 @@ an API key, serves the app with gunicorn and drives it with wrk (apt install wrk
 
     .venv/bin/python bench/api_reads.py --accounts 100000 --seconds 20
 
-Prints wrk's req/s and latency percentiles per endpoint, then drops the database.
+Product and floor take turns in `--slices` slices; prints the pooled req/s, the median of
+the slices' latency percentiles and each slice's ratios, then drops the database.
 """
 
 from __future__ import annotations
@@ -114,19 +115,26 @@ def app_env(url: str, instance: str) -> dict[str, str]:
     }
 
 
-def served(url: str, instance: str, workers: int, port: int = 0) -> AbstractContextManager[str]:
+def served(
+    url: str, instance: str, workers: int, port: int = 0, threads: int = 1
+) -> AbstractContextManager[str]:
     """The app served by gunicorn on the database at `url`; yields its base URL."""
-    return gunicorn("wsgi:app", app_env(url, instance), workers, "/api/v1/openapi.json", port)
+    return gunicorn(
+        "wsgi:app", app_env(url, instance), workers, "/api/v1/openapi.json", port, threads=threads
+    )
 
 
-def floor_served(url: str, workers: int, port: int = 0) -> AbstractContextManager[str]:
-    """The floor app (bench/api_floor_app.py) on the same database and worker count."""
+def floor_served(
+    url: str, workers: int, port: int = 0, threads: int = 1
+) -> AbstractContextManager[str]:
+    """The floor app (bench/api_floor_app.py) on the same database, workers and threads."""
     env = {**os.environ, "FLOOR_DATABASE_URL": libpq_url(url)}
-    return gunicorn("api_floor_app:app", env, workers, "/ping", port)
+    return gunicorn("api_floor_app:app", env, workers, "/ping", port, threads=threads)
 
 
 def wrk(url: str, script: str, seconds: int, connections: int) -> dict[str, str]:
-    """Run wrk with a Lua script; returns req/s and the latency percentiles it printed."""
+    """Run wrk with a Lua script; returns req/s, requests, duration and the latency
+    percentiles it printed."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
         lua.write(script)
         lua.flush()
@@ -137,9 +145,50 @@ def wrk(url: str, script: str, seconds: int, connections: int) -> dict[str, str]
         ).stdout  # fmt: skip
     figures = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", output, re.MULTILINE))
     figures["req/s"] = re.search(r"Requests/sec:\s+(\S+)", output).group(1)
+    done = re.search(r"(\d+) requests in ([\d.]+\w+),", output)
+    figures["requests"], figures["duration"] = done.group(1), done.group(2)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     figures["non-2xx"] = errors.group(1) if errors else "0"
     return figures
+
+
+def in_turns(
+    product: str, floor: str, script: str, args: argparse.Namespace
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """wrk against the product and the floor in `args.slices` alternating slices of
+    `args.seconds` / `args.slices` each (both servers up, the idle one waiting), so load from
+    elsewhere falls on both sides alike; returns each side's slices."""
+    slice_seconds = max(1, args.seconds // args.slices)
+    for warm_up in (product, floor):  # first requests import and compile: not timed
+        wrk(warm_up, script, 2, args.connections)
+    products, floors = [], []
+    for _ in range(args.slices):
+        products.append(wrk(product, script, slice_seconds, args.connections))
+        floors.append(wrk(floor, script, slice_seconds, args.connections))
+    return products, floors
+
+
+def pooled(slices: list[dict[str, str]]) -> dict[str, str]:
+    """One side's slices as one run: requests over seconds, the median of each percentile."""
+    requests_made = sum(int(piece["requests"]) for piece in slices)
+    elapsed = sum(seconds(piece["duration"]) for piece in slices)
+    figures = {
+        percentile: sorted(slices, key=lambda piece: seconds(piece[percentile]))[len(slices) // 2][
+            percentile
+        ]
+        for percentile in ("50", "90", "99")
+    }
+    figures["req/s"] = f"{requests_made / elapsed:.2f}"
+    figures["non-2xx"] = str(sum(int(piece["non-2xx"]) for piece in slices))
+    return figures
+
+
+def slice_ratios(products: list[dict[str, str]], floors: list[dict[str, str]]) -> str:
+    """Each slice pair's throughput ratio and p99 ratio, to show how steady they are."""
+    return ", ".join(
+        f"{float(p['req/s']) / float(f['req/s']):.2f} ({seconds(p['99']) / seconds(f['99']):.1f}x)"
+        for p, f in zip(products, floors, strict=True)
+    )
 
 
 def seconds(latency: str) -> float:
@@ -158,8 +207,14 @@ def report(name: str, figures: dict[str, str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=20, help="per side and endpoint")
+    parser.add_argument(
+        "--slices", type=int, default=4, help="product and floor take turns this many times"
+    )
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="per worker; above 1 gunicorn runs gthread"
+    )
     parser.add_argument("--connections", type=int, default=16)
     add_port_option(parser)
     add_port_option(parser, "--floor-port", "floor app")
@@ -167,7 +222,10 @@ def main() -> None:
     exit_cleanly_on_signals()
     with scratch_database("cs_bench_api") as url, tempfile.TemporaryDirectory() as instance:
         key = seed(url, args.accounts, instance)
-        with served(url, instance, args.workers, args.port) as base:
+        with (
+            served(url, instance, args.workers, args.port, args.threads) as base,
+            floor_served(url, args.workers, args.floor_port, args.threads) as floor_base,
+        ):
             since = "1970-01-01T00:00:00Z"
             page = requests.get(
                 f"{base}/api/v1/health-scores?updated_since={since}&limit=500",
@@ -176,18 +234,19 @@ def main() -> None:
             )
             assert len(page.json()["data"]) == 500, page.text[:200]
             print(
-                f"gunicorn {args.workers} sync workers, wrk 2 threads x {args.connections} "
-                f"connections, {args.seconds} s per endpoint"
+                f"gunicorn {args.workers} workers x {args.threads} threads, wrk 2 threads x "
+                f"{args.connections} connections, {args.seconds} s per side in {args.slices} "
+                "alternating slices"
             )
             script = HEALTH_SCRIPT.format(accounts=args.accounts, key=key)
-            product = wrk(base, script, args.seconds, args.connections)
+            products, floors = in_turns(base, floor_base, script, args)
+            product, floor = pooled(products), pooled(floors)
             report("GET /accounts/{id}/health (random ids)", product)
-            with floor_served(url, args.workers, args.floor_port) as floor_base:
-                floor = wrk(floor_base, script, args.seconds, args.connections)
             report("  floor: plain Flask, one query with the key", floor)
             print(
                 f"  product/floor: {float(product['req/s']) / float(floor['req/s']):.2f} of the"
                 f" throughput, p99 {seconds(product['99']) / seconds(floor['99']):.1f}x"
+                f" (median of slices); per slice: {slice_ratios(products, floors)}"
             )
             report(
                 "GET /health-scores?updated_since=..&limit=500",

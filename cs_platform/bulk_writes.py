@@ -97,7 +97,8 @@ class JSONText(str):
 
 
 def is_postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
+    """Whether the app's database is PostgreSQL (asked of the engine: no session is made)."""
+    return db.engine.dialect.name == "postgresql"
 
 
 def in_values(

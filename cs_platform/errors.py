@@ -25,9 +25,14 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def refuse_nul_in_form_fields() -> None:
     """No database column can hold a NUL character (PostgreSQL refuses it outright), so a form
     that carries one is answered 400 before any view tries to store it."""
+    if request.mimetype not in FORM_TYPES:
+        return  # not a form: request.form would be empty, after looking
     if request.form and any("\x00" in value for _, value in request.form.items(multi=True)):
         abort(400, "Text fields must not contain NUL characters.")
 

@@ -49,8 +49,10 @@ def api_key_required(scope: str) -> Callable:
             if not key_has_scope(key, scope):
                 return json_error(403, "forbidden", f"this API key lacks the scope {scope}")
             g.api_key, g.api_key_id = key, key.id
-            if db.session().in_transaction():  # the key was read or its use recorded: keep
-                db.session.commit()  # the use even if the call only reads
+            # The key was read or its use recorded: keep the use even if the call only reads.
+            # A call that touched no session (the key came from the cache) makes none.
+            if db.session.registry.has() and db.session().in_transaction():
+                db.session.commit()
             return view(*args, **kwargs)
 
         return wrapped

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+import requests
 from psycopg.pq import TransactionStatus
 from sqlalchemy import literal, literal_column, select, text
 
 from cs_platform.api.reads import read_connection, single_read
 from cs_platform.extensions import db
+from tests.factories import HealthScoreFactory
 
 SEVEN = select(literal(7).label("seven"))
 
@@ -48,3 +50,23 @@ def test_a_read_whose_connection_the_server_dropped_runs_on_a_fresh_one(postgres
     assert single_read(SEVEN, {}) == {"seven": 7}
     assert dropped.closed
     assert read_connection(db.engine).info.backend_pid != pid
+
+
+def test_a_read_with_a_key_the_process_has_checked_opens_no_session(
+    postgres, live_api, auth_headers, monkeypatch
+):
+    score = HealthScoreFactory()
+    db.session.commit()
+    url, headers = f"{live_api}/api/v1/accounts/{score.account_id}/health", auth_headers()
+    assert requests.get(url, headers=headers, timeout=10).status_code == 200  # key now cached
+    sessions_made = []
+    make_session = db.session.registry.createfunc
+    monkeypatch.setattr(
+        db.session.registry, "createfunc", lambda: sessions_made.append(1) or make_session()
+    )
+    answer = requests.get(url, headers=headers, timeout=10)
+    assert answer.status_code == 200
+    assert answer.json()["score"] == score.score
+    assert sessions_made == []
+    assert "Set-Cookie" not in answer.headers
+    assert "Cookie" in answer.headers["Vary"]
