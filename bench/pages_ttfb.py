@@ -55,7 +55,7 @@ SEED_SQL = [
     SELECT 'Customer ' || g, 'customer' || g || '.example.com',
            (ARRAY['smb','mid_market','enterprise'])[1 + g % 3],
            (ARRAY['starter','growth','enterprise'])[1 + (g / 3) % 3],
-           round((5000 + random() * 250000)::numeric, 2), 10 + g % 300,
+           5000 + (g * 7919) % 250000, 10 + g % 300,
            current_date - 400 + g % 200, current_date + (g * 7) % 400, 'mature',
            1 + g % :csms, true, now(), now()
     FROM generate_series(1, :accounts) AS g
@@ -157,13 +157,15 @@ def seed(url: str, accounts: int, instance: str) -> int:
 
 
 def top_account(url: str) -> int:
-    """The account with the most ARR at risk today (the one a CSM opens first)."""
+    """The account with the most ARR at risk today that has an open task (the one a CSM opens
+    first)."""
     engine = create_engine(url, poolclass=NullPool)
     with engine.connect() as connection:
         top = connection.execute(
             text(
                 "SELECT a.id FROM accounts a JOIN churn_risks c ON c.account_id = a.id "
                 "AND c.scored_on = current_date "
+                "WHERE EXISTS (SELECT FROM tasks t WHERE t.account_id = a.id) "
                 "ORDER BY a.arr * c.p_churn_before_renewal DESC LIMIT 1"
             )
         ).scalar_one()
@@ -207,9 +209,10 @@ def time_to_first_byte(session: requests.Session, url: str) -> float:
 
 
 def page_statements(url: str, instance: str, path: str) -> list[tuple[str, Any]]:
-    """The SQL the product runs to answer `path` for the signed-in CSM, with its parameters:
+    """The SQL the product runs to answer `path` for the signed-in CSM, with its parameters,
+    through SQLAlchemy and on the driver's held connection (`cs_platform.driver_reads`):
     captured in this process from a second request (the first warms caches)."""
-    from cs_platform import create_app
+    from cs_platform import create_app, driver_reads
     from cs_platform.extensions import db
 
     overrides = {"SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": False}
@@ -219,14 +222,22 @@ def page_statements(url: str, instance: str, path: str) -> list[tuple[str, Any]]
     def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
         captured.append((statement, parameters))
 
+    def fetched_and_recorded(engine, cursor, sql, values, fetch):
+        captured.append((sql, values))
+        return fetched(engine, cursor, sql, values, fetch)
+
     with app.app_context():
         engine = db.engine
     client = app.test_client()  # each request in its own app context and session, as served
     client.post("/login", data={"email": "csm0@bench.example.com", "password": PASSWORD})
     client.get(path)
     event.listen(engine, "before_cursor_execute", record)
-    status = client.get(path).status_code
-    event.remove(engine, "before_cursor_execute", record)
+    fetched, driver_reads.fetched = driver_reads.fetched, fetched_and_recorded
+    try:
+        status = client.get(path).status_code
+    finally:
+        driver_reads.fetched = fetched
+        event.remove(engine, "before_cursor_execute", record)
     engine.dispose()
     if status != 200:
         raise SystemExit(f"{path} answered {status} in process")

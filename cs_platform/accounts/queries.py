@@ -5,7 +5,7 @@ and cache-keying an ORM select costs about as much Python as running it. The acc
 at the top of its page (latest score, churn risk, override, ticket counts, last day of usage,
 whether it has traits) come in one statement; what the page only displays (tickets, answers,
 timeline, contacts, the chart's points) comes as plain rows of the columns it shows, without the
-ORM's objects.
+ORM's objects, on PostgreSQL straight from the driver (`cs_platform.driver_reads`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, Row, Select, and_, bindparam, func, select
 from sqlalchemy.orm import aliased, joinedload
 
+from cs_platform.driver_reads import plain_rows
 from cs_platform.extensions import db
 from cs_platform.models import Account, AccountTrait, Contact, Task, TimelineEntry, User
 from integrations.models import SupportTicket, UsageDaily
@@ -74,7 +76,7 @@ def account_usage(account_id: int, today: dt.date, last_day: dt.date | None) -> 
     series_start = last_day - dt.timedelta(USAGE_SERIES_DAYS)
     after = min(series_start, today - dt.timedelta(days=60))
     values = {"account_id": account_id, "after": after}
-    daily = [(day, users) for day, users in db.session.execute(_statements().usage, values)]
+    daily = [(day, users) for day, users in plain_rows(_statements().usage, values)]
     series = [(day, users) for day, users in daily if day > series_start]
     return AccountUsage(series, usage_summary(daily, today))
 
@@ -101,28 +103,28 @@ def mean(values: list[int]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
-def recent_tickets(account_id: int, limit: int = 10) -> list[Row]:
+def recent_tickets(account_id: int, limit: int = 10) -> list[Any]:
     """The latest tickets: subject, status, priority, created_at, satisfaction."""
     return _rows(_statements().tickets, account_id, limit)
 
 
-def recent_responses(account_id: int, limit: int = 10) -> list[Row]:
+def recent_responses(account_id: int, limit: int = 10) -> list[Any]:
     """The latest survey answers: kind, score, comment, responded_at, contact_name."""
     return _rows(_statements().responses, account_id, limit)
 
 
-def timeline(account_id: int, limit: int = 50) -> list[Row]:
+def timeline(account_id: int, limit: int = 50) -> list[Any]:
     """The latest timeline entries: kind, body, created_at, author_name."""
     return _rows(_statements().timeline, account_id, limit)
 
 
-def contacts(account_id: int) -> list[Row]:
+def contacts(account_id: int) -> list[Any]:
     """The account's contacts by name: name, role, email, unsubscribed_at."""
-    return list(db.session.execute(_statements().contacts, {"account_id": account_id}))
+    return plain_rows(_statements().contacts, {"account_id": account_id})
 
 
-def _rows(statement: Select, account_id: int, limit: int) -> list[Row]:
-    return list(db.session.execute(statement, {"account_id": account_id, "limit": limit}))
+def _rows(statement: Select, account_id: int, limit: int) -> list[Any]:
+    return plain_rows(statement, {"account_id": account_id, "limit": limit})
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ def health_points(
     """(day, score) of the account's health over the `days` days to `last_day` (its latest),
     oldest first: the chart's points, without the drivers and changes of every row."""
     values = {"account_id": account_id, "after": last_day - dt.timedelta(days=days)}
-    return [(day, score) for day, score in db.session.execute(_statements().points, values)]
+    return [(day, score) for day, score in plain_rows(_statements().points, values)]
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from cs_platform import clock
 from cs_platform.accounts.risk import active_overrides
 from cs_platform.accounts.traits import trait_clauses
 from cs_platform.api.fields import MAX_ID
-from cs_platform.api.reads import single_read
 from cs_platform.bulk_writes import is_postgres
+from cs_platform.driver_reads import single_read
 from cs_platform.extensions import db
 from cs_platform.models import Account
 from scoring.models import BandOverride, ChurnRisk, HealthScore

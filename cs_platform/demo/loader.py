@@ -52,6 +52,12 @@ def load_book(connection: Connection, book: DemoBook) -> dict[str, int]:
     return counts
 
 
+def write_frame(connection: Connection, name: str, frame: pd.DataFrame) -> int:
+    """Write one more frame into table `name` on `connection` (COPY on PostgreSQL); returns
+    the rows written."""
+    return _Writer(connection).write(name, frame)
+
+
 def _write_book(writer: _Writer, book: DemoBook) -> dict[str, int]:
     counts = {name: writer.write(name, frame) for name, frame in book.tables()}
     counts["usage_daily"] = sum(_write_usage(writer, chunk) for chunk in book.usage.chunks())

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert
+from sqlalchemy import Connection
 
 from cs_platform.bulk_writes import insert_ignoring_conflicts
-from cs_platform.models import AccountTrait, TraitDefinition, utcnow
+from cs_platform.demo.loader import write_frame
+from cs_platform.models import TraitDefinition, utcnow
 
 DEFINITIONS = [
     {"key": "support_tier", "label": "Support tier", "type": "string",
@@ -24,8 +25,9 @@ TIERS = {"starter": "Standard", "growth": "Premium", "enterprise": "Platinum"}
 GO_LIVE_AFTER = pd.Timedelta(days=21)
 
 
-def demo_trait_rows(accounts: pd.DataFrame) -> list[dict]:
-    """account_traits rows for the demo accounts (id, plan, seats, segment, contract_start)."""
+def demo_trait_frames(accounts: pd.DataFrame) -> list[pd.DataFrame]:
+    """account_traits rows for the demo accounts (id, plan, seats, segment, contract_start):
+    a frame per trait, holding its own value column."""
     now = utcnow()
     ids = accounts["id"].to_numpy()
     licences = np.ceil(accounts["seats"].to_numpy() / 10) * 10
@@ -35,34 +37,22 @@ def demo_trait_rows(accounts: pd.DataFrame) -> list[dict]:
         "support_tier": ("value_text", accounts["plan"].map(TIERS).to_numpy()),
         "licences_purchased": ("value_number", licences.astype(float)),
         "sso_enabled": ("value_bool", sso),
-        "go_live": ("value_date", [day.date() if pd.notna(day) else None for day in go_live]),
+        "go_live": ("value_date", go_live.dt.normalize().to_numpy()),
     }
     return [
-        {"account_id": int(account_id), "key": key, column: _plain(value), "updated_at": now}
+        pd.DataFrame({"account_id": ids, "key": key, column: values, "updated_at": now}).dropna()
         for key, (column, values) in columns.items()
-        for account_id, value in zip(ids, values, strict=True)
-        if value is not None
     ]
 
 
-def _plain(value: object) -> object:
-    """numpy scalars as the Python values drivers take."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def install_demo_traits(connection, accounts: pd.DataFrame) -> int:
+def install_demo_traits(connection: Connection, accounts: pd.DataFrame) -> int:
     """Define the demo traits (keeping any a user relabelled) and give every demo account its
-    values; returns the values written."""
+    values, set-wise; returns the values written."""
     insert_ignoring_conflicts(
         TraitDefinition.__table__,
         [definition | {"created_at": utcnow()} for definition in DEFINITIONS],
         ["key"],
         returning=("key",),
     )
-    rows = demo_trait_rows(accounts)
-    by_column: dict[tuple[str, ...], list[dict]] = {}
-    for row in rows:  # an executemany needs the same keys in every row
-        by_column.setdefault(tuple(row), []).append(row)
-    for same_keys in by_column.values():
-        connection.execute(insert(AccountTrait.__table__), same_keys)
-    return len(rows)
+    frames = demo_trait_frames(accounts)
+    return sum(write_frame(connection, "account_traits", frame) for frame in frames)

@@ -97,7 +97,9 @@ def test_every_demo_account_has_one_trait_of_each_type(app):
     assert set(values) == set(types)
     assert values["support_tier"] == "Platinum"
     assert values["licences_purchased"] >= account.seats
-    assert values["go_live"] > account.contract_start.isoformat()
+    assert values["go_live"] == (account.contract_start + dt.timedelta(days=21)).isoformat()
+    assert values["sso_enabled"] is True  # every enterprise account has SSO
+    assert count(AccountTrait) == 4 * 30
 
 
 def test_seeding_refuses_a_database_with_real_customers(app):

@@ -1,7 +1,9 @@
-"""One-row reads at the driver's cost: the API's single reads (GET /accounts/{id}/health) on
-PostgreSQL run their statement, compiled once, on a connection each thread keeps for them in
-autocommit. No pool check-out, no pre-ping and no BEGIN/ROLLBACK per read (a single statement
-sees one snapshot anyway): for a one-row read those cost more than the read itself.
+"""Display-only reads at the driver's cost: on PostgreSQL the API's single reads
+(GET /accounts/{id}/health) and the account page's plain rows run their statement, compiled
+once, on a connection each thread keeps for them in autocommit. No pool check-out, no pre-ping,
+no BEGIN/ROLLBACK and no SQLAlchemy result processing per read (each statement sees its own
+snapshot): for a read of a few rows those cost more than the read itself. What is read this way
+is only shown, never written back, so reads that see a moment apart are harmless.
 
 Disconnects are handled optimistically instead of by a ping: a read whose connection turns out
 to be gone (the server restarted, an idle connection killed) closes it and runs once more on a
@@ -10,14 +12,14 @@ fresh one, which is safe because it only reads."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import psycopg
 from psycopg.pq import TransactionStatus
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import RowFactory, dict_row, namedtuple_row
 from sqlalchemy import Engine, Select, event
 from sqlalchemy.engine import Dialect
 
@@ -25,44 +27,70 @@ from cs_platform.extensions import db
 
 # Each engine's read connections by thread (several apps may share a process); a thread that
 # takes over a finished one's id takes over its connection.
-READS: WeakKeyDictionary[Engine, dict[int, psycopg.Connection[DictRow]]] = WeakKeyDictionary()
+READS: WeakKeyDictionary[Engine, dict[int, psycopg.Connection]] = WeakKeyDictionary()
 FIRST_READ = threading.Lock()
 
 
 def single_read(statement: Select, params: dict[str, Any]) -> Mapping[Any, Any] | None:
     """The first row of one read-only statement, as a mapping of its column labels to the
-    driver's values (as SQLAlchemy passes them on for these types). On PostgreSQL it runs on
-    this thread's read connection, again on a fresh one if that connection was gone; SQLite
-    reads in the session, whose connections keep their BEGIN IMMEDIATE setting."""
+    driver's values (as SQLAlchemy passes them on for these types). SQLite reads in the
+    session, whose connections keep their BEGIN IMMEDIATE setting."""
     engine = db.engine
     if engine.dialect.name != "postgresql":
         return db.session.execute(statement, params).mappings().first()
+    return on_read_connection(engine, statement, params, dict_row, psycopg.Cursor.fetchone)
+
+
+def plain_rows(statement: Select, params: dict[str, Any]) -> list[Any]:
+    """Every row of one read-only statement, as tuples that also name their columns
+    (`row.subject`), holding the driver's values."""
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return list(db.session.execute(statement, params))
+    return on_read_connection(engine, statement, params, namedtuple_row, psycopg.Cursor.fetchall)
+
+
+def on_read_connection(
+    engine: Engine,
+    statement: Select,
+    params: dict[str, Any],
+    row_factory: RowFactory[Any],
+    fetch: Callable[[psycopg.Cursor], Any],
+) -> Any:
+    """`fetch` of `statement` run on this thread's read connection, again on a fresh one if
+    that connection was gone."""
     sql, defaults = driver_sql(statement, engine.dialect)
     values = defaults | params
     driver = read_connection(engine)
     try:
-        return fetch_one(engine, driver, sql, values)
+        return fetched(engine, driver.cursor(row_factory=row_factory), sql, values, fetch)
     except psycopg.OperationalError:
         if not driver.closed:  # the statement failed, not the connection
             raise
-    return fetch_one(engine, read_connection(engine), sql, values)
+    fresh = read_connection(engine).cursor(row_factory=row_factory)
+    return fetched(engine, fresh, sql, values, fetch)
 
 
-def fetch_one(
-    engine: Engine, driver: psycopg.Connection[DictRow], sql: str, values: dict[str, Any]
-) -> DictRow | None:
-    """The first row of `sql` on `driver`, this thread's read connection; one that fails and is
-    left anything but idle (broken, or mid-statement) is closed and forgotten."""
+def fetched(
+    engine: Engine,
+    cursor: psycopg.Cursor,
+    sql: str,
+    values: dict[str, Any],
+    fetch: Callable[[psycopg.Cursor], Any],
+) -> Any:
+    """`fetch` of `sql` on `cursor` of this thread's read connection; a connection that fails
+    and is left anything but idle (broken, or mid-statement) is closed and forgotten."""
     try:
-        return driver.execute(sql, values).fetchone()
+        return fetch(cursor.execute(sql, values))
     except BaseException:
+        driver = cursor.connection
         if driver.info.transaction_status != TransactionStatus.IDLE:
             READS.get(engine, {}).pop(threading.get_ident(), None)
             driver.close()
         raise
 
 
-def read_connection(engine: Engine) -> psycopg.Connection[DictRow]:
+def read_connection(engine: Engine) -> psycopg.Connection:
     """This thread's read connection to `engine`'s database, opened on first use."""
     held = READS.get(engine)
     if held is None:
@@ -74,7 +102,7 @@ def read_connection(engine: Engine) -> psycopg.Connection[DictRow]:
     return driver
 
 
-def engine_reads(engine: Engine) -> dict[int, psycopg.Connection[DictRow]]:
+def engine_reads(engine: Engine) -> dict[int, psycopg.Connection]:
     """`engine`'s read connections by thread, all closed when the engine is disposed."""
     with FIRST_READ:
         if engine not in READS:
@@ -88,15 +116,13 @@ def close_reads(engine: Engine) -> None:
         driver.close()
 
 
-def new_read_connection(engine: Engine) -> psycopg.Connection[DictRow]:
+def new_read_connection(engine: Engine) -> psycopg.Connection:
     """A connection made by `engine`'s pool (its connect events included), then detached from
-    it, so the pool's size and check-outs stay the session's alone; in autocommit, answering
-    rows as dicts."""
+    it, so the pool's size and check-outs stay the session's alone; in autocommit."""
     pooled = engine.raw_connection()
-    driver = cast(psycopg.Connection[DictRow], pooled.driver_connection)
+    driver = cast(psycopg.Connection, pooled.driver_connection)
     pooled.detach()
     driver.autocommit = True
-    driver.row_factory = dict_row
     return driver
 
 
