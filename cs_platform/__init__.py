@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 def create_app(overrides: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     """Build the app: configuration, extensions, every domain's pieces, and the scheduler."""
-    app = Flask(__name__, instance_path=instance_path or os.environ.get("INSTANCE_PATH"))
+    app = App(__name__, instance_path=instance_path or os.environ.get("INSTANCE_PATH"))
     app.session_interface = LazySessionInterface()
     bound_input(app)
     app.config.update(load_config(Path(app.instance_path)))
@@ -49,6 +50,21 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
 
     start_scheduler_if_enabled(app)
     return app
+
+
+class App(Flask):
+    """Flask, asking once per view or hook whether it is a coroutine function: a request runs
+    some twenty hooks, and Flask would inspect each of them again on every request."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sync_callables: dict[Callable, Callable] = {}
+
+    def ensure_sync(self, func: Callable) -> Callable:
+        sync = self.sync_callables.get(func)
+        if sync is None:
+            sync = self.sync_callables[func] = super().ensure_sync(func)
+        return sync
 
 
 class LazySessionInterface(SecureCookieSessionInterface):

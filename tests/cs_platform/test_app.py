@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from flask import Flask
 
 from cs_platform.config import ConfigError, load_config, normalise_database_url
 
@@ -77,3 +78,17 @@ def test_unknown_api_paths_answer_json(client):
     response = client.get("/api/v1/nothing")
     assert response.status_code == 404
     assert response.json["error"]["code"] == "not_found"
+
+
+def test_each_view_and_hook_is_checked_for_a_coroutine_once_not_on_every_request(
+    app, client, monkeypatch
+):
+    checked: list[object] = []
+    flask_check = Flask.ensure_sync
+    monkeypatch.setattr(app, "sync_callables", {})
+    monkeypatch.setattr(Flask, "ensure_sync", lambda a, f: checked.append(f) or flask_check(a, f))
+    assert client.get("/healthz").status_code == 200
+    first = len(checked)
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/healthz").status_code == 200
+    assert first > 5 and len(checked) == first == len(set(checked))
