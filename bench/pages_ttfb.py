@@ -173,7 +173,9 @@ def top_account(url: str) -> int:
     return top
 
 
-def served(url: str, instance: str, workers: int, port: int) -> AbstractContextManager[str]:
+def served(
+    url: str, instance: str, workers: int, port: int, threads: int = 1
+) -> AbstractContextManager[str]:
     """The app under gunicorn on `port` (0: a free one), on the database at `url`; yields its
     base URL, stops it after."""
     env = {
@@ -184,7 +186,7 @@ def served(url: str, instance: str, workers: int, port: int) -> AbstractContextM
         "LOG_LEVEL": "WARNING",
         "SCHEDULER_ENABLED": "0",
     }
-    return gunicorn("wsgi:app", env, workers, "/healthz", port)
+    return gunicorn("wsgi:app", env, workers, "/healthz", port, threads=threads)
 
 
 def signed_in_session(base: str) -> requests.Session:
@@ -284,7 +286,7 @@ def report(name: str, timings: list[float]) -> None:
 
 def bench_pages(url: str, instance: str, top: int, args: argparse.Namespace) -> None:
     """Time each page under gunicorn and replay its SQL as its floor; prints both and the ratio."""
-    with served(url, instance, args.workers, args.port) as base:
+    with served(url, instance, args.workers, args.port, args.threads) as base:
         session = signed_in_session(base)
         first = session.get(f"{base}/", timeout=30).text
         pages = int(re.search(r"Page 1 of (\d+)", first)[1])
@@ -296,7 +298,7 @@ def bench_pages(url: str, instance: str, top: int, args: argparse.Namespace) -> 
         }
         print(
             f"{args.accounts} accounts, {args.requests} requests per page, "
-            f"gunicorn {args.workers} workers, PostgreSQL"
+            f"gunicorn {args.workers} workers x {args.threads} threads, PostgreSQL"
         )
         for name, path in targets.items():
             statements = page_statements(url, instance, path)
@@ -320,6 +322,12 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="per worker; above 1 gunicorn runs gthread (keep-alive)",
+    )
     add_port_option(parser, what="gunicorn serving the app")
     kept = parser.add_mutually_exclusive_group()
     kept.add_argument("--keep", help="seed this database (created beforehand) and keep it")

@@ -301,7 +301,10 @@ def main() -> None:
             "history": lambda: phase_history(url),
             "backtest": lambda: phase_backtest(url),
         }
-        print(json.dumps(phases[name]()))
+        figures = json.dumps(phases[name]())
+        # Each phase's figures on stderr as it ends, so a run stopped midway still shows them.
+        print(f"phase {name} {' '.join(rest)}: {figures}", file=sys.stderr, flush=True)
+        print(figures)
         return
     sizes = [int(s) for s in options.sizes.split(",")]
     orchestrate(sizes, options.prefix, options.usage_days, options.backtest)

@@ -215,28 +215,30 @@ def publish_risk_flags(day: dt.date, created_at: dt.datetime) -> int:
         "task.created", [task_data(task) for task in tasks], [f"msg_task_{t.id}" for t in tasks]
     )
     flagged = [task for task in tasks if task.kind == "churn_risk"]
+    flagged_accounts = select(Task.account_id).where(
+        Task.created_at == created_at, Task.kind == "churn_risk"
+    )
+    figures = [getattr(ChurnRisk, name) for name in RISK_FIGURES]
     risks = {
-        risk.account_id: risk
-        for risk in db.session.scalars(
-            select(ChurnRisk).where(
-                ChurnRisk.scored_on == day,
-                ChurnRisk.account_id.in_([task.account_id for task in flagged]),
+        account_id: dict(zip(RISK_FIGURES, values, strict=True))
+        for account_id, *values in db.session.execute(
+            select(ChurnRisk.account_id, *figures).where(
+                ChurnRisk.scored_on == day, ChurnRisk.account_id.in_(flagged_accounts)
             )
         )
-    }
-    items = []
-    for task in flagged:
-        risk = risks.get(task.account_id)
-        items.append(
-            {
-                "account_id": task.account_id,
-                "task_id": task.id,
-                "scored_on": day.isoformat(),
-                "reason": task.reason,
-                "title": task.title,
-                **{name: getattr(risk, name) if risk else None for name in RISK_FIGURES},
-            }
-        )
+    }  # a subquery, not a list of ids: a night may flag more accounts than a statement binds
+    no_risk = dict.fromkeys(RISK_FIGURES)
+    items = [
+        {
+            "account_id": task.account_id,
+            "task_id": task.id,
+            "scored_on": day.isoformat(),
+            "reason": task.reason,
+            "title": task.title,
+            **risks.get(task.account_id, no_risk),
+        }
+        for task in flagged
+    ]
     return count + publish_events(
         "churn_risk.flagged", items, [f"msg_churn_risk_{t.id}" for t in flagged]
     )

@@ -4,12 +4,13 @@ delivery per endpoint."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from cs_platform.extensions import db
-from cs_platform.models import Account
+from cs_platform.models import Account, Task
 from cs_platform.webhooks.models import WebhookDelivery
 from integrations.models import SupportTicket, UsageDaily
 from scoring.events import (
@@ -19,7 +20,7 @@ from scoring.events import (
     publish_health_score_changes,
     publish_risk_flags,
 )
-from scoring.models import HealthScore
+from scoring.models import ChurnRisk, HealthScore
 from scoring.runs import score_accounts
 from tests.cs_platform.webhooks.conftest import run_outbox
 from tests.factories import (
@@ -142,3 +143,42 @@ def test_risk_flag_tasks_announce_task_created_and_churn_risk_flagged(receiver, 
     assert events["task.created"]["id"] == task.id
     assert events["churn_risk.flagged"]["p_churn_90d"] == 0.6
     assert events["churn_risk.flagged"]["task_id"] == task.id
+
+
+def test_a_churn_risk_task_without_that_days_risk_figures_announces_them_as_null(
+    receiver, subscribe
+):
+    subscribe(receiver, ["churn_risk.flagged"])
+    flagged_at = dt.datetime(2026, 6, 1, 2, 0)
+    TaskFactory(kind="churn_risk", reason="p_churn_90d", created_at=flagged_at)
+    assert publish_risk_flags(DAY, flagged_at) == 1
+    db.session.commit()
+    run_outbox()
+    [event] = [item["payload"]["data"] for item in receiver.verified]
+    assert event["p_churn_90d"] is None and event["expected_remaining_months"] is None
+
+
+def test_a_night_flagging_more_accounts_than_a_statement_binds_announces_every_flag(
+    receiver, subscribe
+):
+    endpoint = subscribe(receiver, ["churn_risk.flagged"])
+    flagged_at, count = dt.datetime(2026, 6, 1, 2, 0), 70_000  # PostgreSQL binds 65,535 at most
+    ids = range(1, count + 1)
+    account = {"segment": "smb", "plan": "growth", "created_at": DAY, "updated_at": DAY}
+    risk = {"scored_on": DAY, "p_churn_before_renewal": 0.5, "updated_at": DAY}
+    task = {"kind": "churn_risk", "severity": "high", "title": "Churn risk", "details": "",
+            "reason": "p_churn_90d", "status": "open", "created_at": flagged_at}  # fmt: skip
+    db.session.execute(insert(Account), [{"id": n, "name": f"A{n}", **account} for n in ids])
+    db.session.execute(
+        insert(ChurnRisk), [{"account_id": n, "p_churn_90d": n / count, **risk} for n in ids]
+    )
+    db.session.execute(insert(Task), [{"account_id": n, **task} for n in ids])
+    assert publish_risk_flags(DAY, flagged_at) == count
+    bodies = db.session.scalars(
+        select(WebhookDelivery.body).where(WebhookDelivery.endpoint_id == endpoint.id)
+    )
+    figures = {
+        event["data"]["account_id"]: event["data"]["p_churn_90d"]
+        for event in map(json.loads, bodies)
+    }
+    assert len(figures) == count and figures[7] == 7 / count
