@@ -16,10 +16,12 @@ book seeded, and then, each phase in its own process so that its peak memory is 
 The databases are dropped at the end, also on failure.
 
     [BENCH_PROFILE=1] .venv/bin/python bench/scoring_runs.py [--sizes 10000,100000] [--backtest]
-        [--usage-days N] [--prefix bench_scoring]
+        [--usage-days N] [--prefix bench_scoring] [--floor-up-to N] [--first-night-only]
 
 --usage-days writes only the last N days of usage_daily while seeding (the scale run: 1M
 accounts do not fit 18 months of daily usage; a night reads 90 days back at most).
+--floor-up-to N times the floor only for sizes up to N, and --first-night-only skips the steady
+night: a 1M run then takes about 45 minutes instead of two hours.
 BENCH_DATABASE_URL names the server (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 """
 
@@ -234,23 +236,27 @@ def run_phase(*args: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def night(url: str, back: int) -> dict:
-    """Floor, then product, of the night `back` days before the demo's last day."""
-    vacuum(url)
-    floor = run_phase("floor", url, str(back))
+def night(url: str, back: int, with_floor: bool = True) -> dict:
+    """Floor (unless not `with_floor`), then product, of the night `back` days before the
+    demo's last day."""
+    figures = {}
+    if with_floor:
+        vacuum(url)
+        floor = run_phase("floor", url, str(back))
+        figures = {"floor_seconds": floor["seconds"], "floor_peak_mb": floor["peak_mb"]}
     vacuum(url)
     product = run_phase("score", url, str(back), "1")
+    if with_floor:
+        figures["ratio"] = round(product["seconds"] / max(figures["floor_seconds"], 0.1), 2)
     return {
         "load": load_average(),
         "product_seconds": product["seconds"],
-        "floor_seconds": floor["seconds"],
-        "ratio": round(product["seconds"] / max(floor["seconds"], 0.1), 2),
         "product_s_per_1000": round(product["seconds"] / product["accounts"] * 1000, 3),
         "product_peak_mb": product["peak_mb"],
-        "floor_peak_mb": floor["peak_mb"],
         "accounts": product["accounts"],
         "risk_tasks": product["risk_tasks"],
         "method": product["method"],
+        **figures,
     }
 
 
@@ -258,26 +264,30 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def measure_size(url: str, size: int, usage_days: int, trained_on: str | None) -> dict:
-    figures: dict = {"accounts": size, **run_phase("seed", url, str(size), str(usage_days))}
+def measure_size(url: str, size: int, options: argparse.Namespace, trained_on: str | None) -> dict:
+    """Seed, train (or copy the first size's models) and time the nights of one size."""
+    figures: dict = {"accounts": size, **run_phase("seed", url, str(size), str(options.usage_days))}
     if trained_on is None:
         figures |= run_phase("train", url)
     else:
         copy_models(trained_on, url)
-    figures["first_night"] = night(url, FIRST_NIGHT_BACK)
+    with_floor = size <= options.floor_up_to
+    figures["first_night"] = night(url, FIRST_NIGHT_BACK, with_floor)
+    if options.first_night_only:
+        return figures
     run_phase("score", url, "1", "1")  # the night before: real scores, bands and tasks
     figures |= run_phase("history", url)
-    figures["steady_night"] = night(url, 0)
+    figures["steady_night"] = night(url, 0, with_floor)
     return figures
 
 
-def orchestrate(sizes: list[int], prefix: str, usage_days: int, with_backtest: bool) -> None:
+def orchestrate(sizes: list[int], options: argparse.Namespace) -> None:
     trained_on: str | None = None
     with ExitStack() as databases:
         for size in sizes:
-            url = databases.enter_context(scratch_database(prefix))
-            figures = measure_size(url, size, usage_days, trained_on)
-            if with_backtest and trained_on is None:
+            url = databases.enter_context(scratch_database(options.prefix))
+            figures = measure_size(url, size, options, trained_on)
+            if options.backtest and trained_on is None:
                 figures |= run_phase("backtest", url)
             trained_on = trained_on or url
             print(json.dumps(figures, indent=2), flush=True)
@@ -289,6 +299,12 @@ def main() -> None:
     parser.add_argument("--usage-days", type=int, default=0, help="Keep this much usage (0: all).")
     parser.add_argument("--prefix", default="bench_scoring", help="Scratch database names.")
     parser.add_argument("--backtest", action="store_true", help="Also backtest the first size.")
+    parser.add_argument(
+        "--floor-up-to", type=int, default=10**9, help="Time the floor only up to this size."
+    )
+    parser.add_argument(
+        "--first-night-only", action="store_true", help="Skip the steady night (scale runs)."
+    )
     parser.add_argument("--phase", nargs="+")
     options = parser.parse_args()
     if options.phase:
@@ -307,7 +323,7 @@ def main() -> None:
         print(figures)
         return
     sizes = [int(s) for s in options.sizes.split(",")]
-    orchestrate(sizes, options.prefix, options.usage_days, options.backtest)
+    orchestrate(sizes, options)
 
 
 if __name__ == "__main__":
