@@ -62,7 +62,9 @@ def body_write_key() -> str:
 def authenticate():
     """Size first (from Content-Length, before reading), then the key; a Basic-auth key is
     checked without reading the body at all."""
-    request.max_content_length = body_limit()
+    # The body is read through a stream cut one byte past the limit: a chunked body (no
+    # Content-Length) that long is known to be too long (413), not silently truncated.
+    request.max_content_length = body_limit() + 1
     if (request.content_length or 0) > body_limit():
         return ingest_error(413, "too_large", f"the body is larger than {body_limit() // 1024} KB")
     g.ingest_source = source_for_write_key(basic_auth_key() or body_write_key())

@@ -134,6 +134,16 @@ def test_a_chunked_body_without_a_key_is_cut_at_the_size_limit(ingest_server):
     assert ingest_server.stored() == 0
 
 
+def test_a_chunked_body_with_a_good_key_is_cut_at_the_size_limit_too(ingest_server):
+    answer, sent = stream_until_answered(
+        ingest_server.port, chunked_request(WRITE_KEY), 600_000_000
+    )
+
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert sent < 10_000_000
+    assert ingest_server.stored() == 0
+
+
 def test_a_declared_length_over_the_limit_is_refused_before_any_body(ingest_server):
     head = (
         b"POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

@@ -95,6 +95,7 @@ def test_the_account_page_reads_one_combined_figure_per_day(app):
     other_day = DAY - dt.timedelta(days=1)
     write_usage([usage(account.id, DAY, 28, 0, 0), usage(account.id, other_day, 10, 0, 0)], "csv")
     write_usage([usage(account.id, DAY, 1, 27, 1)], "events")
+    db.session.commit()  # the page reads in its own request
 
     last_day = account_facts(account.id, DAY).last_usage_day
     page_usage = account_usage(account.id, DAY, last_day)
