@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +18,13 @@ from cs_platform.tasks.services import steps_by_task
 from tests.factories import AccountFactory, BandOverrideFactory, HealthScoreFactory, TaskFactory
 
 TODAY = clock.today()
+
+
+@pytest.fixture(autouse=True)
+def today_when_the_test_starts(monkeypatch) -> None:
+    """TODAY read as each test starts, not at import: a suite running past midnight would
+    otherwise hold tasks due on an earlier day."""
+    monkeypatch.setattr(sys.modules[__name__], "TODAY", clock.today())
 
 
 def days(n: int) -> dt.date:
