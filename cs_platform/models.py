@@ -28,7 +28,7 @@ from cs_platform.extensions import Model
 
 # Ids and counts are 32-bit integer columns on PostgreSQL.
 MAX_INT = 2**31 - 1
-ROLES = ("admin", "csm", "viewer")
+ROLES = ("admin", "team_lead", "csm", "viewer")
 SEGMENTS = ("smb", "mid_market", "enterprise")
 SEGMENT_LABELS = {"smb": "SMB", "mid_market": "Mid-market", "enterprise": "Enterprise"}
 PLANS = ("starter", "growth", "enterprise")
@@ -76,6 +76,11 @@ class User(UserMixin, Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Part of every session and remember-me cookie (get_id): raising it ends them all.
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The user's IANA time zone (their digest's morning, their quiet hours); None: the business
+    # time zone (BUSINESS_TIMEZONE).
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # The team lead whose team this user is in: they see the user's book and get escalations.
+    team_lead_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     @property
     def is_active(self) -> bool:  # Flask-Login asks this before logging a user in
@@ -87,7 +92,7 @@ class User(UserMixin, Model):
 
     @property
     def can_edit(self) -> bool:
-        return self.role in ("admin", "csm")
+        return self.role in ("admin", "team_lead", "csm")
 
 
 class PasswordReset(Model):
@@ -225,6 +230,33 @@ class AccountTrait(Model):
             if value is not None:
                 return value
         return None
+
+
+class AccountList(Model):
+    """A named list of accounts ("Q1 expansion targets"), filled by hand or by a rule."""
+
+    __tablename__ = "account_lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AccountListMember(Model):
+    """One account on one list, with who put it there (a user's name or "rule: <name>")."""
+
+    __tablename__ = "account_list_members"
+
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("account_lists.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class AccountChange(Model):
