@@ -250,6 +250,9 @@ SETTINGS: tuple[Setting, ...] = (
             "health points lost within 30 days that open a health-drop task"),
     Setting("RENEWAL_TASK_DAYS", Integer(1, 730), 90,
             "days before a renewal its prep task opens (once per renewal, due 60 days before)"),
+    Setting("AUTOMATION_CONFIRM_PERCENT", PERCENT, 10,
+            "share of the live book an automation rule may act on in one run without an "
+            "admin's confirmation (more: it asks when saved, and a run pauses it)"),
     # gunicorn (deploy/gunicorn.conf.py reads these itself).
     Setting("BIND", Text("address:port"), "0.0.0.0:8000", f"where gunicorn listens {GUNICORN}",
             key=None),

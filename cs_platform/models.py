@@ -34,11 +34,20 @@ SEGMENT_LABELS = {"smb": "SMB", "mid_market": "Mid-market", "enterprise": "Enter
 PLANS = ("starter", "growth", "enterprise")
 LIFECYCLE_STAGES = ("onboarding", "adopting", "mature", "renewing", "churned")
 CONTACT_ROLES = ("executive", "decision_maker", "champion", "admin", "user", "billing")
-TASK_KINDS = ("churn_risk", "detractor", "health_drop", "renewal", "manual")
+TASK_KINDS = ("churn_risk", "detractor", "health_drop", "renewal", "manual", "rule")
 TASK_SEVERITIES = ("low", "medium", "high")
 TASK_STATUSES = ("open", "snoozed", "done")
 TASK_OUTCOMES = ("saved", "churned", "not_a_risk")
-TIMELINE_KINDS = ("note", "outreach", "sync", "score_change", "task", "survey", "override")
+TIMELINE_KINDS = (
+    "note",
+    "outreach",
+    "sync",
+    "score_change",
+    "task",
+    "survey",
+    "override",
+    "automation",
+)
 TRAIT_TYPES = ("string", "number", "boolean", "date")
 
 

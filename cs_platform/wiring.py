@@ -12,6 +12,10 @@ from cs_platform.admin.api_key_routes import bp as api_keys_bp
 from cs_platform.admin.routes import bp as admin_bp
 from cs_platform.api import init_api
 from cs_platform.auth import emails as account_emails
+from cs_platform.automation import jobs as automation_jobs
+from cs_platform.automation import models as automation_models
+from cs_platform.automation.cli import rules_group
+from cs_platform.automation.routes import bp as automation_bp
 from cs_platform.auth.routes import bp as auth_bp
 from cs_platform.cli import (
     create_api_key_command,
@@ -67,8 +71,15 @@ TASKS = Domain(
     commands=(playbooks_group,),
     jobs=tuple(task_jobs.JOBS),
 )
+AUTOMATION = Domain(
+    "automation",
+    models=(automation_models,),
+    blueprints=(automation_bp,),
+    commands=(rules_group,),
+    jobs=tuple(automation_jobs.JOBS),
+)
 PAGES = Domain("pages", blueprints=(accounts_bp, dashboards_bp, admin_bp))
 API = Domain("api", setup=init_api)
 DEMO = Domain("demo", models=(demo_models,), commands=(demo_command, demo_login_command))
 
-AREAS = (KERNEL, AUTH, WEBHOOKS, TASKS, PAGES, API, DEMO)
+AREAS = (KERNEL, AUTH, WEBHOOKS, TASKS, AUTOMATION, PAGES, API, DEMO)

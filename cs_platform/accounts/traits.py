@@ -168,6 +168,10 @@ class TraitWriter:
         except ValueError as error:
             raise ValueError(f"is a {kind} trait: {error}") from error
 
+    def define_undefined(self) -> None:
+        """Define the new keys of the last prepared write (for set-wise writers of traits)."""
+        self._define(self.undefined)
+
     def _define(self, new: dict[str, str]) -> None:
         for key, kind in new.items():
             definition = TraitDefinition(key=key, label=label_for(key), type=kind)

@@ -18,6 +18,7 @@ EVENT_TYPES = (
     "survey_response.created",
     "survey_response.updated",
     "task.created",
+    "automation.rule_fired",
 )
 # Sent only by the "Send test" button, to one endpoint, whatever it subscribes to.
 TEST_EVENT = "webhook.test"

@@ -277,6 +277,7 @@ DEFAULTS = {  # as they were before settings were typed: unchanged
     "SCORING_FLAG_DROP_POINTS": 15,
     "SCORING_FLAG_RELATIVE_RISK": 3,
     "RENEWAL_TASK_DAYS": 90,
+    "AUTOMATION_CONFIRM_PERCENT": 10,
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
