@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import aliased
 
 from cs_platform import bulk_writes
@@ -98,22 +98,23 @@ def open_task(firing: Firing, account_ids: Sequence[int], step: Mapping[str, Any
             )
         )
     due = firing.today + dt.timedelta(days=step["due_in_days"])
-    tasks = [
-        Task(
-            account_id=account_id,
-            kind="rule",
-            severity=step["severity"],
-            owner_id=firing.recipient(account_id, step["assignee"]),
-            title=step["title"],
-            reason=reason,
-            details=step["details"] or f"Opened by the rule “{firing.rule_name}”.",
-            due_date=due,
-        )
+    rows = [
+        {
+            "account_id": account_id,
+            "kind": "rule",
+            "severity": step["severity"],
+            "owner_id": firing.recipient(account_id, step["assignee"]),
+            "title": step["title"],
+            "reason": reason,
+            "details": step["details"] or f"Opened by the rule “{firing.rule_name}”.",
+            "due_date": due,
+            "status": "open",
+            "created_at": firing.now,
+        }
         for account_id in account_ids
         if account_id not in open_already
     ]
-    db.session.add_all(tasks)
-    db.session.flush()
+    tasks = _inserted_tasks(rows)
     _add_playbook_steps(tasks, step.get("playbook"))
     publish_events(
         "task.created", [task_data(task) for task in tasks], [f"msg_task_{t.id}" for t in tasks]
@@ -125,17 +126,31 @@ def open_task(firing: Firing, account_ids: Sequence[int], step: Mapping[str, Any
     return done
 
 
+def _inserted_tasks(rows: list[dict[str, Any]]) -> list[Task]:
+    """Insert the tasks in bulk (one statement per chunk); detached Task objects with their ids,
+    for their events."""
+    tasks = []
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        ids = db.session.scalars(
+            insert(Task).returning(Task.id, sort_by_parameter_order=True), chunk
+        )
+        tasks.extend(Task(id=task_id, **row) for task_id, row in zip(ids, chunk, strict=True))
+    return tasks
+
+
 def _add_playbook_steps(tasks: list[Task], playbook_name: str | None) -> None:
     if not playbook_name or not tasks:
         return
     playbook = db.session.scalar(select(Playbook).where(Playbook.name == playbook_name))
     if playbook is None:
         return
-    db.session.add_all(
-        TaskStep(task_id=task.id, playbook_id=playbook.id, position=position, title=title)
+    rows = [
+        {"task_id": task.id, "playbook_id": playbook.id, "position": position, "title": title}
         for task in tasks
         for position, title in enumerate(playbook.steps)
-    )
+    ]
+    db.session.execute(insert(TaskStep), rows)
 
 
 def notify(firing: Firing, account_ids: Sequence[int], step: Mapping[str, Any]) -> Done:

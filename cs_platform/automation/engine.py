@@ -27,7 +27,14 @@ from sqlalchemy import delete, func, insert, not_, select
 
 from cs_platform.automation import definition as rules
 from cs_platform.automation.actions import ACTIONS, Firing, chunks
-from cs_platform.automation.matching import Moment, condition_clauses, live_accounts, matching
+from cs_platform.automation.matching import (
+    USAGE_TRIGGERS,
+    Moment,
+    condition_clauses,
+    live_accounts,
+    matching,
+    refresh_usage_weeks,
+)
 from cs_platform.automation.models import Rule, RuleMatch, RuleRun, RuleVersion, RuleWait
 from cs_platform.bulk_writes import in_values
 from cs_platform.extensions import db
@@ -155,9 +162,13 @@ def run_rules(now: Any = None) -> RunSummary:
     moment = Moment.read(now)
     summary = RunSummary()
     book = db.session.scalar(select(func.count()).select_from(Account).where(live_accounts())) or 0
-    for rule in db.session.scalars(
+    enabled = db.session.scalars(
         select(Rule).where(Rule.enabled, Rule.paused_reason.is_(None)).order_by(Rule.id)
-    ).all():
+    ).all()
+    if any(rule.definition["trigger"]["type"] in USAGE_TRIGGERS for rule in enabled):
+        moment = refresh_usage_weeks(moment)
+        db.session.commit()
+    for rule in enabled:
         _guarded(rule.name, summary, lambda rule=rule: _run_rule(rule, moment, book, summary))
     due = db.session.execute(
         select(RuleWait.rule_id, RuleWait.version, RuleWait.path)
@@ -185,16 +196,21 @@ def _guarded(name: str, summary: RunSummary, work: Any) -> None:
 
 
 def _run_rule(rule: Rule, moment: Moment, book: int, summary: RunSummary) -> None:
-    matched = matching(rule.definition, moment, rule.id).subquery("matched")
-    known = select(RuleMatch.account_id).where(RuleMatch.rule_id == rule.id)
-    new = db.session.execute(
-        select(matched.c.id, matched.c.detail).where(matched.c.id.not_in(known))
-    ).all()
-    db.session.execute(
-        delete(RuleMatch).where(
-            RuleMatch.rule_id == rule.id, RuleMatch.account_id.not_in(select(matched.c.id))
-        )
+    """Match the rule once, then act on the accounts it newly matches."""
+    details = {
+        row[0]: row[1] for row in db.session.execute(matching(rule.definition, moment, rule.id))
+    }
+    known = set(
+        db.session.scalars(select(RuleMatch.account_id).where(RuleMatch.rule_id == rule.id))
     )
+    gone = sorted(known - details.keys())
+    for chunk in chunks(gone):
+        db.session.execute(
+            delete(RuleMatch).where(
+                RuleMatch.rule_id == rule.id, in_values(RuleMatch.account_id, chunk)
+            )
+        )
+    new = sorted(details.keys() - known)
     rule.last_run_at = moment.now
     limit = action_limit(rule, book)
     if len(new) > limit:
@@ -206,15 +222,16 @@ def _run_rule(rule: Rule, moment: Moment, book: int, summary: RunSummary) -> Non
         return
     if not new:
         return
-    db.session.execute(
-        insert(RuleMatch),
-        [{"rule_id": rule.id, "account_id": row[0], "since": moment.now} for row in new],
-    )
+    rows = [
+        {"rule_id": rule.id, "account_id": account_id, "since": moment.now} for account_id in new
+    ]
+    db.session.execute(insert(RuleMatch), rows)
     walk = Walk(_firing(rule.id, rule.version, rule.name, moment), rule.definition["steps"])
-    ids = [row[0] for row in new]
-    walk.run(ids, (0,))
-    walk.write_log({row[0]: reason(rule.definition["trigger"], row[1]) for row in new})
-    summary.fired[rule.name] = len(ids)
+    walk.run(new, (0,))
+    walk.write_log(
+        {account_id: reason(rule.definition["trigger"], details[account_id]) for account_id in new}
+    )
+    summary.fired[rule.name] = len(new)
 
 
 def _resume(rule_id: int, version: int, path: str, moment: Moment, summary: RunSummary) -> None:

@@ -35,16 +35,22 @@ class RuleForm(FlaskForm):
     enabled = BooleanField("On", default=True)
     confirm = BooleanField("I confirm: let it act on that many accounts")
     # Trigger
-    trigger = SelectField("When", choices=choices(rules.TRIGGER_LABELS.items()))
+    trigger = SelectField(
+        "When", choices=choices(rules.TRIGGER_LABELS.items()), default="band_entered"
+    )
     band = SelectField("Band", choices=BAND_CHOICES, default="red")
     points = IntegerField("Points", validators=[Optional(), NumberRange(1, 100)])
     days = IntegerField("Days", validators=[Optional(), NumberRange(1, 730)])
     probability = IntegerField("Probability (%)", validators=[Optional(), NumberRange(0, 100)])
     percent = IntegerField("Drop (%)", validators=[Optional(), NumberRange(1, 100)])
-    direction = SelectField("Direction", choices=choices((("below", "Below"), ("above", "Above"))))
+    direction = SelectField(
+        "Direction", choices=choices((("below", "Below"), ("above", "Above"))), default="below"
+    )
     share = IntegerField("Share of seats (%)", validators=[Optional(), NumberRange(0, 1000)])
     category = SelectField(
-        "Answer", choices=choices((("detractor", "Detractor"), ("passive", "Passive")))
+        "Answer",
+        choices=choices((("detractor", "Detractor"), ("passive", "Passive"))),
+        default="detractor",
     )
     count = IntegerField("Open tickets", validators=[Optional(), NumberRange(0, 100_000)])
     key = StringField("Trait key", validators=[Optional(), Length(max=64)])
@@ -63,18 +69,18 @@ class RuleForm(FlaskForm):
     )
     # Actions
     task_title = StringField("Open a task titled", validators=[Optional(), Length(max=200)])
-    task_playbook = SelectField("with the playbook", choices=[], validate_choice=False)
+    task_playbook = SelectField("with the playbook", choices=[], default="")
     task_due_days = IntegerField(
         "due in (days)", default=3, validators=[Optional(), NumberRange(0, 365)]
     )
-    task_assignee = SelectField("for", choices=WHO)
+    task_assignee = SelectField("for", choices=WHO, default="owner")
     task_severity = SelectField(
         "severity", choices=choices((s, _label(s)) for s in TASK_SEVERITIES), default="medium"
     )
     notify_message = StringField(
         "Notify with the message", validators=[Optional(), Length(max=300)]
     )
-    notify_recipients = SelectField("to", choices=WHO)
+    notify_recipients = SelectField("to", choices=WHO, default="owner")
     notify_channels = MultiCheckboxField(
         "through (none ticked: their alert settings)",
         choices=choices((("email", "Email"), ("slack", "Slack"), ("teams", "Microsoft Teams"))),
@@ -83,6 +89,7 @@ class RuleForm(FlaskForm):
     set_stage = SelectField(
         "Set the lifecycle stage to",
         choices=choices([("", "(leave it)")] + [(s, _label(s)) for s in LIFECYCLE_STAGES]),
+        default="",
     )
     trait_key = StringField("Set the trait", validators=[Optional(), Length(max=64)])
     trait_value = StringField("to", validators=[Optional(), Length(max=1000)])

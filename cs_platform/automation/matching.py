@@ -9,16 +9,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, not_, null, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy.orm import aliased
 
 from cs_platform import clock
 from cs_platform.accounts.risk import active_overrides
 from cs_platform.accounts.traits import all_definitions, parse_filter
-from cs_platform.automation.models import RuleMatch
+from cs_platform.automation.models import RuleMatch, UsageWeek
 from cs_platform.extensions import db
 from cs_platform.models import Account, AccountListMember, AccountTrait
 from integrations.models import SupportTicket, UsageDaily
@@ -28,6 +41,7 @@ from surveys.survey_metrics import BAND_LIMITS
 
 OPEN_TICKET_STATUSES = ("new", "open", "pending", "hold")
 RECENT = dt.timedelta(days=1)  # answers and trait changes this recent trigger
+USAGE_TRIGGERS = ("usage_drop", "seat_utilisation")
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,7 @@ class Moment:
     prior_day: dt.date | None  # the scoring day before it
     risk_day: dt.date | None  # the latest churn-risk day
     usage_end: dt.date  # the day after the latest usage day: weeks end here
+    usage_weeks: bool = False  # UsageWeek holds this moment's weekly usage (refresh_usage_weeks)
 
     @classmethod
     def read(cls, now: dt.datetime | None = None) -> Moment:
@@ -145,22 +160,34 @@ def _churn_risk_above(trigger: Mapping[str, Any], moment: Moment) -> Select:
 
 
 def _weekly_usage(moment: Moment):
-    """Events this week and the week before, and the most active users of a day this week, per
-    account (weeks end at the latest usage day; sources combined as features read them)."""
+    """Per account: events this week and the week before, and the most active users of a day
+    this week: the table a run refreshed, or else (a dry run) computed in place."""
+    if moment.usage_weeks:
+        return UsageWeek.__table__
+    return weekly_usage_query(moment).subquery("weekly_usage")
+
+
+def weekly_usage_query(moment: Moment) -> Select:
+    """The weekly usage of every account with usage in the last two weeks (weeks end at the
+    latest usage day; sources combined as the features read them)."""
     this_week = moment.usage_end - dt.timedelta(days=7)
     last_week = moment.usage_end - dt.timedelta(days=14)
     days = UsageDaily.combined(UsageDaily.day >= last_week, UsageDaily.day < moment.usage_end)
     recent = days.c.day >= this_week
-    return (
-        select(
-            days.c.account_id,
-            func.sum(case_sum(recent, days.c.events)).label("this_week"),
-            func.sum(case_sum(~recent, days.c.events)).label("last_week"),
-            func.max(case_sum(recent, days.c.active_users)).label("active_users"),
-        )
-        .group_by(days.c.account_id)
-        .subquery("weekly_usage")
-    )
+    return select(
+        days.c.account_id,
+        func.sum(case_sum(recent, days.c.events)).label("this_week"),
+        func.sum(case_sum(~recent, days.c.events)).label("last_week"),
+        func.max(case_sum(recent, days.c.active_users)).label("active_users"),
+    ).group_by(days.c.account_id)
+
+
+def refresh_usage_weeks(moment: Moment) -> Moment:
+    """Compute the weekly usage once for a run; the moment that reads it."""
+    db.session.execute(delete(UsageWeek))
+    columns = ["account_id", "this_week", "last_week", "active_users"]
+    db.session.execute(insert(UsageWeek).from_select(columns, weekly_usage_query(moment)))
+    return replace(moment, usage_weeks=True)
 
 
 def case_sum(condition: ColumnElement[bool], value: ColumnElement) -> ColumnElement:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cs_platform.extensions import Model
@@ -105,3 +105,17 @@ class RuleRun(Model):
     # What it did, in order: ["opened task “Call the sponsor” for Dana", "waiting 7 days", ...]
     actions: Mapped[list[str]] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class UsageWeek(Model):
+    """Each account's usage this week and the week before, computed once per run of the rules
+    (the usage triggers of every rule read it, instead of each aggregating daily usage)."""
+
+    __tablename__ = "automation_usage_weeks"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    this_week: Mapped[int] = mapped_column(BigInteger)  # events
+    last_week: Mapped[int] = mapped_column(BigInteger)
+    active_users: Mapped[int]

@@ -17,7 +17,7 @@ from cs_platform.automation.forms import RuleForm, form_data
 from cs_platform.automation.models import Rule, RuleRun, RuleVersion
 from cs_platform.automation.services import Confirmation, save_rule, set_enabled
 from cs_platform.extensions import db
-from cs_platform.forms import ConfirmForm, first_error
+from cs_platform.forms import ConfirmForm, choices, first_error
 from cs_platform.models import Account, utcnow
 from cs_platform.paging import newest_first
 from cs_platform.tasks.models import Playbook
@@ -66,9 +66,8 @@ def _editor(rule: Rule | None):
             "This rule has steps the editor cannot show; save it with `flask rules save`.", "error"
         )
     form = RuleForm(data=data) if request.method == "GET" and data else RuleForm()
-    form.task_playbook.choices = [("", "(none)")] + [
-        (name, name) for name in db.session.scalars(select(Playbook.name).order_by(Playbook.name))
-    ]
+    playbooks = db.session.scalars(select(Playbook.name).order_by(Playbook.name))
+    form.task_playbook.choices = choices([("", "(none)"), *((name, name) for name in playbooks)])
     context: dict[str, Any] = {
         "form": form,
         "rule": rule,

@@ -131,6 +131,18 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_automation_rule_runs")),
     )
+    op.create_table(
+        "automation_usage_weeks",
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("this_week", sa.BigInteger(), nullable=False),
+        sa.Column("last_week", sa.BigInteger(), nullable=False),
+        sa.Column("active_users", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"],
+            name=op.f("fk_automation_usage_weeks_account_id_accounts"), ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("account_id", name=op.f("pk_automation_usage_weeks")),
+    )
     op.create_index(
         "ix_automation_rule_runs_rule_at", "automation_rule_runs", ["rule_id", "ran_at"]
     )
@@ -140,6 +152,7 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_table("automation_usage_weeks")
     op.drop_table("automation_rule_runs")
     op.drop_table("automation_rule_waits")
     op.drop_table("automation_rule_matches")

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from cs_platform.automation.matching import Moment, matching
+from cs_platform.automation.matching import Moment, matching, refresh_usage_weeks
 from cs_platform.extensions import db
 from cs_platform.models import AccountList, AccountListMember, AccountTrait, TraitDefinition, utcnow
 from integrations.models import UsageDaily
@@ -25,6 +25,13 @@ pytestmark = pytest.mark.usefixtures("app")
 def matched(trigger: dict, conditions: list | None = None) -> set[int]:
     definition = {"trigger": trigger, "conditions": conditions or []}
     return {row[0] for row in db.session.execute(matching(definition, Moment.read()))}
+
+
+def matched_in_a_run(trigger: dict) -> set[int]:
+    """As a run matches: the weekly usage computed once into its table first."""
+    moment = refresh_usage_weeks(Moment.read())
+    rows = db.session.execute(matching({"trigger": trigger, "conditions": []}, moment))
+    return {row[0] for row in rows}
 
 
 def test_band_entered_takes_the_override_in_force_and_skips_accounts_red_the_day_before(scored):
@@ -75,6 +82,7 @@ def test_usage_drop_compares_this_week_with_the_last_and_counts_two_sources_once
         if recent:
             usage(new, day, 10)
     assert matched({"type": "usage_drop", "percent": 50}) == {falling.id}
+    assert matched_in_a_run({"type": "usage_drop", "percent": 50}) == {falling.id}
     assert matched({"type": "usage_drop", "percent": 70}) == set()
 
 
@@ -86,6 +94,8 @@ def test_seat_utilisation_above_or_below_a_share_of_seats(today):
     usage(crowded, today, 50, users=12)
     usage(idle, today, 50, users=10)
     assert matched({"type": "seat_utilisation", "direction": "above", "share": 1.0}) == {crowded.id}
+    below = {"type": "seat_utilisation", "direction": "below", "share": 0.2}
+    assert matched_in_a_run(below) == {idle.id, unused.id}
     assert matched({"type": "seat_utilisation", "direction": "below", "share": 0.2}) == {
         idle.id,
         unused.id,
