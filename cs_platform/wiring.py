@@ -7,6 +7,8 @@ The domain packages declare theirs in `surveys/wiring.py`, `integrations/wiring.
 from __future__ import annotations
 
 from cs_platform import job_runs, models, outbox, retention, scheduler
+from cs_platform.accounts import models as account_models
+from cs_platform.accounts.book_routes import bp as book_bp
 from cs_platform.accounts.routes import bp as accounts_bp
 from cs_platform.admin.api_key_routes import bp as api_keys_bp
 from cs_platform.admin.routes import bp as admin_bp
@@ -67,7 +69,9 @@ TASKS = Domain(
     commands=(playbooks_group,),
     jobs=tuple(task_jobs.JOBS),
 )
-PAGES = Domain("pages", blueprints=(accounts_bp, dashboards_bp, admin_bp))
+PAGES = Domain(
+    "pages", models=(account_models,), blueprints=(accounts_bp, book_bp, dashboards_bp, admin_bp)
+)
 API = Domain("api", setup=init_api)
 DEMO = Domain("demo", models=(demo_models,), commands=(demo_command, demo_login_command))
 
