@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from cs_platform import job_runs, models, outbox, retention, scheduler
 from cs_platform.accounts import models as account_models
-from cs_platform.accounts.book_routes import bp as book_bp
 from cs_platform.accounts.routes import bp as accounts_bp
 from cs_platform.admin.api_key_routes import bp as api_keys_bp
 from cs_platform.admin.routes import bp as admin_bp
 from cs_platform.api import init_api
 from cs_platform.auth import emails as account_emails
 from cs_platform.auth.routes import bp as auth_bp
+from cs_platform.book.routes import bp as book_bp
 from cs_platform.cli import (
     create_api_key_command,
     create_user_command,

@@ -23,7 +23,6 @@ from sqlalchemy import func, select
 
 from cs_platform import clock
 from cs_platform.accounts import figures, queries, risk, saved_views, services, traits
-from cs_platform.accounts.book_forms import BULK_ACTIONS
 from cs_platform.accounts.forms import NoteForm, OutreachForm, OverrideForm
 from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
@@ -67,7 +66,6 @@ def index():
         query=saved_views.normalised_query(request.args),
         account_lists=account_lists(),
         playbooks=task_services.playbooks() if current_user.can_edit else [],
-        bulk_actions=BULK_ACTIONS,
         back=request.full_path,
     )
 

@@ -9,17 +9,18 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from cs_platform import clock
-from cs_platform.accounts import bulk, saved_views
-from cs_platform.accounts.book_forms import (
+from cs_platform.accounts import saved_views
+from cs_platform.accounts.models import SavedView
+from cs_platform.auth.decorators import roles_required
+from cs_platform.auth.routes import safe_next_url
+from cs_platform.book import bulk
+from cs_platform.book.forms import (
     AccountSelectionForm,
     BulkAccountsForm,
     RenameViewForm,
     SaveViewForm,
     ShareViewForm,
 )
-from cs_platform.accounts.models import SavedView
-from cs_platform.auth.decorators import roles_required
-from cs_platform.auth.routes import safe_next_url
 from cs_platform.extensions import db
 from cs_platform.forms import ConfirmForm, first_error
 from cs_platform.models import AccountList, User
