@@ -276,8 +276,8 @@ def add_to_list(user: User, account_ids: list[int], account_list: AccountList) -
         Account.id, literal(account_list.id), literal(user.name), literal(clock.utcnow())
     ).where(Account.id.in_(editable), ~on_list)
     columns = ["account_id", "list_id", "added_by", "added_at"]
-    result = db.session.execute(insert(AccountListMember).from_select(columns, rows))
-    outcome.changed = rowcount(result)
+    added = insert(AccountListMember).from_select(columns, rows)
+    outcome.changed = len(db.session.execute(added.returning(AccountListMember.account_id)).all())
     outcome.skip("already on the list", len(editable) - outcome.changed)
     db.session.flush()
     return outcome
