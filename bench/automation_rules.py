@@ -177,12 +177,17 @@ def timed_product(now: dt.datetime | None = None) -> tuple[float, dict]:
     started = time.perf_counter()
     summary = run_rules(now)
     seconds = time.perf_counter() - started
-    return seconds, {"acted_on": sum(summary.fired.values()), "resumed": summary.resumed,
-                     "paused": len(summary.paused), "failed": summary.failed}
+    return seconds, {
+        "acted_on": sum(summary.fired.values()),
+        "resumed": summary.resumed,
+        "paused": len(summary.paused),
+        "failed": summary.failed,
+    }
 
 
 def report(name: str, product: float, floor: float, figures: dict) -> None:
-    print(f"{name}: product {product:.2f} s, floor {floor:.2f} s, ratio {product / floor:.2f}x, {figures}")
+    ratio = product / floor
+    print(f"{name}: product {product:.2f} s, floor {floor:.2f} s, ratio {ratio:.2f}x, {figures}")
 
 
 def run(url: str, instance: str, rules: int) -> None:
@@ -191,11 +196,16 @@ def run(url: str, instance: str, rules: int) -> None:
     from cs_platform.extensions import db
     from cs_platform.models import User
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "AUTOMATION_CONFIRM_PERCENT": 100},
-                     instance_path=instance)
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": url, "AUTOMATION_CONFIRM_PERCENT": 100}, instance_path=instance
+    )
     with app.app_context():
-        db.session.execute(text("CREATE TABLE floor_matches (rule_id int, account_id int, "
-                                "PRIMARY KEY (rule_id, account_id))"))
+        db.session.execute(
+            text(
+                "CREATE TABLE floor_matches (rule_id int, account_id int, "
+                "PRIMARY KEY (rule_id, account_id))"
+            )
+        )
         admin = db.session.scalar(db.select(User).where(User.role == "team_lead"))
         for number in range(rules):
             save_rule(None, f"Rule {number}", definition(number), admin, confirmed=True)
@@ -205,12 +215,17 @@ def run(url: str, instance: str, rules: int) -> None:
             floor = timed_floor(statements)
             product, figures = timed_product()
             report(tick, product, floor, figures)
-        db.session.execute(text(
-            "INSERT INTO health_scores (account_id, scored_on, score, band, method, "
-            "churn_probability, drivers, context, changes, updated_at) "
-            "SELECT account_id, scored_on + 1, CASE WHEN account_id % 50 = 1 THEN 25 ELSE score END, "
-            "CASE WHEN account_id % 50 = 1 THEN 'red' ELSE band END, method, churn_probability, "
-            "drivers, context, changes, now() FROM health_scores WHERE scored_on = current_date"))
+        db.session.execute(
+            text(
+                "INSERT INTO health_scores (account_id, scored_on, score, band, method, "
+                "churn_probability, drivers, context, changes, updated_at) "
+                "SELECT account_id, scored_on + 1, "
+                "CASE WHEN account_id % 50 = 1 THEN 25 ELSE score END, "
+                "CASE WHEN account_id % 50 = 1 THEN 'red' ELSE band END, method, "
+                "churn_probability, drivers, context, changes, now() "
+                "FROM health_scores WHERE scored_on = current_date"
+            )
+        )
         db.session.commit()
         statements = floor_statements(app)  # the new scoring day
         floor = timed_floor(statements)

@@ -24,7 +24,10 @@ DEMO_LOGIN_EMAIL = "demo@cs-platform.localhost"
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option(
-    "--role", type=click.Choice(["admin", "csm", "viewer"]), default="csm", show_default=True
+    "--role",
+    type=click.Choice(["admin", "team_lead", "csm", "viewer"]),
+    default="csm",
+    show_default=True,
 )
 @click.password_option(
     help="At least 10 characters, hard to guess, not your name; prompted for when left out."

@@ -7,16 +7,18 @@ The domain packages declare theirs in `surveys/wiring.py`, `integrations/wiring.
 from __future__ import annotations
 
 from cs_platform import job_runs, models, outbox, retention, scheduler
+from cs_platform.accounts import models as account_models
 from cs_platform.accounts.routes import bp as accounts_bp
 from cs_platform.admin.api_key_routes import bp as api_keys_bp
 from cs_platform.admin.routes import bp as admin_bp
 from cs_platform.api import init_api
 from cs_platform.auth import emails as account_emails
+from cs_platform.auth.routes import bp as auth_bp
 from cs_platform.automation import jobs as automation_jobs
 from cs_platform.automation import models as automation_models
 from cs_platform.automation.cli import rules_group
 from cs_platform.automation.routes import bp as automation_bp
-from cs_platform.auth.routes import bp as auth_bp
+from cs_platform.book.routes import bp as book_bp
 from cs_platform.cli import (
     create_api_key_command,
     create_user_command,
@@ -78,7 +80,9 @@ AUTOMATION = Domain(
     commands=(rules_group,),
     jobs=tuple(automation_jobs.JOBS),
 )
-PAGES = Domain("pages", blueprints=(accounts_bp, dashboards_bp, admin_bp))
+PAGES = Domain(
+    "pages", models=(account_models,), blueprints=(accounts_bp, book_bp, dashboards_bp, admin_bp)
+)
 API = Domain("api", setup=init_api)
 DEMO = Domain("demo", models=(demo_models,), commands=(demo_command, demo_login_command))
 

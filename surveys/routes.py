@@ -33,7 +33,7 @@ from surveys.texts import LOCALES
 from surveys.tokens import preview_token
 
 bp = Blueprint("surveys", __name__, url_prefix="/surveys", template_folder="templates")
-ALL_ROLES = ("admin", "csm", "viewer")
+ALL_ROLES = ("admin", "team_lead", "csm", "viewer")
 TIMEZONES = sorted(available_timezones())
 NOT_RECURRING = "The schedule applies to recurring campaigns: set Trigger to recurring."
 
@@ -154,7 +154,7 @@ def render_campaign_form(form, campaign: Campaign, sends: list | None, status: i
 
 
 @bp.get("/campaigns/<int:campaign_id>/preview")
-@roles_required("admin", "csm")
+@roles_required("admin", "team_lead", "csm")
 def preview(campaign_id: int):
     """The campaign's email as a contact in the chosen language would get it."""
     campaign = get_or_404(Campaign, campaign_id)
@@ -185,7 +185,7 @@ def preview_email(campaign: Campaign, locale: str):
 
 
 @bp.post("/campaigns/<int:campaign_id>/test")
-@roles_required("admin", "csm")
+@roles_required("admin", "team_lead", "csm")
 def send_test(campaign_id: int):
     """Queue a test email of the campaign to the signed-in user."""
     campaign = get_or_404(Campaign, campaign_id)

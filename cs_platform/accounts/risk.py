@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -30,7 +30,7 @@ from sqlalchemy.orm import aliased
 
 from cs_platform import clock
 from cs_platform.extensions import db
-from cs_platform.models import SEGMENTS, Account, Task, User
+from cs_platform.models import SEGMENTS, Account, AccountListMember, Task, User
 from cs_platform.paging import page_count
 from cs_platform.request_args import is_database_id
 from scoring.models import BANDS, BandOverride, ChurnRisk, HealthScore
@@ -44,6 +44,7 @@ SPARKLINE_DAYS = 90
 SPARKLINE_STEP_DAYS = 3  # one point every 3 days: 30 points fill a 120-pixel line
 DETRACTOR_DAYS = 90
 # Column -> default direction when first clicked.
+OWNER_CHOICES = ("me", "team", "none")
 SORT_COLUMNS = {
     "risk": "desc",
     "name": "asc",
@@ -65,11 +66,12 @@ class RiskFilters:
 
     view: str = "action"
     q: str = ""
-    owner: str = ""  # "", "me", "none" or a user id
+    owner: str = ""  # "", "me", "team" (the signed-in lead's team), "none" or a user id
     segment: str = ""
     band: str = ""
     renewal_within: int | None = None
     detractor: bool = False
+    account_list: int | None = None  # accounts on this account list (`list` in the URL)
     sort: str = "risk"
     direction: str = "desc"
     page: int = 1
@@ -86,11 +88,12 @@ class RiskFilters:
         return cls(
             view=args.get("view", "") if args.get("view") in VIEWS else "action",
             q=args.get("q", "").strip()[:100],
-            owner=owner if owner in ("me", "none") or is_database_id(owner) else "",
+            owner=owner if owner in OWNER_CHOICES or is_database_id(owner) else "",
             segment=args.get("segment", "") if args.get("segment") in SEGMENTS else "",
             band=args.get("band", "") if args.get("band") in BANDS else "",
             renewal_within=min(int(within), 3650) if is_database_id(within) else None,
             detractor=args.get("detractor") in ("1", "on", "y"),
+            account_list=int(args["list"]) if is_database_id(args.get("list", "")) else None,
             sort=sort,
             direction=direction if direction in ("asc", "desc") else SORT_COLUMNS[sort],
             page=max(int(page), 1) if page.isdecimal() and len(page) < 7 else 1,
@@ -101,6 +104,7 @@ class RiskFilters:
         view = replace(self, **changes)
         values = dict(vars(view))  # plain values: asdict's deep copy costs on every link
         values["dir"] = values.pop("direction")
+        values["list"] = values.pop("account_list")
         values["detractor"] = "1" if view.detractor else ""
         defaults = {"view": "action", "sort": "risk", "dir": SORT_COLUMNS[view.sort], "page": 1}
         return {
@@ -111,7 +115,7 @@ class RiskFilters:
 
     def shape(self) -> RiskShape:
         """What decides this view's SQL, its values left out."""
-        owner = "id" if self.owner not in ("", "none") else self.owner
+        owner = "id" if self.owner not in ("", "none", "team") else self.owner
         return RiskShape(
             self.view,
             bool(self.q),
@@ -120,6 +124,7 @@ class RiskFilters:
             bool(self.band),
             self.renewal_within is not None,
             self.detractor,
+            self.account_list is not None,
             self.sort,
             self.direction,
         )
@@ -138,11 +143,12 @@ class RiskShape:
 
     view: str
     q: bool
-    owner: str  # "", "none" or "id" (the signed-in user's or another's)
+    owner: str  # "", "none", "team" or "id" (the signed-in user's or another's)
     segment: bool
     band: bool
     renewal_within: bool
     detractor: bool
+    account_list: bool
     sort: str
     direction: str
 
@@ -284,7 +290,7 @@ def risk_values(
     filters: RiskFilters, user_id: int, today: dt.date, days: ScoringDays
 ) -> dict[str, Any]:
     """The bind parameters of the view's statements (those its shape leaves out are unused)."""
-    owner = user_id if filters.owner == "me" else filters.owner
+    owner = user_id if filters.owner in ("me", "team") else filters.owner
     return {
         "health_day": days.health,
         "prior_day": days.prior,
@@ -298,6 +304,7 @@ def risk_values(
         "detractor_since": dt.datetime.combine(
             today - dt.timedelta(days=DETRACTOR_DAYS), dt.time()
         ),
+        "list_id": filters.account_list,
         "page_size": PAGE_SIZE,
         "offset": (filters.page - 1) * PAGE_SIZE,
     }
@@ -394,30 +401,74 @@ def _risk_select(shape: RiskShape) -> Select:
     return query.order_by(ordered.nulls_last(), latest.score.asc().nulls_last(), Account.id)
 
 
-def _filtered(query: Select, shape: RiskShape, band) -> Select:
+@dataclass(frozen=True)
+class FilterColumns:
+    """The columns a view's conditions read: the accounts table's, or a subquery's of the same
+    names (the saved views' counts), with the band in force."""
+
+    id: Any
+    name: Any
+    domain: Any
+    owner_id: Any
+    segment: Any
+    renewal_date: Any
+    band: Any
+
+
+Param = Callable[[str], Any]  # a value by name: a bind parameter, or the value itself
+
+
+def view_conditions(shape: RiskShape, cols: FilterColumns, param: Param) -> list[Any]:
+    """The WHERE conditions of a view of `shape` over `cols`, values from `param` (named as in
+    `risk_values`): one definition for the list, its export and the saved views' counts."""
+    conditions: list[Any] = []
     if shape.view == "action":
-        needs_action = or_(band.in_(("red", "yellow")), band.is_(None), Account.id.in_(_flagged()))
-        query = query.where(needs_action)
+        flagged = cols.id.in_(_flagged())
+        conditions.append(or_(cols.band.in_(("red", "yellow")), cols.band.is_(None), flagged))
     if shape.q:
-        pattern: BindParameter[str] = bindparam("pattern")
-        query = query.where(
-            or_(func.lower(Account.name).like(pattern), func.lower(Account.domain).like(pattern))
+        pattern = param("pattern")
+        conditions.append(
+            or_(func.lower(cols.name).like(pattern), func.lower(cols.domain).like(pattern))
         )
     if shape.owner == "none":
-        query = query.where(Account.owner_id.is_(None))
+        conditions.append(cols.owner_id.is_(None))
+    elif shape.owner == "team":
+        conditions.append(cols.owner_id.in_(team_ids(param("owner_id"))))
     elif shape.owner:
-        query = query.where(Account.owner_id == bindparam("owner_id"))
+        conditions.append(cols.owner_id == param("owner_id"))
     if shape.segment:
-        query = query.where(Account.segment == bindparam("segment"))
+        conditions.append(cols.segment == param("segment"))
     if shape.band:
-        query = query.where(band == bindparam("band"))
+        conditions.append(cols.band == param("band"))
     if shape.renewal_within:
-        query = query.where(
-            Account.renewal_date >= bindparam("today"), Account.renewal_date <= bindparam("horizon")
-        )
+        conditions.append(cols.renewal_date >= param("today"))
+        conditions.append(cols.renewal_date <= param("horizon"))
     if shape.detractor:
-        query = query.where(Account.id.in_(detractor_accounts(bindparam("detractor_since"))))
-    return query
+        conditions.append(cols.id.in_(detractor_accounts(param("detractor_since"))))
+    if shape.account_list:
+        members = select(AccountListMember.account_id).where(
+            AccountListMember.list_id == param("list_id")
+        )
+        conditions.append(cols.id.in_(members))
+    return conditions
+
+
+def team_ids(lead_id: Any) -> Select:
+    """Ids of a team lead's team: the lead and every user whose team lead they are."""
+    return select(User.id).where(or_(User.id == lead_id, User.team_lead_id == lead_id))
+
+
+def _filtered(query: Select, shape: RiskShape, band) -> Select:
+    cols = FilterColumns(
+        Account.id,
+        Account.name,
+        Account.domain,
+        Account.owner_id,
+        Account.segment,
+        Account.renewal_date,
+        band,
+    )
+    return query.where(*view_conditions(shape, cols, bindparam))
 
 
 def risk_page(filters: RiskFilters, user_id: int, today: dt.date | None = None) -> RiskPage:

@@ -19,16 +19,17 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from sqlalchemy import func, select
 
 from cs_platform import clock
-from cs_platform.accounts import figures, queries, risk, services, traits
+from cs_platform.accounts import figures, queries, risk, saved_views, services, traits
 from cs_platform.accounts.forms import NoteForm, OutreachForm, OverrideForm
 from cs_platform.audit import record_audit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.charts import sparkline
 from cs_platform.extensions import db
 from cs_platform.forms import ConfirmForm, first_error
-from cs_platform.models import SEGMENT_LABELS, SEGMENTS, Account, Task
+from cs_platform.models import SEGMENT_LABELS, SEGMENTS, Account, AccountList, Task
 from cs_platform.tasks import services as task_services
 from cs_platform.tasks.forms import CompleteForm, NewTaskForm, SnoozeForm
 from scoring.models import BANDS
@@ -61,7 +62,17 @@ def index():
         bands=BANDS,
         today=clock.today(),
         sparkline=sparkline,
+        saved=saved_views.visible_views(current_user),
+        query=saved_views.normalised_query(request.args),
+        account_lists=account_lists(),
+        playbooks=task_services.playbooks() if current_user.can_edit else [],
+        back=request.full_path,
     )
+
+
+def account_lists() -> list[AccountList]:
+    """Every account list by name, for the list filter and the "add to list" action."""
+    return list(db.session.scalars(select(AccountList).order_by(func.lower(AccountList.name))))
 
 
 @bp.route("/accounts.csv")
@@ -202,6 +213,7 @@ def task_context(tasks: list[Task]) -> dict[str, object]:
         "playbooks": task_services.playbooks() if actionable else [],
         "assignees": queries.owners() if actionable else [],
         "can_edit_task": lambda task: task.id in editable,
+        "claimable": task_services.Claimer.of(current_user).may_claim,
         "may_act": actionable,
     }
 
@@ -211,7 +223,7 @@ def back_to(account: Account, anchor: str):
 
 
 @bp.route("/accounts/<int:account_id>/notes", methods=["POST"])
-@roles_required("admin", "csm")
+@roles_required("admin", "team_lead", "csm")
 def add_note(account_id: int):
     """Add a note to the account's timeline."""
     account = services.editable_account_or_abort(current_user, account_id)
@@ -226,7 +238,7 @@ def add_note(account_id: int):
 
 
 @bp.route("/accounts/<int:account_id>/outreach", methods=["POST"])
-@roles_required("admin", "csm")
+@roles_required("admin", "team_lead", "csm")
 def log_outreach(account_id: int):
     """Log a call, email or meeting with the customer."""
     account = services.editable_account_or_abort(current_user, account_id)
@@ -243,7 +255,7 @@ def log_outreach(account_id: int):
 
 
 @bp.route("/accounts/<int:account_id>/override", methods=["POST"])
-@roles_required("admin", "csm")
+@roles_required("admin", "team_lead", "csm")
 def override_band(account_id: int):
     """Override the account's band with a reason until a date; refused once it has churned."""
     account = services.editable_account_or_abort(current_user, account_id)
@@ -263,7 +275,7 @@ def override_band(account_id: int):
 
 
 @bp.route("/accounts/<int:account_id>/override/clear", methods=["POST"])
-@roles_required("admin", "csm")
+@roles_required("admin", "team_lead", "csm")
 def clear_override(account_id: int):
     """End the account's band override now."""
     account = services.editable_account_or_abort(current_user, account_id)

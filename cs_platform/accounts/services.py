@@ -1,4 +1,5 @@
-"""What CSMs change on an account: who may edit it, notes, outreach, band overrides.
+"""What CSMs change on an account: who may edit it (one by one and set-wise), notes,
+outreach, band overrides.
 
 Services flush and leave the commit to the request that called them.
 """
@@ -8,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import abort
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, false, select, true
 
+from cs_platform.accounts.risk import team_ids
 from cs_platform.audit import record_audit
 from cs_platform.extensions import db
 from cs_platform.models import Account, TimelineEntry, User, utcnow
@@ -19,10 +21,37 @@ OUTREACH_CHANNELS = {"call": "Call", "email": "Email", "meeting": "Meeting", "qb
 
 
 def can_edit_account(user: User, account: Account) -> bool:
-    """Admins edit every account, CSMs only the accounts they own, viewers none."""
+    """Admins edit every account, CSMs the accounts they own, team leads those their team
+    (themselves and whoever has them as team lead) owns, viewers none."""
     if not user.is_authenticated:
         return False
-    return user.role == "admin" or (user.role == "csm" and account.owner_id == user.id)
+    if user.role == "admin":
+        return True
+    if user.role not in ("csm", "team_lead") or account.owner_id is None:
+        return False
+    if account.owner_id == user.id:
+        return True
+    return user.role == "team_lead" and in_team_of(user, account.owner_id)
+
+
+def in_team_of(lead: User, user_id: int | None) -> bool:
+    """Whether the user `user_id` is the team lead `lead` or one of their team."""
+    if user_id is None or lead.role != "team_lead":
+        return False
+    if user_id == lead.id:
+        return True
+    return db.session.scalar(select(User.team_lead_id).where(User.id == user_id)) == lead.id
+
+
+def editable_accounts(user: User) -> ColumnElement[bool]:
+    """`can_edit_account` as SQL over the accounts table, for set-wise changes."""
+    if user.role == "admin":
+        return true()
+    if user.role == "team_lead":
+        return Account.owner_id.in_(team_ids(user.id))
+    if user.role == "csm":
+        return Account.owner_id == user.id
+    return false()
 
 
 def editable_account_or_abort(user: User, account_id: int) -> Account:

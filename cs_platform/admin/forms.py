@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from cs_platform.auth.services import API_SCOPES, MIN_PASSWORD_LENGTH
 from cs_platform.forms import MultiCheckboxField, choices
 
-ROLE_CHOICES = choices([("csm", "CSM"), ("admin", "Admin"), ("viewer", "Viewer")])
+ROLE_LABELS = {"csm": "CSM", "team_lead": "Team lead", "admin": "Admin", "viewer": "Viewer"}
+ROLE_CHOICES = choices(ROLE_LABELS.items())
 
 
 class NewUserForm(FlaskForm):
@@ -36,8 +39,29 @@ class NewUserForm(FlaskForm):
 
 
 class ChangeUserForm(FlaskForm):
+    """A user's role, status, team lead ("" for none; choices set from the team leads) and IANA
+    time zone ("" for the business time zone)."""
+
     role = SelectField("Role", choices=ROLE_CHOICES)
     status = SelectField("Status", choices=choices([("active", "Active"), ("off", "Deactivated")]))
+    team_lead = SelectField("Team lead", coerce=str, default="")
+    timezone = StringField(
+        "Time zone", validators=[Optional(), Length(max=64, message="At most 64 characters.")]
+    )
+
+    def validate_timezone(self, field: StringField) -> None:
+        name = (field.data or "").strip()
+        if name and not is_time_zone(name):
+            raise ValidationError(f"“{name}” is not an IANA time zone (e.g. Europe/Paris).")
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether `name` is a time zone zoneinfo knows ("Europe/Paris", "UTC")."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 SCOPE_HELP = {

@@ -11,14 +11,14 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from cs_platform.admin.forms import ChangeUserForm, NewUserForm
+from cs_platform.admin.forms import ROLE_LABELS, ChangeUserForm, NewUserForm
 from cs_platform.admin.jobs import job_overview
-from cs_platform.audit import record_audit
+from cs_platform.audit import record_audit, record_edit
 from cs_platform.auth.decorators import roles_required
 from cs_platform.auth.passwords import force_reset
 from cs_platform.auth.services import AuthError, create_user
 from cs_platform.extensions import db
-from cs_platform.forms import first_error
+from cs_platform.forms import choices, first_error
 from cs_platform.models import AuditEntry, User
 from cs_platform.paging import newest_first
 
@@ -29,9 +29,20 @@ AUDIT_PAGE = 50
 def render_users(form: NewUserForm, status: int = 200):
     users = db.session.scalars(select(User).order_by(User.active.desc(), User.name)).all()
     page = render_template(
-        "admin/users.html", users=users, form=form, change_form=ChangeUserForm(formdata=None)
+        "admin/users.html",
+        users=users,
+        form=form,
+        change_form=ChangeUserForm(formdata=None),
+        roles=ROLE_LABELS,
+        leads=[user for user in users if user.role == "team_lead"],
     )
     return page, status
+
+
+def team_lead_choices() -> list:
+    """ "No team lead" and every team lead, for the change form."""
+    leads = db.session.scalars(select(User).where(User.role == "team_lead").order_by(User.name))
+    return choices([("", "No team lead")] + [(str(lead.id), lead.name) for lead in leads])
 
 
 @bp.route("/users")
@@ -62,20 +73,29 @@ def create():
 @bp.route("/users/<int:user_id>", methods=["POST"])
 @roles_required("admin")
 def change(user_id: int):
-    """Change a user's role or deactivate them; admins cannot lock themselves out."""
+    """Change a user's role, status, team lead and time zone (audited with what changed);
+    admins cannot lock themselves out."""
     user = db.get_or_404(User, user_id)
     form = ChangeUserForm()
+    form.team_lead.choices = team_lead_choices()
     if not form.validate_on_submit():
         flash(f"{user.name} was not changed: {first_error(form)}", "error")
         return render_users(NewUserForm(formdata=None), status=400)
     active = form.status.data == "active"
     if user.id == current_user.id and (form.role.data != "admin" or not active):
         abort(400, "You cannot remove your own admin rights or deactivate yourself.")
-    changes = {"role": [user.role, form.role.data], "active": [user.active, active]}
+    lead_id = int(form.team_lead.data) if form.team_lead.data else None
+    if lead_id == user.id:
+        flash(f"{user.name} was not changed: Team lead: nobody leads their own team.", "error")
+        return render_users(NewUserForm(formdata=None), status=400)
+    timezone = (form.timezone.data or "").strip() or None
     user.role, user.active = form.role.data, active
-    record_audit("user.changed", user.email, changes)
+    user.team_lead_id, user.timezone = lead_id, timezone
+    record_edit("user.changed", user.email, user)
     db.session.commit()
-    flash(f"{user.name}: {user.role}, {'active' if active else 'deactivated'}.", "info")
+    flash(
+        f"{user.name}: {ROLE_LABELS[user.role]}, {'active' if active else 'deactivated'}.", "info"
+    )
     return redirect(url_for("admin.users"))
 
 

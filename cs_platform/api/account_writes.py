@@ -28,7 +28,7 @@ from cs_platform.audit import record_audit
 from cs_platform.extensions import db
 from cs_platform.models import Account, AccountChange, ExternalId, User, utcnow
 
-OWNER_ROLES = ("admin", "csm")
+OWNER_ROLES = ("admin", "team_lead", "csm")
 NO_OWNER = "no active CSM or admin can own accounts as this email"
 CRM_ID_RACE = "the same account was written at the same time; retry"
 Errors = dict[str, Any]  # marshmallow's shape: {field: [message]} or {"traits": {key: [message]}}

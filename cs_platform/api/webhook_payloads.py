@@ -79,6 +79,15 @@ class TaskCreatedDataSchema(Schema):
 
 
 @always_present
+class AutomationRuleFiredDataSchema(Schema):
+    rule_id = fields.Integer()
+    rule = fields.String(metadata={"description": "The rule's name."})
+    version = fields.Integer(metadata={"description": "The rule's version that acted."})
+    account_id = fields.Integer()
+    account = fields.String(metadata={"description": "The account's name."})
+
+
+@always_present
 class WebhookTestDataSchema(Schema):
     endpoint_id = fields.Integer()
     message = fields.String()
@@ -100,6 +109,10 @@ EVENTS: dict[str, tuple[type[Schema], str]] = {
         "A respondent changed the score or added or changed the comment.",
     ),
     "task.created": (TaskCreatedDataSchema, "A task was opened."),
+    "automation.rule_fired": (
+        AutomationRuleFiredDataSchema,
+        "An automation rule with a “Call the webhooks” step acted on an account.",
+    ),
     "webhook.test": (WebhookTestDataSchema, "The Send test event button (that endpoint only)."),
 }
 SIGNATURE_HEADERS = [

@@ -129,7 +129,7 @@ def open_task(firing: Firing, account_ids: Sequence[int], step: Mapping[str, Any
 def _inserted_tasks(rows: list[dict[str, Any]]) -> list[Task]:
     """Insert the tasks in bulk (one statement per chunk); detached Task objects with their ids,
     for their events."""
-    tasks = []
+    tasks: list[Task] = []
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         ids = db.session.scalars(

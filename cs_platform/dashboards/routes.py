@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 from flask import Blueprint, render_template
-from flask_login import login_required
+from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from cs_platform import clock
-from cs_platform.accounts import risk
+from cs_platform.accounts import risk, saved_views
 from cs_platform.accounts.figures import date_ticks
 from cs_platform.charts import Series, bar_chart, line_chart
 from cs_platform.dashboards import queries
@@ -34,7 +34,8 @@ class SurveyChart:
 @bp.route("/dashboards")
 @login_required
 def overview():
-    """One page of dashboards: the book by band, its trend, survey metrics, models, outcomes."""
+    """One page of dashboards: the user's saved views with their counts, the book by band,
+    its trend, survey metrics, models, outcomes."""
     today = clock.today()
     day = risk.reference_day()
     year_ago = dt.datetime.combine(today - dt.timedelta(days=365), dt.time())
@@ -45,8 +46,11 @@ def overview():
     models = queries.active_models()
     health_model = models.get("health")
     calibration = (health_model.metrics.get("calibration") if health_model else None) or []
+    views = saved_views.visible_views(current_user)
     return render_template(
         "dashboards/overview.html",
+        views=views,
+        view_counts=saved_views.view_counts(views, current_user.id, today),
         book=book,
         total_arr=sum(row.arr for row in book),
         total_accounts=sum(row.accounts for row in book),

@@ -39,6 +39,16 @@ class TaskActionForm(FlaskForm):
     next = HiddenField()
 
 
+class ClaimForm(TaskActionForm):
+    """Claim a task: `seen_owner` is the owner the page showed ("" for nobody)."""
+
+    seen_owner = HiddenField()
+
+    def seen_owner_id(self) -> int | None:
+        value = self.seen_owner.data or ""
+        return int(value) if value.isdecimal() and len(value) < 10 else None
+
+
 class SnoozeForm(TaskActionForm):
     until = DateField("Snooze until", validators=[InputRequired("Pick a date (YYYY-MM-DD).")])
     reason = StringField(

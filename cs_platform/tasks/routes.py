@@ -24,6 +24,7 @@ from cs_platform.tasks.forms import (
     ApplyPlaybookForm,
     AssignForm,
     BulkTaskForm,
+    ClaimForm,
     CompleteForm,
     NewTaskForm,
     PlaybookForm,
@@ -34,6 +35,9 @@ from cs_platform.tasks.models import Playbook, TaskStep
 from scoring.models import BANDS
 
 bp = Blueprint("tasks", __name__)
+CLAIM_REFUSED = (
+    "You can claim a task that is unassigned or your teammate's, on an account of your team."
+)
 
 
 def editable_task_or_abort(task_id: int) -> Task:
@@ -77,11 +81,12 @@ def my_tasks():
         back=request.full_path,
         today=today,
         can_edit=lambda task: services.can_edit_task(current_user, task),
+        claimable=services.Claimer.of(current_user).may_claim,
     )
 
 
 @bp.route("/tasks/bulk", methods=["POST"])
-@roles_required("admin", "csm")
+@roles_required("admin", "team_lead", "csm")
 def bulk():
     """Assign, snooze or complete the ticked tasks at once: each through its single action (so
     checked and logged alike), all in one transaction; the flash says what was skipped."""
@@ -133,8 +138,40 @@ def owner_choices() -> list:
     return choices([("", "Nobody")] + [(str(u.id), u.name) for u in owners()])
 
 
+@bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
+@roles_required("admin", "team_lead", "csm")
+def claim(task_id: int):
+    """Take an open task over with one click; of two claims at once the first wins and the
+    second is told who has it."""
+    task = db.get_or_404(Task, task_id)
+    form = ClaimForm()
+    if not form.validate_on_submit():
+        flash("The task was not claimed: the form expired; please try again.", "error")
+        return go_back(form, task)
+    seen = form.seen_owner_id()
+    if task.owner_id != seen or task.status == "done":
+        return claim_lost(form, task)
+    if not services.Claimer.of(current_user).may_claim(task):
+        abort(403, CLAIM_REFUSED)
+    if not services.claim(task, current_user, seen):
+        return claim_lost(form, task)
+    db.session.commit()
+    flash(f"You claimed “{task.title}”: it is yours now.", "info")
+    return go_back(form, task)
+
+
+def claim_lost(form: ClaimForm, task: Task):
+    """Someone else took the task first (or it was closed): say who has it now."""
+    db.session.rollback()
+    db.session.refresh(task)
+    holder = task.owner.name if task.owner else "nobody"
+    state = "is already done" if task.status == "done" else f"is now {holder}'s"
+    flash(f"The task was not claimed: someone was quicker, it {state}.", "error")
+    return go_back(form, task)
+
+
 @bp.route("/tasks/<int:task_id>/snooze", methods=["POST"])
-@roles_required("admin", "csm")
+@roles_required("admin", "team_lead", "csm")
 def snooze(task_id: int):
     """Snooze a task until a date, with a reason."""
     task = editable_task_or_abort(task_id)
@@ -152,7 +189,7 @@ def snooze(task_id: int):
 
 
 @bp.route("/tasks/<int:task_id>/complete", methods=["POST"])
-@roles_required("admin", "csm")
+@roles_required("admin", "team_lead", "csm")
 def complete(task_id: int):
     """Close a task with its outcome."""
     task = editable_task_or_abort(task_id)
@@ -170,7 +207,7 @@ def complete(task_id: int):
 
 
 @bp.route("/tasks/<int:task_id>/assign", methods=["POST"])
-@roles_required("admin", "csm")
+@roles_required("admin", "team_lead", "csm")
 def assign(task_id: int):
     """Change a task's owner, due date and priority."""
     task = editable_task_or_abort(task_id)
@@ -186,7 +223,7 @@ def assign(task_id: int):
 
 
 @bp.route("/accounts/<int:account_id>/tasks", methods=["POST"])
-@roles_required("admin", "csm")
+@roles_required("admin", "team_lead", "csm")
 def create(account_id: int):
     """Add a manual task to an account."""
     account = editable_account_or_abort(current_user, account_id)
@@ -208,7 +245,7 @@ def create(account_id: int):
 
 
 @bp.route("/tasks/<int:task_id>/playbook", methods=["POST"])
-@roles_required("admin", "csm")
+@roles_required("admin", "team_lead", "csm")
 def apply_playbook(task_id: int):
     """Add a playbook's checklist to a task."""
     task = editable_task_or_abort(task_id)
@@ -230,7 +267,7 @@ def apply_playbook(task_id: int):
 
 
 @bp.route("/tasks/<int:task_id>/steps/<int:step_id>", methods=["POST"])
-@roles_required("admin", "csm")
+@roles_required("admin", "team_lead", "csm")
 def toggle_step(task_id: int, step_id: int):
     """Tick or untick one checklist step."""
     task = editable_task_or_abort(task_id)

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import selectinload
 
 from cs_platform.accounts.risk import active_overrides
-from cs_platform.accounts.services import can_edit_account
+from cs_platform.accounts.services import can_edit_account, in_team_of
 from cs_platform.extensions import db, rowcount
 from cs_platform.models import TASK_KINDS, Account, Task, TimelineEntry, User, utcnow
 from cs_platform.paging import page_count
@@ -84,10 +84,69 @@ class TaskError(Exception):
 
 
 def can_edit_task(user: User, task: Task) -> bool:
-    """Whoever may edit the account, and a CSM the task is assigned to."""
+    """Whoever may edit the account, a CSM or team lead the task is assigned to, and a team
+    lead for a task assigned to one of their team."""
     if can_edit_account(user, task.account):
         return True
-    return user.is_authenticated and user.role == "csm" and task.owner_id == user.id
+    if not user.is_authenticated or user.role not in ("csm", "team_lead"):
+        return False
+    return task.owner_id == user.id or in_team_of(user, task.owner_id)
+
+
+@dataclass(frozen=True)
+class Claimer:
+    """Who may take which open task over: an admin any; a CSM or team lead one owned by nobody
+    or by their team, on an account unowned or owned by their team. A CSM's team: their team
+    lead and everyone with the same lead; a lead's: everyone they lead (both include the user)."""
+
+    user: User
+    team: frozenset[int]
+
+    @classmethod
+    def of(cls, user: User) -> Claimer:
+        """The claimer for `user`, their team read in one statement."""
+        lead = user.id if user.role == "team_lead" else user.team_lead_id
+        members: set[int] = {user.id}
+        if lead is not None:
+            query = select(User.id).where(or_(User.id == lead, User.team_lead_id == lead))
+            members.update(db.session.scalars(query))
+        return cls(user, frozenset(members))
+
+    def may_claim(self, task: Task) -> bool:
+        user = self.user
+        if not user.is_authenticated or not user.can_edit or task.status == "done":
+            return False
+        if task.owner_id == user.id:
+            return False
+        if user.role == "admin":
+            return True
+        if task.owner_id is not None and task.owner_id not in self.team:
+            return False
+        account_owner = task.account.owner_id
+        return account_owner is None or account_owner in self.team
+
+
+def claim(task: Task, user: User, seen_owner_id: int | None) -> bool:
+    """Make the task `user`'s if its owner is still `seen_owner_id` (one conditional UPDATE:
+    of two concurrent claims the first wins); False when someone changed it meanwhile."""
+    result = db.session.execute(
+        update(Task)
+        .where(
+            Task.id == task.id,
+            Task.status != "done",
+            Task.owner_id.is_not_distinct_from(seen_owner_id),
+        )
+        .values(owner_id=user.id)
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(result) != 1:
+        return False
+    previous = db.session.get(User, seen_owner_id) if seen_owner_id else None
+    before = f"it was {previous.name}'s" if previous else "it was unassigned"
+    _log(task, user, f"Claimed “{task.title}” ({before})")
+    db.session.flush()
+    db.session.refresh(task)
+    return True
 
 
 def _log(task: Task, author: User, body: str) -> None:

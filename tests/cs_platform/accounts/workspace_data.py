@@ -9,6 +9,7 @@ from cs_platform import clock
 from cs_platform.extensions import db
 from cs_platform.models import Account, User
 from scoring.models import ChurnRisk, HealthScore
+from tests.conftest import PASSWORD
 from tests.factories import AccountFactory, ChurnRiskFactory
 
 
@@ -59,3 +60,11 @@ def scored_account(
 
 def latest_risk(account: Account) -> ChurnRisk:
     return db.session.query(ChurnRisk).filter_by(account_id=account.id).one()
+
+
+def signed_in(app, user: User):
+    """A second browser (its own cookies), signed in as `user` through the login form."""
+    browser = app.test_client()
+    response = browser.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 302
+    return browser

@@ -11,6 +11,7 @@ import jsonschema_rs
 import pytest
 from sqlalchemy import select
 
+from cs_platform.automation.actions import Firing, call_webhooks
 from cs_platform.extensions import db
 from cs_platform.models import utcnow
 from cs_platform.webhooks.events import publish_task_created
@@ -49,6 +50,9 @@ def publish_one_event_of_each_type() -> None:
     publish_survey_response_created(response)
     response.score, response.comment, response.updated_at = 3, "Too slow", utcnow()
     publish_survey_response_updated(response, ["score", "comment"])
+    firing = Firing(7, 2, "Red accounts get a call", utcnow(), DAY)
+    firing.load([account.id])
+    call_webhooks(firing, [account.id], {"action": "webhook"})
     endpoint, _ = create_endpoint("http://127.0.0.1:9/hooks", ["task.created"], "", True)
     send_test(endpoint)
     db.session.commit()
