@@ -13,6 +13,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from cs_platform import clock
 from cs_platform.auth.services import create_api_key
+from cs_platform.automation.engine import run_rules
+from cs_platform.automation.services import save_rule
 from cs_platform.extensions import db
 from cs_platform.webhooks.services import create_endpoint
 from integrations.models import Connection
@@ -30,6 +32,17 @@ from tests.factories import (
 from tests.surveys.helpers import invite, token_of
 
 pytestmark = pytest.mark.browser
+RED_RULE = {
+    "trigger": {"type": "renewal_within", "days": 30},
+    "steps": [
+        {"action": "open_task", "title": "Prepare the renewal"},
+        {"wait_days": 7},
+        {
+            "if": [{"field": "band", "op": "eq", "value": "red"}],
+            "then": [{"action": "notify", "recipients": "owner", "message": "Still red"}],
+        },
+    ],
+}
 
 BLOCKING = ("serious", "critical")
 PHONE = {"width": 390, "height": 844}
@@ -56,6 +69,11 @@ SIGNED_IN_PAGES = {
     "users": "/admin/users",
     "audit log": "/admin/audit",
     "change password": "/account/password",
+    "automation rules": "/automation/rules",
+    "rule editor": "/automation/rules/new",
+    "rule": "/automation/rules/{rule}",
+    "saved views": "/views",
+    "account lists": "/lists",
 }
 REFLOW_PAGES = [
     "risk list",
@@ -69,6 +87,9 @@ REFLOW_PAGES = [
     "integrations",
     "users",
     "audit log",
+    "automation rules",
+    "rule editor",
+    "rule",
 ]
 
 
@@ -99,8 +120,11 @@ def workspace(make_user) -> dict:
     connection = Connection(name="HubSpot", kind="hubspot")
     db.session.add(connection)
     AuditEntryFactory()
+    rule = save_rule(None, "Red accounts", RED_RULE, admin, confirmed=True)
     db.session.commit()
+    run_rules()
     ids = {
+        "rule": rule.id,
         "account": account.id,
         "survey": survey.id,
         "campaign": campaign.id,
