@@ -2,7 +2,7 @@
 its floor.
 
 Seeds a scratch database set-wise: N accounts (owned by 200 CSMs in teams of 10 under team
-leads), two days of health scores (about 2 % of accounts enter red between them), churn risk,
+leads) with a year of closed tasks, two days of health scores (about 2 % of accounts enter red between them), churn risk,
 14 days of usage, open tickets, a custom trait changed on some accounts. Saves 50 rules, five of
 each trigger, with conditions (segment, plan, ARR, band, trait) and actions (a task with a
 playbook, an alert, a list, a webhook event, waits and a branch), then times:
@@ -90,6 +90,19 @@ SEED_SQL = [
     SELECT id, 'tier', (ARRAY['gold','silver','bronze'])[1 + id % 3],
            CASE WHEN id % 100 = 0 THEN now() ELSE now() - interval '3 days' END
     FROM accounts
+    """,
+    # A year of task history: two closed tasks per account (the tables are not empty, as in a
+    # live book, so the planner's statistics are a live book's).
+    """
+    INSERT INTO tasks (account_id, kind, severity, title, reason, details, status, outcome,
+                       created_at, completed_at, due_date)
+    SELECT a.id, 'churn_risk', 'medium', 'Past flag', 'old-' || n, '', 'done', 'saved',
+           now() - interval '200 days', now() - interval '190 days', current_date - 190
+    FROM accounts a CROSS JOIN generate_series(1, 2) AS n
+    """,
+    """
+    INSERT INTO task_steps (task_id, playbook_id, position, title, done_at)
+    SELECT t.id, NULL, n, 'Step ' || n, now() FROM tasks t CROSS JOIN generate_series(0, 1) AS n
     """,
     "INSERT INTO playbooks (name, description, steps, created_at) "
     "VALUES ('Save plan', '', '[\"Review drivers\", \"Call the sponsor\"]', now())",

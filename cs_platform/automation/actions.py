@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import aliased
 
 from cs_platform import bulk_writes
@@ -127,16 +127,14 @@ def open_task(firing: Firing, account_ids: Sequence[int], step: Mapping[str, Any
 
 
 def _inserted_tasks(rows: list[dict[str, Any]]) -> list[Task]:
-    """Insert the tasks in bulk (one statement per chunk); detached Task objects with their ids,
-    for their events."""
-    tasks: list[Task] = []
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        ids = db.session.scalars(
-            insert(Task).returning(Task.id, sort_by_parameter_order=True), chunk
-        )
-        tasks.extend(Task(id=task_id, **row) for task_id, row in zip(ids, chunk, strict=True))
-    return tasks
+    """Insert the tasks set-wise; detached Task objects with their ids, for their events."""
+    if not rows:
+        return []
+    inserted = bulk_writes.insert_ignoring_conflicts(
+        Task.__table__, rows, ["id"], returning=["id", "account_id"]
+    )
+    ids = {account_id: task_id for task_id, account_id in inserted}
+    return [Task(id=ids[row["account_id"]], **row) for row in rows]
 
 
 def _add_playbook_steps(tasks: list[Task], playbook_name: str | None) -> None:
@@ -150,7 +148,7 @@ def _add_playbook_steps(tasks: list[Task], playbook_name: str | None) -> None:
         for task in tasks
         for position, title in enumerate(playbook.steps)
     ]
-    db.session.execute(insert(TaskStep), rows)
+    bulk_writes.insert_ignoring_conflicts(TaskStep.__table__, rows, ["id"])
 
 
 def notify(firing: Firing, account_ids: Sequence[int], step: Mapping[str, Any]) -> Done:

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, insert, not_, select
+from sqlalchemy import delete, func, not_, select
 
+from cs_platform import bulk_writes
 from cs_platform.automation import definition as rules
 from cs_platform.automation.actions import ACTIONS, Firing, chunks
 from cs_platform.automation.matching import (
@@ -109,7 +110,9 @@ class Walk:
             }
             for account_id in ids
         ]
-        db.session.execute(insert(RuleWait), rows)
+        bulk_writes.insert_ignoring_conflicts(
+            RuleWait.__table__, rows, ["rule_id", "account_id", "path"]
+        )
         self._note(ids, f"waiting {days} days (until {due:%Y-%m-%d})")
 
     def _holding(self, ids: Sequence[int], conditions: list[Mapping[str, Any]]) -> set[int]:
@@ -142,7 +145,7 @@ class Walk:
             }
             for account_id, reason in reasons.items()
         ]
-        db.session.execute(insert(RuleRun), runs)
+        bulk_writes.insert_ignoring_conflicts(RuleRun.__table__, runs, ["id"])
         timeline = [
             {
                 "account_id": run["account_id"],
@@ -154,7 +157,7 @@ class Walk:
             }
             for run in runs
         ]
-        db.session.execute(insert(TimelineEntry), timeline)
+        bulk_writes.insert_ignoring_conflicts(TimelineEntry.__table__, timeline, ["id"])
 
 
 def run_rules(now: Any = None) -> RunSummary:
@@ -225,7 +228,7 @@ def _run_rule(rule: Rule, moment: Moment, book: int, summary: RunSummary) -> Non
     rows = [
         {"rule_id": rule.id, "account_id": account_id, "since": moment.now} for account_id in new
     ]
-    db.session.execute(insert(RuleMatch), rows)
+    bulk_writes.insert_ignoring_conflicts(RuleMatch.__table__, rows, ["rule_id", "account_id"])
     walk = Walk(_firing(rule.id, rule.version, rule.name, moment), rule.definition["steps"])
     walk.run(new, (0,))
     walk.write_log(
