@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
@@ -254,7 +255,9 @@ def alert_email(message_id: int, user: User, payload: dict[str, Any]) -> Outgoin
     context = {"user": user, "alert": payload, "title": title(payload)}
     email.set_content(render_template("alerts/email/alert.txt", **context))
     email.add_alternative(render_template("alerts/email/alert.html", **context), "html")
-    return OutgoingEmail(email["Message-ID"], email["From"], user.email, email.as_bytes())
+    # CRLF line ends, as SMTP wants them: smtplib sends bytes as they are.
+    raw = email.as_bytes(policy=policy.SMTP)
+    return OutgoingEmail(email["Message-ID"], email["From"], user.email, raw)
 
 
 def deliver_email_alert(message: outbox.OutboxMessage) -> None:

@@ -15,11 +15,11 @@ from typing import Any
 
 from flask import current_app
 
-from cs_platform import outbox
+from cs_platform import clock, outbox
 from cs_platform.alerts.models import ALERT_KINDS, CHANNELS, AlertPreference
 from cs_platform.alerts.quiet_hours import quiet_until
 from cs_platform.alerts.services import preferences_of, user_zone
-from cs_platform.models import User, utcnow
+from cs_platform.models import User
 
 MAX_DEDUPE_KEY = 200  # outbox_messages.dedupe_key
 
@@ -49,7 +49,7 @@ def enqueue_alerts(alerts: Sequence[Alert]) -> int:
     for an unknown kind or channel."""
     check_alerts(alerts)
     recipients = preferences_of(alert.user_id for alert in alerts)
-    now = utcnow()
+    now = clock.utcnow()
     rows: dict[str, dict[str, Any]] = {}
     for alert in alerts:
         if alert.user_id not in recipients:
@@ -152,6 +152,6 @@ def enqueue_test_alert(user: User, channel: str) -> str:
         "reason": f"This is a test of your {channel} alerts from CS Platform.",
         "link": absolute_url("alerts.settings"),
     }
-    key = f"alert-test:{user.id}:{channel}:{utcnow().isoformat()}"
+    key = f"alert-test:{user.id}:{channel}:{clock.utcnow().isoformat()}"
     outbox.enqueue_many([outbox_row(payload, key)])
     return resolved
