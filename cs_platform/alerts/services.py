@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from cs_platform import clock
-from cs_platform.alerts.models import ALERT_KINDS, CHANNELS, AlertPreference
+from cs_platform.alerts.models import ALERT_KINDS, CHANNELS, DEFAULT_CHANNELS, AlertPreference
 from cs_platform.audit import record_audit
 from cs_platform.extensions import db
 from cs_platform.models import User
@@ -169,13 +169,28 @@ def set_urls(preference: AlertPreference, changes: PreferenceChanges) -> None:
             setattr(preference, column, encrypt_url(url))
 
 
+# What a user without a row has: the baseline a first save is compared with.
+DEFAULT_SETTINGS = {
+    "slack_url_encrypted": None,
+    "teams_url_encrypted": None,
+    "channels": DEFAULT_CHANNELS,
+    "quiet_start": None,
+    "quiet_end": None,
+    "paused": False,
+}
+
+
 def changed_settings(preference: AlertPreference) -> set[str]:
-    """Names of the preference's columns an unflushed edit changes (URLs by name only)."""
+    """Names of the settings an unflushed edit changes (URLs by name only); a first save is
+    compared with the defaults."""
     state = db.inspect(preference)
     names = set()
-    for attribute in state.mapper.column_attrs:
-        history = state.attrs[attribute.key].history
-        ignored = attribute.key in ("user_id", "updated_at")
-        if not ignored and (history.added or history.deleted) and history.added != history.deleted:
-            names.add(attribute.key.removesuffix("_encrypted"))
+    for name, default in DEFAULT_SETTINGS.items():
+        history = state.attrs[name].history
+        if state.transient or state.pending:
+            changed = getattr(preference, name) != default
+        else:
+            changed = bool(history.added or history.deleted) and history.added != history.deleted
+        if changed:
+            names.add(name.removesuffix("_encrypted"))
     return names
