@@ -2,8 +2,9 @@
 its floor.
 
 Seeds a scratch database set-wise: N accounts (owned by 200 CSMs in teams of 10 under team
-leads) with a year of closed tasks, two days of health scores (about 2 % of accounts enter red between them), churn risk,
-14 days of usage, open tickets, a custom trait changed on some accounts. Saves 50 rules, five of
+leads) with a year of closed tasks, two days of health scores (about 2 % of accounts enter red
+between them), churn risk, 14 days of usage, open tickets, a custom trait changed on some
+accounts. Saves 50 rules, five of
 each trigger, with conditions (segment, plan, ARR, band, trait) and actions (a task with a
 playbook, an alert, a list, a webhook event, waits and a branch), then times:
 

@@ -209,6 +209,10 @@ SETTINGS: tuple[Setting, ...] = (
             "hours an old signing secret keeps signing beside a rotated one"),
     Setting("WEBHOOK_FLAG_AFTER_FAILURES", COUNT, 5,
             "consecutive failed deliveries before an endpoint is flagged"),
+    # Alerts ([alerts.md](alerts.md)).
+    Setting("ALERTS_ALLOW_PRIVATE_HOSTS", Boolean(), False,
+            "whether users' Slack and Teams alert webhook URLs may be http:// or private and "
+            "loopback addresses (an internal relay; the tests' fake receivers)"),
     # Integrations.
     Setting("INTEGRATIONS_KEY", FernetKeys(), _integrations_key,
             "encrypts connection credentials at rest; the same on every machine",

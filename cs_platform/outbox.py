@@ -9,9 +9,12 @@ Interface::
         database (use `enqueue_many` with set-wise inserts that skip existing keys).
     register_handler(kind, handler, backoff_schedule=None)
         `handler(message)` delivers one message. It raises TransientDeliveryError (retry
-        later, after the next step of the back-off schedule), PermanentDeliveryError (give up:
-        status "failed"), DeliveryDeferredError (not now, e.g. a paused campaign: retry later
-        without using an attempt) or DeliveryCancelledError (no longer wanted: "cancelled").
+        later, after the next step of the back-off schedule, or after exactly `retry_after`
+        seconds when the receiver said how long, e.g. HTTP 429 Retry-After: the attempt still
+        counts, so a receiver that never stops refusing ends "dead"), PermanentDeliveryError
+        (give up: status "failed"), DeliveryDeferredError (not now, e.g. a paused campaign:
+        retry later without using an attempt) or DeliveryCancelledError (no longer wanted:
+        "cancelled").
         Changes the handler makes to db.session are committed with the message's new status.
         A handler may also return row updates made by `outcome_update` (e.g. "invitation
         sent"): they are written with the "sent" outcome, fenced by the lease like it, and on
@@ -138,7 +141,13 @@ class DeliveryError(Exception):
 
 
 class TransientDeliveryError(DeliveryError):
-    """Try again later (connection refused, 4xx SMTP reply, HTTP 5xx or 429)."""
+    """Try again later (connection refused, 4xx SMTP reply, HTTP 5xx or 429): after the next
+    wait of the back-off schedule, or after exactly `retry_after` seconds when given (a 429's
+    Retry-After; not scaled by OUTBOX_BACKOFF_PERCENT)."""
+
+    def __init__(self, reason: str, retry_after: int | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class PermanentDeliveryError(DeliveryError):
@@ -658,18 +667,28 @@ def _failure_outcome(
         return {"status": "cancelled", "last_error": str(error)}
     if isinstance(error, PermanentDeliveryError):
         return {"status": "failed", "last_error": str(error)}
-    return _retry(attempts, backoff, str(error), now, message_id)
+    retry_after = getattr(error, "retry_after", None)
+    return _retry(attempts, backoff, str(error), now, message_id, retry_after=retry_after)
 
 
 def _retry(
-    attempts: int, backoff: Sequence[int], error: str, now: dt.datetime, message_id: int
+    attempts: int,
+    backoff: Sequence[int],
+    error: str,
+    now: dt.datetime,
+    message_id: int,
+    *,
+    retry_after: int | None = None,
 ) -> dict[str, Any]:
-    """The outcome of a failed attempt: pending after the next wait, or dead when none is left."""
+    """The outcome of a failed attempt: pending after the next wait (or `retry_after` seconds,
+    the receiver's own word), or dead when the schedule's attempts are used up."""
     if attempts > len(backoff):
         log.warning("outbox message dead", extra={"message_id": message_id, "error": error})
         return {"status": "dead", "last_error": error[:2000]}
-    percent = current_app.config.get("OUTBOX_BACKOFF_PERCENT", 100)
-    wait = backoff[attempts - 1] * percent / 100
+    if retry_after is not None:
+        wait = float(retry_after)
+    else:
+        wait = backoff[attempts - 1] * current_app.config.get("OUTBOX_BACKOFF_PERCENT", 100) / 100
     return {
         "status": "pending",
         "next_attempt_at": now + dt.timedelta(seconds=wait),

@@ -11,6 +11,10 @@ from cs_platform.accounts import models as account_models
 from cs_platform.accounts.routes import bp as accounts_bp
 from cs_platform.admin.api_key_routes import bp as api_keys_bp
 from cs_platform.admin.routes import bp as admin_bp
+from cs_platform.alerts import delivery as alert_delivery
+from cs_platform.alerts import models as alert_models
+from cs_platform.alerts.notify import outbox_kind as alert_kind
+from cs_platform.alerts.routes import bp as alerts_bp
 from cs_platform.api import init_api
 from cs_platform.auth import emails as account_emails
 from cs_platform.auth.routes import bp as auth_bp
@@ -73,6 +77,16 @@ TASKS = Domain(
     commands=(playbooks_group,),
     jobs=tuple(task_jobs.JOBS),
 )
+ALERTS = Domain(
+    "alerts",
+    models=(alert_models,),
+    blueprints=(alerts_bp,),
+    outbox_handlers=(
+        OutboxHandler(alert_kind("slack"), alert_delivery.deliver_slack_alert),
+        OutboxHandler(alert_kind("teams"), alert_delivery.deliver_teams_alert),
+        OutboxHandler(alert_kind("email"), alert_delivery.deliver_email_alert),
+    ),
+)
 AUTOMATION = Domain(
     "automation",
     models=(automation_models,),
@@ -86,4 +100,4 @@ PAGES = Domain(
 API = Domain("api", setup=init_api)
 DEMO = Domain("demo", models=(demo_models,), commands=(demo_command, demo_login_command))
 
-AREAS = (KERNEL, AUTH, WEBHOOKS, TASKS, AUTOMATION, PAGES, API, DEMO)
+AREAS = (KERNEL, AUTH, WEBHOOKS, TASKS, ALERTS, AUTOMATION, PAGES, API, DEMO)

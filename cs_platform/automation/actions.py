@@ -46,6 +46,7 @@ class Firing:
     today: dt.date
     facts: dict[int, AccountFacts] = field(default_factory=dict)
     step_path: str = "0"  # the step acting now (the walk sets it)
+    reasons: dict[int, str] = field(default_factory=dict)  # why it acts on each account
 
     @property
     def actor(self) -> str:
@@ -161,17 +162,10 @@ def notify(firing: Firing, account_ids: Sequence[int], step: Mapping[str, Any]) 
             done[account_id] = f"nobody to notify ({step['recipients'].replace('_', ' ')} unset)"
             continue
         key = firing.key(account_id, step["recipients"])
-        alerts.append(
-            Alert(
-                user_id,
-                step["kind"],
-                account_id,
-                firing.facts[account_id].name,
-                step["message"],
-                key,
-                channels,
-            )
-        )
+        why = firing.reasons.get(account_id, "")
+        text = f"{step['message']}: {why} (rule “{firing.rule_name}”)" if why else step["message"]
+        facts = firing.facts[account_id]
+        alerts.append(Alert(user_id, step["kind"], account_id, facts.name, text, key, channels))
         done[account_id] = f"notified {step['recipients'].replace('_', ' ')} (user {user_id})"
     enqueue_alerts(alerts)
     return done

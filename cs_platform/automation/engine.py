@@ -229,11 +229,12 @@ def _run_rule(rule: Rule, moment: Moment, book: int, summary: RunSummary) -> Non
         {"rule_id": rule.id, "account_id": account_id, "since": moment.now} for account_id in new
     ]
     bulk_writes.insert_ignoring_conflicts(RuleMatch.__table__, rows, ["rule_id", "account_id"])
-    walk = Walk(_firing(rule.id, rule.version, rule.name, moment), rule.definition["steps"])
+    firing = _firing(rule.id, rule.version, rule.name, moment)
+    trigger = rule.definition["trigger"]
+    firing.reasons = {account_id: reason(trigger, details[account_id]) for account_id in new}
+    walk = Walk(firing, rule.definition["steps"])
     walk.run(new, (0,))
-    walk.write_log(
-        {account_id: reason(rule.definition["trigger"], details[account_id]) for account_id in new}
-    )
+    walk.write_log(firing.reasons)
     summary.fired[rule.name] = len(new)
 
 

@@ -31,6 +31,7 @@ from tests.factories import AccountFactory
 delivered: list[dict] = []
 OUTCOMES = {
     "transient": TransientDeliveryError("451 try later"),
+    "throttled": TransientDeliveryError("429 slow down", retry_after=7),
     "permanent": PermanentDeliveryError("550 no such user"),
     "cancel": DeliveryCancelledError("unsubscribed"),
     "defer": DeliveryDeferredError("paused", seconds=600),
@@ -98,6 +99,25 @@ def test_transient_failures_back_off_then_the_message_dies(app):
         db.session.refresh(message)
         assert message.status == expected
     assert message.attempts == 3
+
+
+def test_a_receivers_retry_after_replaces_the_back_off_step_but_still_uses_an_attempt(app):
+    message = queue("r", outcome="throttled")
+    app.config["OUTBOX_BACKOFF_PERCENT"] = 10  # scales the schedule, never the receiver's word
+    try:
+        process_batch("w1")
+    finally:
+        app.config["OUTBOX_BACKOFF_PERCENT"] = 100
+    db.session.refresh(message)
+    assert message.status == "pending" and message.attempts == 1
+    wait = message.next_attempt_at - utcnow()
+    assert dt.timedelta(seconds=5) < wait <= dt.timedelta(seconds=7)
+    for expected in ("pending", "dead"):
+        db.session.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+        db.session.commit()
+        process_batch("w1")
+        db.session.refresh(message)
+        assert message.status == expected
 
 
 def test_permanent_failures_and_cancellations_are_never_retried(app):

@@ -47,7 +47,9 @@ SELECT r.id,
   (SELECT count(*) FROM account_list_members l JOIN account_lists n ON n.id = l.list_id
     WHERE n.name = 'List of ' || r.name),
   (SELECT count(*) FROM webhook_events e WHERE e.event_type = 'automation.rule_fired'
-    AND CAST(CAST(e.body AS json) -> 'data' ->> 'rule_id' AS int) = r.id)
+    AND CAST(CAST(e.body AS json) -> 'data' ->> 'rule_id' AS int) = r.id),
+  (SELECT count(*) FROM outbox_messages o WHERE o.kind = 'alert_email'
+    AND o.dedupe_key LIKE 'rule:' || r.id || ':%')
 FROM automation_rules r ORDER BY r.id
 """
 
@@ -62,10 +64,12 @@ def seed_book_and_rules() -> None:
     admin = User(email="ada@example.com", name="Ada", role="admin", password_hash="x")
     db.session.add(admin)
     db.session.flush()
+    db.session.execute(text("UPDATE accounts SET owner_id = :owner"), {"owner": admin.id})
     for number in range(RULES):
         steps = [
             {"action": "open_task", "title": f"Call them ({number})"},
             {"action": "webhook"},
+            {"action": "notify", "message": "Turned red"},
             {"action": "add_to_list", "list": f"List of Rule {number}"},
         ]
         trigger = {"type": "band_entered", "band": "red"}
@@ -87,14 +91,14 @@ def test_a_run_killed_mid_rule_leaves_whole_rules_and_the_next_run_acts_once(
 
     after_kill = fault_db.rows(PER_RULE)
     print(
-        f"\nper rule after kill -9 (matches, runs, accounts, tasks, listed, events): {after_kill}"
+        f"\nper rule after kill -9 (matches, runs, accounts, tasks, listed, events, alerts): {after_kill}"
     )
     for _, *counts in after_kill:
         assert set(counts) in ({0}, {ACCOUNTS}), "a rule was half-written"
-    assert after_kill[0][1:] == (ACCOUNTS,) * 6, "the first rule had committed"
-    assert after_kill[-1][1:] == (0,) * 6, "the kill came after the last rule"
+    assert after_kill[0][1:] == (ACCOUNTS,) * 7, "the first rule had committed"
+    assert after_kill[-1][1:] == (0,) * 7, "the kill came after the last rule"
 
     rerun = processes.start("rules-2", ["rules", "run"], fault_db.env())
     assert rerun.wait(timeout=300) == 0, processes.log_of(rerun)
     for _, *counts in fault_db.rows(PER_RULE):
-        assert counts == [ACCOUNTS] * 6, "an account was acted on twice, or missed"
+        assert counts == [ACCOUNTS] * 7, "an account was acted on twice, or missed"

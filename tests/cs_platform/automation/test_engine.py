@@ -8,7 +8,6 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from cs_platform.alerts import notify as alerts
 from cs_platform.automation.engine import run_rules
 from cs_platform.automation.models import Rule, RuleMatch, RuleRun, RuleWait
 from cs_platform.extensions import db
@@ -21,6 +20,7 @@ from cs_platform.models import (
     TimelineEntry,
     TraitDefinition,
 )
+from cs_platform.outbox import OutboxMessage
 from cs_platform.tasks.models import TaskStep
 from cs_platform.webhooks.models import WebhookEvent
 from tests.factories import HealthScoreFactory, PlaybookFactory
@@ -121,9 +121,9 @@ def test_the_task_gets_the_playbooks_steps_and_can_go_to_the_team_lead(scored, r
     assert list(steps) == ["Review drivers", "Call sponsor"]
 
 
-def test_notify_alerts_the_owner_and_says_so_when_there_is_nobody(scored, rule, make_user):
+def test_notify_alerts_the_owner_with_why_and_says_so_when_there_is_nobody(scored, rule, make_user):
     owner = make_user("csm")
-    owned = scored(30, before=55, owner=owner)
+    owned = scored(30, before=55, owner=owner, name="Acme Robotics")
     orphan = scored(30, before=55)
     rule(
         {
@@ -131,14 +131,18 @@ def test_notify_alerts_the_owner_and_says_so_when_there_is_nobody(scored, rule, 
             "steps": [{"action": "notify", "message": "Turned red", "channels": ["slack"]}],
         }
     )
-    alerts.SENT.clear()
     run_rules()
-    [alert] = alerts.SENT
-    assert (alert.user_id, alert.account_id, alert.reason, alert.channels) == (
+    [message] = db.session.scalars(select(OutboxMessage)).all()
+    assert message.kind == "alert_email"  # no Slack URL set: the alert falls back to email
+    payload = message.payload
+    assert (payload["user_id"], payload["account_id"], payload["account_name"]) == (
         owner.id,
         owned.id,
-        "Turned red",
-        ("slack",),
+        "Acme Robotics",
+    )
+    assert (
+        payload["reason"]
+        == "Turned red: entered the red band (score 30) (rule “Red accounts get a call”)"
     )
     orphan_run = db.session.scalar(select(RuleRun).where(RuleRun.account_id == orphan.id))
     assert orphan_run.actions == ["nobody to notify (owner unset)"]
