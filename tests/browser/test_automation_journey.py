@@ -1,7 +1,11 @@
 """An admin builds an automation rule in a real browser: fills the editor, dry-runs it, saves
-it; the next run opens the task for the account's owner and the run log shows it."""
+it; the next run opens the task for the account's owner, the owner's Slack (a fake incoming
+webhook on 127.0.0.1) gets the alert, and the run log shows both."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -9,22 +13,37 @@ from playwright.sync_api import Page, expect
 from cs_platform.automation.engine import run_rules
 from tests.browser.test_smoke import sign_in
 from tests.cs_platform.accounts.workspace_data import scored_account
+from tests.cs_platform.alerts.conftest import SLACK_OK, FakeWebhook, prefer, run_outbox, serve
 from tests.factories import PlaybookFactory
 
 pytestmark = pytest.mark.browser
 
 
-def test_an_admin_builds_dry_runs_and_saves_a_rule_that_then_acts(
-    page: Page, live_server, app, make_user, tmp_path
-):
-    app.config["WTF_CSRF_ENABLED"] = True
+@pytest.fixture
+def slack(app) -> Iterator[FakeWebhook]:
+    app.config["ALERTS_ALLOW_PRIVATE_HOSTS"] = True
+    yield from serve(FakeWebhook(SLACK_OK), "/services/T0001/B0001/journeyS3cretT0ken")
+    app.config["ALERTS_ALLOW_PRIVATE_HOSTS"] = False
+
+
+@pytest.fixture
+def book(make_user, slack) -> dict:
+    """An admin; a CSM whose alerts go to the fake Slack, owning three accounts (two slid)."""
     admin = make_user("admin", name="Ada Admin")
     owner = make_user("csm", name="Jordan Lee")
+    prefer(owner, slack_url=slack.url)
     scored_account("Acme Analytics", score=25, score_30d_ago=60, owner=owner, segment="enterprise")
     scored_account("Bluth Company", score=20, score_30d_ago=62, owner=owner, segment="smb")
     scored_account("Calm Corp", score=85, owner=owner, segment="enterprise")
     PlaybookFactory(name="Churn-risk save plan", steps=["Review the drivers", "Book a call"])
-    sign_in(page, live_server, admin.email)
+    return {"admin": admin, "slack": slack}
+
+
+def test_an_admin_builds_dry_runs_and_saves_a_rule_that_then_acts(
+    page: Page, live_server, app, book, tmp_path
+):
+    app.config["WTF_CSRF_ENABLED"] = True
+    sign_in(page, live_server, book["admin"].email)
 
     page.get_by_role("link", name="Automation").click()
     page.get_by_role("link", name="New rule").click()
@@ -35,6 +54,8 @@ def test_an_admin_builds_dry_runs_and_saves_a_rule_that_then_acts(
     page.get_by_role("group", name="Segment").get_by_label("Enterprise").check()
     page.get_by_label("Open a task titled").fill("Call the executive sponsor")
     page.get_by_label("with the playbook").select_option("Churn-risk save plan")
+    page.get_by_label("Notify with the message").fill("Usage and score are sliding")
+    page.get_by_role("group", name="through").get_by_label("Slack").check()
     page.get_by_role("button", name="Dry run").click()
 
     expect(
@@ -49,6 +70,12 @@ def test_an_admin_builds_dry_runs_and_saves_a_rule_that_then_acts(
     expect(page.get_by_text("Saved “Enterprise score drops” (version 1).")).to_be_visible()
 
     run_rules()
+    run_outbox()
+    [alert] = book["slack"].received
+    assert "Acme Analytics" in json.dumps(alert)
+    assert "Usage and score are sliding: score dropped 35 points in 30 days" in json.dumps(
+        alert, ensure_ascii=False
+    )
     page.reload()
     log = page.get_by_role("table", name="Run log")
     expect(log).to_contain_text("Acme Analytics")
