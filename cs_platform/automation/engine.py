@@ -34,7 +34,7 @@ from cs_platform.automation.matching import (
     condition_clauses,
     live_accounts,
     matching,
-    refresh_usage_weeks,
+    refresh_run_tables,
 )
 from cs_platform.automation.models import Rule, RuleMatch, RuleRun, RuleVersion, RuleWait
 from cs_platform.bulk_writes import in_values
@@ -168,8 +168,9 @@ def run_rules(now: Any = None) -> RunSummary:
     enabled = db.session.scalars(
         select(Rule).where(Rule.enabled, Rule.paused_reason.is_(None)).order_by(Rule.id)
     ).all()
-    if any(rule.definition["trigger"]["type"] in USAGE_TRIGGERS for rule in enabled):
-        moment = refresh_usage_weeks(moment)
+    if enabled:
+        usage = any(rule.definition["trigger"]["type"] in USAGE_TRIGGERS for rule in enabled)
+        moment = refresh_run_tables(moment, usage)
         db.session.commit()
     for rule in enabled:
         _guarded(rule.name, summary, lambda rule=rule: _run_rule(rule, moment, book, summary))

@@ -31,7 +31,7 @@ from sqlalchemy.orm import aliased
 from cs_platform import clock
 from cs_platform.accounts.risk import active_overrides
 from cs_platform.accounts.traits import all_definitions, parse_filter
-from cs_platform.automation.models import RuleMatch, UsageWeek
+from cs_platform.automation.models import BandDay, RuleMatch, UsageWeek
 from cs_platform.extensions import db
 from cs_platform.models import Account, AccountListMember, AccountTrait
 from integrations.models import SupportTicket, UsageDaily
@@ -54,7 +54,8 @@ class Moment:
     prior_day: dt.date | None  # the scoring day before it
     risk_day: dt.date | None  # the latest churn-risk day
     usage_end: dt.date  # the day after the latest usage day: weeks end here
-    usage_weeks: bool = False  # UsageWeek holds this moment's weekly usage (refresh_usage_weeks)
+    usage_weeks: bool = False  # UsageWeek holds this moment's weekly usage (refresh_run_tables)
+    band_days: bool = False  # BandDay holds this moment's bands (refresh_run_tables)
 
     @classmethod
     def read(cls, now: dt.datetime | None = None) -> Moment:
@@ -98,44 +99,51 @@ def scores_on(day: dt.date | None, name: str):
     return scores, and_(scores.account_id == Account.id, on_day)
 
 
-def band_in_force(moment: Moment) -> tuple[Select, ColumnElement]:
-    """Accounts joined to their latest score and override in force; the band column."""
+def band_days_query(moment: Moment) -> Select:
+    """Every scored account's band in force today (an override first), its band on the scoring
+    day before, and its latest score."""
     latest, on_latest = scores_on(moment.health_day, "latest")
+    prior, on_prior = scores_on(moment.prior_day, "prior")
     override = active_overrides(moment.today)
-    query = (
-        select(Account.id)
+    return (
+        select(
+            Account.id.label("account_id"),
+            func.coalesce(override.c.band, latest.band).label("band"),
+            prior.band.label("prior_band"),
+            latest.score.label("score"),
+        )
         .join(latest, on_latest)
+        .outerjoin(prior, on_prior)
         .outerjoin(override, override.c.account_id == Account.id)
     )
-    return query, func.coalesce(override.c.band, latest.band)
+
+
+def _band_days(moment: Moment):
+    """The bands: the table a run refreshed, or else (a dry run) computed in place."""
+    if moment.band_days:
+        return BandDay.__table__
+    return band_days_query(moment).subquery("band_days")
 
 
 def _band_entered(trigger: Mapping[str, Any], moment: Moment) -> Select:
-    query, band = band_in_force(moment)
-    prior, on_prior = scores_on(moment.prior_day, "prior")
-    entered = and_(
-        band == trigger["band"], or_(prior.band.is_(None), prior.band != trigger["band"])
+    days = _band_days(moment)
+    band, prior = days.c.band, days.c.prior_band
+    entered = and_(band == trigger["band"], or_(prior.is_(None), prior != trigger["band"]))
+    return (
+        select(Account.id, days.c.score.label("detail"))
+        .join(days, days.c.account_id == Account.id)
+        .where(entered)
     )
-    return _with_detail(query.outerjoin(prior, on_prior).where(entered), _latest_score(moment))
 
 
 def _band_left(trigger: Mapping[str, Any], moment: Moment) -> Select:
-    query, band = band_in_force(moment)
-    prior, on_prior = scores_on(moment.prior_day, "prior")
-    left = and_(prior.band == trigger["band"], band != trigger["band"])
-    return _with_detail(query.join(prior, on_prior).where(left), _latest_score(moment))
-
-
-def _latest_score(moment: Moment) -> ColumnElement:
+    days = _band_days(moment)
+    left = and_(days.c.prior_band == trigger["band"], days.c.band != trigger["band"])
     return (
-        select(HealthScore.score)
-        .where(HealthScore.account_id == Account.id, HealthScore.scored_on == moment.health_day)
-        .scalar_subquery()
+        select(Account.id, days.c.score.label("detail"))
+        .join(days, days.c.account_id == Account.id)
+        .where(left)
     )
-
-
-def _with_detail(query: Select, detail: ColumnElement) -> Select:
-    return query.add_columns(detail.label("detail"))
 
 
 def _score_drop(trigger: Mapping[str, Any], moment: Moment) -> Select:
@@ -182,12 +190,18 @@ def weekly_usage_query(moment: Moment) -> Select:
     ).group_by(days.c.account_id)
 
 
-def refresh_usage_weeks(moment: Moment) -> Moment:
-    """Compute the weekly usage once for a run; the moment that reads it."""
+def refresh_run_tables(moment: Moment, usage: bool) -> Moment:
+    """Compute once for a run what many rules read: every account's bands, and (`usage`) its
+    weekly usage; the moment that reads them."""
+    db.session.execute(delete(BandDay))
+    columns = ["account_id", "band", "prior_band", "score"]
+    db.session.execute(insert(BandDay).from_select(columns, band_days_query(moment)))
+    if not usage:
+        return replace(moment, band_days=True)
     db.session.execute(delete(UsageWeek))
     columns = ["account_id", "this_week", "last_week", "active_users"]
     db.session.execute(insert(UsageWeek).from_select(columns, weekly_usage_query(moment)))
-    return replace(moment, usage_weeks=True)
+    return replace(moment, band_days=True, usage_weeks=True)
 
 
 def case_sum(condition: ColumnElement[bool], value: ColumnElement) -> ColumnElement:
@@ -326,8 +340,8 @@ def _owner(op: str, value: Any, moment: Moment, rule_id: int | None) -> ColumnEl
 
 
 def _band(op: str, value: Any, moment: Moment, rule_id: int | None) -> ColumnElement[bool]:
-    query, band = band_in_force(moment)
-    return Account.id.in_(query.where(band == value))
+    days = _band_days(moment)
+    return Account.id.in_(select(days.c.account_id).where(days.c.band == value))
 
 
 def _health_score(op: str, value: Any, moment: Moment, rule_id: int | None) -> ColumnElement[bool]:

@@ -107,6 +107,20 @@ class RuleRun(Model):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class BandDay(Model):
+    """Each scored account's band in force, its band the scoring day before and its score,
+    computed once per run of the rules (for every band trigger and condition)."""
+
+    __tablename__ = "automation_band_days"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    band: Mapped[str] = mapped_column(String(8))
+    prior_band: Mapped[str | None] = mapped_column(String(8))
+    score: Mapped[float]
+
+
 class UsageWeek(Model):
     """Each account's usage this week and the week before, computed once per run of the rules
     (the usage triggers of every rule read it, instead of each aggregating daily usage)."""

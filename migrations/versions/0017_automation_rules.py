@@ -132,6 +132,18 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_automation_rule_runs")),
     )
     op.create_table(
+        "automation_band_days",
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("band", sa.String(length=8), nullable=False),
+        sa.Column("prior_band", sa.String(length=8), nullable=True),
+        sa.Column("score", sa.Double(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"],
+            name=op.f("fk_automation_band_days_account_id_accounts"), ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("account_id", name=op.f("pk_automation_band_days")),
+    )
+    op.create_table(
         "automation_usage_weeks",
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("this_week", sa.BigInteger(), nullable=False),
@@ -153,6 +165,7 @@ def upgrade():
 
 def downgrade():
     op.drop_table("automation_usage_weeks")
+    op.drop_table("automation_band_days")
     op.drop_table("automation_rule_runs")
     op.drop_table("automation_rule_waits")
     op.drop_table("automation_rule_matches")

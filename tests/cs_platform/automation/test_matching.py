@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from cs_platform.automation.matching import Moment, matching, refresh_usage_weeks
+from cs_platform.automation.matching import Moment, matching, refresh_run_tables
 from cs_platform.extensions import db
 from cs_platform.models import AccountList, AccountListMember, AccountTrait, TraitDefinition, utcnow
 from integrations.models import UsageDaily
@@ -29,7 +29,7 @@ def matched(trigger: dict, conditions: list | None = None) -> set[int]:
 
 def matched_in_a_run(trigger: dict) -> set[int]:
     """As a run matches: the weekly usage computed once into its table first."""
-    moment = refresh_usage_weeks(Moment.read())
+    moment = refresh_run_tables(Moment.read(), usage=True)
     rows = db.session.execute(matching({"trigger": trigger, "conditions": []}, moment))
     return {row[0] for row in rows}
 
@@ -41,6 +41,7 @@ def test_band_entered_takes_the_override_in_force_and_skips_accounts_red_the_day
     BandOverrideFactory(account=overridden, band="green")
     first_score = scored(30)
     assert matched({"type": "band_entered", "band": "red"}) == {entered.id, first_score.id}
+    assert matched_in_a_run({"type": "band_entered", "band": "red"}) == {entered.id, first_score.id}
     assert stayed.id not in matched({"type": "band_left", "band": "red"})
 
 
@@ -48,6 +49,7 @@ def test_band_left_is_an_account_out_of_the_band_it_had_the_day_before(scored):
     left = scored(75, before=35)
     scored(35, before=35)
     assert matched({"type": "band_left", "band": "red"}) == {left.id}
+    assert matched_in_a_run({"type": "band_left", "band": "red"}) == {left.id}
 
 
 def test_score_drop_compares_with_the_score_days_ago(scored, today):
