@@ -11,11 +11,11 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import DataRequired, Length, StopValidation, ValidationError
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from cs_platform.accounts.risk import PAGE_SIZE
 from cs_platform.forms import choices
-from cs_platform.tasks.forms import check_snooze_date
+from cs_platform.tasks.forms import BulkSnoozeChecks
 
 BULK_ACTIONS = {
     "assign": "Assign owner",
@@ -68,7 +68,7 @@ class AccountSelectionForm(FlaskForm):
             raise ValidationError(f"Change at most {BULK_LIMIT} accounts at a time.")
 
 
-class BulkAccountsForm(AccountSelectionForm):
+class BulkAccountsForm(BulkSnoozeChecks, AccountSelectionForm):
     """One action on the accounts ticked on the risk list; only its own fields are read."""
 
     action = SelectField("Action", choices=choices(BULK_ACTIONS.items()))
@@ -88,18 +88,6 @@ class BulkAccountsForm(AccountSelectionForm):
     def validate_playbook(self, field: SelectField) -> None:
         if self.action.data == "playbook" and not (field.data or "").isdecimal():
             raise ValidationError("Pick a playbook.")
-
-    def validate_until(self, field: DateField) -> None:
-        field.errors.clear()  # a blank or unparseable date matters only when snoozing
-        if self.action.data != "snooze":
-            raise StopValidation
-        if field.data is None:
-            raise StopValidation("Pick a date (YYYY-MM-DD).")
-        check_snooze_date(field.data)
-
-    def validate_reason(self, field: StringField) -> None:
-        if self.action.data == "snooze" and not (field.data or "").strip():
-            raise ValidationError("Say why the tasks can wait.")
 
     def validate_list_id(self, field: SelectField) -> None:
         if self.action.data != "list" or (self.new_list.data or "").strip():

@@ -86,7 +86,26 @@ class AssignForm(TaskActionForm):
     severity = SelectField("Priority", choices=SEVERITY_CHOICES)
 
 
-class BulkTaskForm(TaskActionForm):
+class BulkSnoozeChecks:
+    """The checks of a bulk form's snooze fields (`until`, `reason`), which matter only when
+    its `action` is "snooze"."""
+
+    action: SelectField
+
+    def validate_until(self, field: DateField) -> None:
+        field.errors.clear()  # a blank or unparseable date matters only when snoozing
+        if self.action.data != "snooze":
+            raise StopValidation
+        if field.data is None:
+            raise StopValidation("Pick a date (YYYY-MM-DD).")
+        check_snooze_date(field.data)
+
+    def validate_reason(self, field: StringField) -> None:
+        if self.action.data == "snooze" and not (field.data or "").strip():
+            raise ValidationError("Say why the tasks can wait.")
+
+
+class BulkTaskForm(BulkSnoozeChecks, TaskActionForm):
     """One action on the tasks ticked on the list; only the chosen action's fields are read."""
 
     task_ids = SelectMultipleField(
@@ -104,18 +123,6 @@ class BulkTaskForm(TaskActionForm):
     def validate_task_ids(self, field: SelectMultipleField) -> None:
         if len(field.data or []) > BULK_LIMIT:
             raise ValidationError(f"Change at most {BULK_LIMIT} tasks at a time.")
-
-    def validate_until(self, field: DateField) -> None:
-        field.errors.clear()  # a blank or unparseable date matters only when snoozing
-        if self.action.data != "snooze":
-            raise StopValidation
-        if field.data is None:
-            raise StopValidation("Pick a date (YYYY-MM-DD).")
-        check_snooze_date(field.data)
-
-    def validate_reason(self, field: StringField) -> None:
-        if self.action.data == "snooze" and not (field.data or "").strip():
-            raise ValidationError("Say why the tasks can wait.")
 
     def validate_outcome(self, field: SelectField) -> None:
         if self.action.data == "complete" and field.data not in OUTCOME_LABELS:

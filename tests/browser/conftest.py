@@ -12,6 +12,8 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
+from tests.cs_platform.alerts.conftest import SLACK_OK, FakeWebhook, serve
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # What sandboxing link scanners do to pass for a person's browser: Blink's automation flag off,
@@ -66,3 +68,11 @@ def scanner(browser: Browser) -> Iterator[Page]:
     yield tab
     context.close()
     masked.close()
+
+
+@pytest.fixture
+def slack(app: Flask) -> Iterator[FakeWebhook]:
+    """A fake Slack incoming webhook on 127.0.0.1, which alerts may reach while it runs."""
+    app.config["ALERTS_ALLOW_PRIVATE_HOSTS"] = True
+    yield from serve(FakeWebhook(SLACK_OK), "/services/T0001/B0001/browserS3cretT0ken")
+    app.config["ALERTS_ALLOW_PRIVATE_HOSTS"] = False

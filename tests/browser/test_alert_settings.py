@@ -3,22 +3,13 @@ webhook on 127.0.0.1 receives the test alert."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.test_smoke import sign_in
-from tests.cs_platform.alerts.conftest import SLACK_OK, FakeWebhook, run_outbox, serve
+from tests.cs_platform.alerts.conftest import run_outbox
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def slack(app) -> Iterator[FakeWebhook]:
-    app.config["ALERTS_ALLOW_PRIVATE_HOSTS"] = True
-    yield from serve(FakeWebhook(SLACK_OK), "/services/T0001/B0001/browserS3cretT0ken")
-    app.config["ALERTS_ALLOW_PRIVATE_HOSTS"] = False
 
 
 def test_a_csm_sets_a_slack_url_and_gets_a_test_alert(

@@ -5,7 +5,6 @@ webhook on 127.0.0.1) gets the alert, and the run log shows both."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -13,17 +12,10 @@ from playwright.sync_api import Page, expect
 from cs_platform.automation.engine import run_rules
 from tests.browser.test_smoke import sign_in
 from tests.cs_platform.accounts.workspace_data import scored_account
-from tests.cs_platform.alerts.conftest import SLACK_OK, FakeWebhook, prefer, run_outbox, serve
+from tests.cs_platform.alerts.conftest import prefer, run_outbox
 from tests.factories import PlaybookFactory
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def slack(app) -> Iterator[FakeWebhook]:
-    app.config["ALERTS_ALLOW_PRIVATE_HOSTS"] = True
-    yield from serve(FakeWebhook(SLACK_OK), "/services/T0001/B0001/journeyS3cretT0ken")
-    app.config["ALERTS_ALLOW_PRIVATE_HOSTS"] = False
 
 
 @pytest.fixture
