@@ -254,6 +254,11 @@ SETTINGS: tuple[Setting, ...] = (
             "health points lost within 30 days that open a health-drop task"),
     Setting("RENEWAL_TASK_DAYS", Integer(1, 730), 90,
             "days before a renewal its prep task opens (once per renewal, due 60 days before)"),
+    Setting("DIGEST_ENABLED", Boolean(), True,
+            "send each user the daily digest of their book (DIGEST_HOUR, their time zone)"),
+    Setting("DIGEST_HOUR", Integer(0, 23), 7,
+            "local hour (the user's time zone, else BUSINESS_TIMEZONE) from which the daily "
+            "digest goes out"),
     Setting("AUTOMATION_CONFIRM_PERCENT", PERCENT, 10,
             "share of the live book an automation rule may act on in one run without an "
             "admin's confirmation (more: it asks when saved, and a run pauses it)"),

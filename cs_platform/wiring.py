@@ -32,6 +32,11 @@ from cs_platform.cli import (
 )
 from cs_platform.dashboards.routes import bp as dashboards_bp
 from cs_platform.demo import models as demo_models
+from cs_platform.digest import jobs as digest_jobs
+from cs_platform.digest import models as digest_models
+from cs_platform.digest import sending as digest_sending
+from cs_platform.digest.cli import digest_group
+from cs_platform.digest.routes import bp as digest_bp
 from cs_platform.domain import Domain, OutboxHandler
 from cs_platform.health_routes import bp as health_bp
 from cs_platform.privacy import erase_contact_command
@@ -94,10 +99,18 @@ AUTOMATION = Domain(
     commands=(rules_group,),
     jobs=tuple(automation_jobs.JOBS),
 )
+DIGEST = Domain(
+    "digest",
+    models=(digest_models,),
+    blueprints=(digest_bp,),
+    commands=(digest_group,),
+    jobs=tuple(digest_jobs.JOBS),
+    outbox_handlers=(OutboxHandler(digest_sending.OUTBOX_KIND, digest_sending.deliver_digest),),
+)
 PAGES = Domain(
     "pages", models=(account_models,), blueprints=(accounts_bp, book_bp, dashboards_bp, admin_bp)
 )
 API = Domain("api", setup=init_api)
 DEMO = Domain("demo", models=(demo_models,), commands=(demo_command, demo_login_command))
 
-AREAS = (KERNEL, AUTH, WEBHOOKS, TASKS, ALERTS, AUTOMATION, PAGES, API, DEMO)
+AREAS = (KERNEL, AUTH, WEBHOOKS, TASKS, ALERTS, AUTOMATION, DIGEST, PAGES, API, DEMO)

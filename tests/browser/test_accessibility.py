@@ -74,6 +74,8 @@ SIGNED_IN_PAGES = {
     "rule": "/automation/rules/{rule}",
     "saved views": "/views",
     "account lists": "/lists",
+    "alert settings": "/settings/alerts/",
+    "digest": "/digest",
 }
 REFLOW_PAGES = [
     "risk list",
@@ -90,6 +92,8 @@ REFLOW_PAGES = [
     "automation rules",
     "rule editor",
     "rule",
+    "alert settings",
+    "digest",
 ]
 
 

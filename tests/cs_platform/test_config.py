@@ -279,6 +279,8 @@ DEFAULTS = {  # as they were before settings were typed: unchanged
     "SCORING_FLAG_RELATIVE_RISK": 3,
     "RENEWAL_TASK_DAYS": 90,
     "AUTOMATION_CONFIRM_PERCENT": 10,
+    "DIGEST_ENABLED": True,
+    "DIGEST_HOUR": 7,
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

@@ -90,9 +90,8 @@ def test_a_run_killed_mid_rule_leaves_whole_rules_and_the_next_run_acts_once(
     processes.kill(run)
 
     after_kill = fault_db.rows(PER_RULE)
-    print(
-        f"\nper rule after kill -9 (matches, runs, accounts, tasks, listed, events, alerts): {after_kill}"
-    )
+    columns = "matches, runs, accounts, tasks, listed, events, alerts"
+    print(f"\nper rule after kill -9 ({columns}): {after_kill}")
     for _, *counts in after_kill:
         assert set(counts) in ({0}, {ACCOUNTS}), "a rule was half-written"
     assert after_kill[0][1:] == (ACCOUNTS,) * 7, "the first rule had committed"
