@@ -104,7 +104,7 @@ def demo_command(
         click.echo("database already has accounts; demo data left as it is")
         return
     day = as_of.date() if as_of else clock.today()
-    progress = Progress(1 if no_scoring else 2 + len(demo_days(day)))  # load, train, days
+    progress = Progress(1 if no_scoring else 3 + len(demo_days(day)))  # load, train, days, rules
     try:
         with progress.step("loading the demo book") as step:
             summary = seed_demo(accounts=accounts, seed=seed, force=force, as_of=day)

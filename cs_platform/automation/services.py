@@ -51,7 +51,7 @@ def save_rule(
     rule: Rule | None,
     name: str,
     raw: Any,
-    author: User,
+    author: User | None,
     *,
     enabled: bool = True,
     confirmed: bool = False,
@@ -83,7 +83,7 @@ def save_rule(
             version=rule.version,
             name=name,
             definition=definition,
-            saved_by_id=author.id,
+            saved_by_id=author.id if author else None,
         )
     )
     record_audit(
@@ -135,3 +135,65 @@ def set_enabled(rule: Rule, enabled: bool, author: User) -> None:
         actor=author,
     )
     db.session.flush()
+
+
+EXAMPLE_RULES: dict[str, dict[str, Any]] = {
+    "Enterprise account turns red": {
+        "trigger": {"type": "band_entered", "band": "red"},
+        "conditions": [{"field": "segment", "op": "in", "value": ["enterprise"]}],
+        "steps": [
+            {
+                "action": "open_task",
+                "title": "Call the executive sponsor",
+                "playbook": "Churn-risk save plan",
+                "due_in_days": 2,
+                "severity": "high",
+            },
+            {"action": "notify", "message": "An enterprise account turned red"},
+            {"wait_days": 7},
+            {
+                "if": [{"field": "band", "op": "eq", "value": "red"}],
+                "then": [
+                    {
+                        "action": "notify",
+                        "recipients": "team_lead",
+                        "kind": "escalation",
+                        "message": "Still red 7 days after it turned red",
+                    }
+                ],
+            },
+        ],
+    },
+    "Detractor call-back": {
+        "trigger": {"type": "survey_answer", "category": "detractor"},
+        "steps": [
+            {
+                "action": "open_task",
+                "title": "Call back the detractor",
+                "playbook": "Detractor call-back",
+                "due_in_days": 2,
+            },
+            {"action": "notify", "message": "A customer answered as a detractor"},
+        ],
+    },
+    "Weak health before renewal": {
+        "trigger": {"type": "renewal_within", "days": 60},
+        "conditions": [{"field": "health_score", "op": "lte", "value": 50}],
+        "steps": [
+            {"action": "add_to_list", "list": "At-risk renewals"},
+            {"action": "notify", "message": "Renews within 60 days with a weak health score"},
+        ],
+    },
+}
+
+
+def install_example_rules() -> int:
+    """Save the example rules that are not there yet (the demo's; an admin edits or switches
+    them off like any other); returns how many were added."""
+    present = set(db.session.scalars(select(Rule.name)))
+    added = 0
+    for name, definition in EXAMPLE_RULES.items():
+        if name not in present:
+            save_rule(None, name, definition, None, confirmed=True)
+            added += 1
+    return added

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Table, delete, func, select, text, update
 
 from cs_platform.auth.services import create_user
+from cs_platform.automation.engine import run_rules
+from cs_platform.automation.services import install_example_rules
 from cs_platform.demo.generator import generate_book, slug
 from cs_platform.demo.loader import load_book
 from cs_platform.demo.models import DemoRun
@@ -116,12 +118,14 @@ def demo_days(as_of: dt.date, history_days: int = 91, every_days: int = 7) -> li
 
 def score_demo(as_of: dt.date, progress: Progress) -> DemoScoring:
     """Bring a fresh demo to life as a live install would be after months of nightly runs:
-    default playbooks, trained models (or the scorecard when history is too short) and score
-    history on the `demo_days`, so the risk list, sparklines and account charts have something
-    to show. Commits after each step; one `progress` step for the training, one per day."""
+    default playbooks and example automation rules, trained models (or the scorecard when
+    history is too short) and score history on the `demo_days`, so the risk list, sparklines,
+    account charts and the rules' run logs have something to show. Commits after each step;
+    one `progress` step for the training, one per day, one for the rules."""
     days = demo_days(as_of)
-    with progress.step("installing playbooks and training the models") as step:
+    with progress.step("installing playbooks and example rules, training the models") as step:
         installed = install_default_playbooks()
+        install_example_rules()
         db.session.commit()
         try:
             training = train_and_commit(as_of=as_of).describe().replace("\n", "; ")
@@ -135,6 +139,9 @@ def score_demo(as_of: dt.date, progress: Progress) -> DemoScoring:
             last = score_accounts(day, raise_flags=day == as_of)  # tasks from today's run only
             db.session.commit()
             step.detail = f"{last.accounts:,} accounts"
+    with progress.step("running the example automation rules") as step:
+        acted = sum(run_rules().fired.values())
+        step.detail = f"acted on {acted:,} accounts"
     return DemoScoring(installed, training, len(days), last)
 
 

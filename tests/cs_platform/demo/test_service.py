@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from cs_platform import clock
+from cs_platform.automation.models import Rule
+from cs_platform.automation.services import EXAMPLE_RULES
 from cs_platform.demo.models import DemoAccountTruth, DemoRun
 from cs_platform.demo.service import (
     DemoRefused,
@@ -182,9 +184,11 @@ def test_the_demo_comes_up_scored_with_playbooks_and_a_book_for_the_demo_login(r
     assert count(Playbook) >= 3
     assert "scored 14 days of history" in result.output
     steps = [line for line in result.stderr.splitlines() if line.startswith("[")]
-    assert [line.split("]")[0] for line in steps] == [f"[{i}/16" for i in range(1, 17)]
-    assert steps[2].startswith("[3/16] scoring 2026-08-03: ") and "s left" in steps[2]
-    assert steps[-1].startswith("[16/16] scoring 2026-11-02: ") and "done in" in steps[-1]
+    assert [line.split("]")[0] for line in steps] == [f"[{i}/17" for i in range(1, 18)]
+    assert steps[2].startswith("[3/17] scoring 2026-08-03: ") and "s left" in steps[2]
+    assert steps[-2].startswith("[16/17] scoring 2026-11-02: ")
+    assert steps[-1].startswith("[17/17] running the example automation rules: acted on ")
+    assert sorted(db.session.scalars(select(Rule.name))) == sorted(EXAMPLE_RULES)
     # only the last (today's) run opens risk tasks: none are due months ago
     kinds = ("churn_risk", "health_drop")
     due = db.session.scalars(select(Task.due_date).where(Task.kind.in_(kinds))).all()
