@@ -67,9 +67,18 @@ def recipient(message: outbox.OutboxMessage) -> User:
     return user
 
 
+SUBJECT_LENGTH = 120
+
+
 def title(payload: dict[str, Any]) -> str:
     label = KIND_LABELS.get(payload["kind"], "Alert")
     return " ".join(f"{label}: {payload['account_name']}".split())
+
+
+def subject(payload: dict[str, Any]) -> str:
+    """The email's subject: the title and the reason, cut to fit an inbox line."""
+    whole = f"{title(payload)}: {payload['reason']}"
+    return whole if len(whole) <= SUBJECT_LENGTH else whole[: SUBJECT_LENGTH - 1] + "…"
 
 
 # Slack.
@@ -249,7 +258,7 @@ def alert_email(message_id: int, user: User, payload: dict[str, Any]) -> Outgoin
     email = EmailMessage()
     email["From"] = current_app.config["MAIL_FROM"]
     email["To"] = user.email
-    email["Subject"] = title(payload)
+    email["Subject"] = subject(payload)
     email["Date"] = formatdate(localtime=False)
     email["Message-ID"] = f"<alert-{message_id}@{mail_domain()}>"
     context = {"user": user, "alert": payload, "title": title(payload)}

@@ -32,7 +32,9 @@ Done = dict[int, str]  # account id -> what the action did to it
 class AccountFacts:
     name: str
     owner_id: int | None
+    owner_name: str | None
     team_lead_id: int | None
+    team_lead_name: str | None
 
 
 @dataclass
@@ -54,12 +56,13 @@ class Firing:
 
     def load(self, account_ids: Sequence[int]) -> None:
         """Read name, owner and the owner's team lead of the accounts not read yet."""
-        owner = aliased(User)
+        owner, lead = aliased(User), aliased(User)
         wanted = [account_id for account_id in account_ids if account_id not in self.facts]
         for chunk in chunks(wanted):
             rows = db.session.execute(
-                select(Account.id, Account.name, Account.owner_id, owner.team_lead_id)
+                select(Account.id, Account.name, owner.id, owner.name, lead.id, lead.name)
                 .outerjoin(owner, owner.id == Account.owner_id)
+                .outerjoin(lead, lead.id == owner.team_lead_id)
                 .where(bulk_writes.in_values(Account.id, chunk))
             )
             self.facts.update({row[0]: AccountFacts(*row[1:]) for row in rows})
@@ -76,6 +79,12 @@ class Firing:
         if who == "team_lead":
             return facts.team_lead_id
         return int(who.removeprefix("user:"))
+
+    def recipient_name(self, account_id: int, who: str) -> str:
+        """Who `who` is for the account, in words: a name, or "user 7"."""
+        facts = self.facts[account_id]
+        names = {"owner": facts.owner_name, "team_lead": facts.team_lead_name}
+        return names.get(who) or f"user {self.recipient(account_id, who)}"
 
 
 def chunks(ids: Sequence[int]) -> list[Sequence[int]]:
@@ -166,7 +175,7 @@ def notify(firing: Firing, account_ids: Sequence[int], step: Mapping[str, Any]) 
         text = f"{step['message']}: {why} (rule “{firing.rule_name}”)" if why else step["message"]
         facts = firing.facts[account_id]
         alerts.append(Alert(user_id, step["kind"], account_id, facts.name, text, key, channels))
-        done[account_id] = f"notified {step['recipients'].replace('_', ' ')} (user {user_id})"
+        done[account_id] = f"notified {firing.recipient_name(account_id, step['recipients'])}"
     enqueue_alerts(alerts)
     return done
 

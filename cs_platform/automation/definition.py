@@ -409,3 +409,71 @@ def _cycles(follows: Mapping[str, list[str]]) -> list[list[str]]:
     for node in sorted(follows):
         walk(node, [node])
     return [list(cycle) for cycle in sorted(found)]
+
+
+# --- In words, for the rule's page -------------------------------------------------------------
+
+OPERATORS = {
+    "in": "is",
+    "not_in": "is not",
+    "eq": "is",
+    "ne": "is not",
+    "gte": "at least",
+    "lte": "at most",
+    "matches": "matches",
+}
+WHO = {"owner": "the owner", "team_lead": "the owner's team lead"}
+
+
+def describe(definition: Mapping[str, Any]) -> dict[str, Any]:
+    """The definition in words: {"when": str, "only": [str], "then": [str | nested]}."""
+    trigger = definition["trigger"]
+    figures = ", ".join(f"{key} {value}" for key, value in trigger.items() if key != "type")
+    return {
+        "when": f"{TRIGGER_LABELS[trigger['type']]} ({figures})",
+        "only": [condition_text(condition) for condition in definition["conditions"]],
+        "then": steps_text(definition["steps"]),
+    }
+
+
+def condition_text(condition: Mapping[str, Any]) -> str:
+    value = condition["value"]
+    shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    field = condition["field"].replace("_", " ")
+    return f"{field} {OPERATORS[condition['op']]} {shown}"
+
+
+def steps_text(steps: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Each step as a sentence; a branch as (its sentence, then's steps, else's steps)."""
+    said: list[Any] = []
+    for step in steps:
+        if "wait_days" in step:
+            said.append(f"Wait {step['wait_days']} days")
+        elif "if" in step:
+            checks = " and ".join(condition_text(condition) for condition in step["if"])
+            said.append((f"If {checks}", steps_text(step["then"]), steps_text(step["else"])))
+        else:
+            said.append(action_text(step))
+    return said
+
+
+def action_text(step: Mapping[str, Any]) -> str:
+    action = step["action"]
+    if action == "open_task":
+        playbook = f", playbook {step['playbook']}" if step.get("playbook") else ""
+        who = WHO.get(step["assignee"], step["assignee"])
+        return (
+            f"Open a task “{step['title']}” for {who}, due in {step['due_in_days']} days, "
+            f"{step['severity']} severity{playbook}"
+        )
+    if action == "notify":
+        channels = ", ".join(step["channels"]) or "their alert settings"
+        who = WHO.get(step["recipients"], step["recipients"])
+        return f"Notify {who} ({step['kind']}, by {channels}): “{step['message']}”"
+    if action == "set_field":
+        return f"Set {step['field'].replace('_', ' ')} to {step['value']}"
+    if action == "set_trait":
+        return f"Set the trait {step['key']} to {step['value']}"
+    if action == "add_to_list":
+        return f"Add to the list “{step['list']}”"
+    return "Send automation.rule_fired to the webhooks"

@@ -148,6 +148,7 @@ def show(rule_id: int):
         older=older,
         names=names,
         labels=rules.TRIGGER_LABELS,
+        words=rules.describe(rule.definition),
         toggle_form=ConfirmForm(),
     )
 

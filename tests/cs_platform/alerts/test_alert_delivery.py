@@ -147,7 +147,7 @@ def test_a_channel_not_set_up_falls_back_to_email(csm, smtp_sink):
     assert (message.kind, message.status, message.last_error) == ("alert_email", "sent", None)
     [email] = smtp_sink.messages
     assert email["To"] == "casey@example.com"
-    assert email["Subject"] == "Rule: Acme <Corp> & Sons"
+    assert email["Subject"] == "Rule: Acme <Corp> & Sons: Acme Corp entered the red band"
     text = email.get_body(("plain",)).get_content()
     html = email.get_body(("html",)).get_content()
     assert "http://127.0.0.1:5000/accounts/17" in text

@@ -113,3 +113,47 @@ def test_the_next_step_climbs_out_of_a_finished_branch():
     assert rules.next_path(steps, (2, "else", 0)) == (3,)
     assert rules.next_path(steps, (4,)) is None
     assert rules.parse_path(rules.path_text((2, "then", 0))) == (2, "then", 0)
+
+
+def test_a_definition_reads_as_sentences_on_the_rules_page():
+    words = rules.describe(
+        rules.check(
+            {
+                "trigger": {"type": "score_drop", "points": 15, "days": 30},
+                "conditions": [{"field": "segment", "op": "in", "value": ["enterprise", "smb"]}],
+                "steps": [
+                    {**TASK, "playbook": "Save plan"},
+                    {"action": "notify", "message": "Slid", "channels": ["slack"]},
+                    {"action": "set_field", "field": "lifecycle_stage", "value": "renewing"},
+                    {"action": "set_trait", "key": "save_play", "value": "on"},
+                    {"action": "add_to_list", "list": "Saves"},
+                    {"action": "webhook"},
+                    {"wait_days": 7},
+                    {
+                        "if": [{"field": "band", "op": "eq", "value": "red"}],
+                        "then": [
+                            {"action": "notify", "recipients": "team_lead", "message": "Still red"}
+                        ],
+                        "else": [{"action": "add_to_list", "list": "Recovered"}],
+                    },
+                ],
+            }
+        )
+    )
+    assert words["when"] == "Score dropped by N points in D days (points 15.0, days 30)"
+    assert words["only"] == ["segment is enterprise, smb"]
+    assert words["then"][:7] == [
+        "Open a task “Call the sponsor” for the owner, due in 3 days, medium severity, "
+        "playbook Save plan",
+        "Notify the owner (rule, by slack): “Slid”",
+        "Set lifecycle stage to renewing",
+        "Set the trait save_play to on",
+        "Add to the list “Saves”",
+        "Send automation.rule_fired to the webhooks",
+        "Wait 7 days",
+    ]
+    assert words["then"][7] == (
+        "If band is red",
+        ["Notify the owner's team lead (rule, by their alert settings): “Still red”"],
+        ["Add to the list “Recovered”"],
+    )

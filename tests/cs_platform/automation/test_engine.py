@@ -144,6 +144,8 @@ def test_notify_alerts_the_owner_with_why_and_says_so_when_there_is_nobody(score
         payload["reason"]
         == "Turned red: entered the red band (score 30) (rule “Red accounts get a call”)"
     )
+    owned_run = db.session.scalar(select(RuleRun).where(RuleRun.account_id == owned.id))
+    assert owned_run.actions == ["notified Casey Morgan"]
     orphan_run = db.session.scalar(select(RuleRun).where(RuleRun.account_id == orphan.id))
     assert orphan_run.actions == ["nobody to notify (owner unset)"]
 

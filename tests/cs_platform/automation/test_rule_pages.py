@@ -115,6 +115,7 @@ def test_the_rule_page_shows_its_run_log_and_can_switch_it_off(admin_client, sco
     page = admin_client.get(f"/automation/rules/{rule.id}")
     assert "Acme Robotics" in page.text
     assert "opened task “Call the executive sponsor”" in page.text and "waiting 7 days" in page.text
+    assert "Open a task “Call the executive sponsor” for the owner, due in 2 days" in page.text
     admin_client.post(f"/automation/rules/{rule.id}/toggle")
     db.session.expire_all()
     assert rule.enabled is False
