@@ -4,6 +4,7 @@ link (an HMAC under SECRET_KEY) is never stored; sent with the product's one mai
 
 from __future__ import annotations
 
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
@@ -52,7 +53,10 @@ def account_email(message_id: int, template: str, user: User, context: dict[str,
     context = {**context, "user": user}
     email.set_content(render_template(f"auth/email/{template}.txt", **context))
     email.add_alternative(render_template(f"auth/email/{template}.html", **context), "html")
-    return OutgoingEmail(email["Message-ID"], email["From"], user.email, email.as_bytes())
+    # CRLF line ends, as SMTP wants them: smtplib sends bytes as they are, and strict servers
+    # refuse bare LF (aiosmtpd reads the whole message as one over-long line).
+    raw = email.as_bytes(policy=policy.SMTP)
+    return OutgoingEmail(email["Message-ID"], email["From"], user.email, raw)
 
 
 def deliver_account_email(message: outbox.OutboxMessage) -> None:
