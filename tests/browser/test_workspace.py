@@ -42,7 +42,7 @@ def test_a_csm_works_the_risk_list_and_the_top_account(page: Page, live_server, 
     rows = page.locator("table.risk tbody tr")
     expect(rows.first).to_contain_text("Dunder Mifflin")  # the most ARR at risk comes first
 
-    page.get_by_label("Owner").select_option(label="My accounts")
+    page.get_by_label("Owner", exact=True).select_option(label="My accounts")
     page.get_by_label("Band").select_option("red")
     page.get_by_role("button", name="Apply").click()
     expect(page).to_have_url(f"{live_server}/?owner=me&band=red")
@@ -85,7 +85,7 @@ def test_a_csm_works_the_risk_list_and_the_top_account(page: Page, live_server, 
 
     page.locator(".mainnav").get_by_role("link", name="Accounts").click()
     page.get_by_label("Band").select_option("yellow")
-    page.get_by_label("Owner").select_option(label="My accounts")
+    page.get_by_label("Owner", exact=True).select_option(label="My accounts")
     page.get_by_role("button", name="Apply").click()
     expect(rows.first).to_contain_text("Yellow (override)")
 
