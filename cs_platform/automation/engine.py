@@ -60,6 +60,7 @@ class Walk:
 
     firing: Firing
     steps: list[dict[str, Any]]
+    moment: Moment  # the run's: branch conditions read its days (and its bands table)
     done: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     def run(self, account_ids: Sequence[int], path: rules.StepPath) -> None:
@@ -82,17 +83,12 @@ class Walk:
                 self._wait(ids, at, step["wait_days"])
             else:
                 held = self._holding(ids, step["if"])
-                self._note(list(held), "condition held")
-                self._note([i for i in ids if i not in held], "condition did not hold")
-                queue.append(
-                    ([i for i in ids if i in held], rules.next_path(self.steps, (*at, "then", 0)))
-                )
-                queue.append(
-                    (
-                        [i for i in ids if i not in held],
-                        rules.next_path(self.steps, (*at, "else", 0)),
-                    )
-                )
+                held_ids = [i for i in ids if i in held]
+                other_ids = [i for i in ids if i not in held]
+                self._note(held_ids, "condition held")
+                self._note(other_ids, "condition did not hold")
+                queue.append((held_ids, rules.next_path(self.steps, (*at, "then", 0))))
+                queue.append((other_ids, rules.next_path(self.steps, (*at, "else", 0))))
 
     def _wait(self, ids: Sequence[int], at: rules.StepPath, days: int) -> None:
         then = rules.next_path(self.steps, rules.advance(at))
@@ -116,8 +112,7 @@ class Walk:
         self._note(ids, f"waiting {days} days (until {due:%Y-%m-%d})")
 
     def _holding(self, ids: Sequence[int], conditions: list[Mapping[str, Any]]) -> set[int]:
-        moment = Moment.read(self.firing.now)
-        clauses = condition_clauses(conditions, moment, self.firing.rule_id)
+        clauses = condition_clauses(conditions, self.moment, self.firing.rule_id)
         held: set[int] = set()
         for chunk in chunks(ids):
             held.update(
@@ -164,7 +159,7 @@ def run_rules(now: Any = None) -> RunSummary:
     """One run of every enabled rule, then the due waits; a commit per rule."""
     moment = Moment.read(now)
     summary = RunSummary()
-    book = db.session.scalar(select(func.count()).select_from(Account).where(live_accounts())) or 0
+    book = book_size()
     enabled = db.session.scalars(
         select(Rule).where(Rule.enabled, Rule.paused_reason.is_(None)).order_by(Rule.id)
     ).all()
@@ -233,7 +228,7 @@ def _run_rule(rule: Rule, moment: Moment, book: int, summary: RunSummary) -> Non
     firing = _firing(rule.id, rule.version, rule.name, moment)
     trigger = rule.definition["trigger"]
     firing.reasons = {account_id: reason(trigger, details[account_id]) for account_id in new}
-    walk = Walk(firing, rule.definition["steps"])
+    walk = Walk(firing, rule.definition["steps"], moment)
     walk.run(new, (0,))
     walk.write_log(firing.reasons)
     summary.fired[rule.name] = len(new)
@@ -256,7 +251,7 @@ def _resume(rule_id: int, version: int, path: str, moment: Moment, summary: RunS
     db.session.execute(delete(RuleWait).where(*due))
     if saved is None or not saved.enabled:
         return  # the rule was deleted or switched off: its waits end with it
-    walk = Walk(_firing(rule_id, version, saved.name, moment), saved.definition["steps"])
+    walk = Walk(_firing(rule_id, version, saved.name, moment), saved.definition["steps"], moment)
     live = set(
         db.session.scalars(select(Account.id).where(in_values(Account.id, ids), live_accounts()))
     )
@@ -269,11 +264,21 @@ def _firing(rule_id: int, version: int, name: str, moment: Moment) -> Firing:
     return Firing(rule_id, version, name, moment.now, moment.today)
 
 
+def book_size() -> int:
+    """How many live accounts there are (what the share limit is a share of)."""
+    return db.session.scalar(select(func.count()).select_from(Account).where(live_accounts())) or 0
+
+
+def unconfirmed_limit(book: int) -> int:
+    """How many accounts a rule may act on at once without a confirmation: a share of the live
+    book (AUTOMATION_CONFIRM_PERCENT), at least one."""
+    return max(math.floor(book * current_app.config["AUTOMATION_CONFIRM_PERCENT"] / 100), 1)
+
+
 def action_limit(rule: Rule, book: int) -> int:
-    """How many accounts one run of the rule may act on: a share of the live book
-    (AUTOMATION_CONFIRM_PERCENT), or more if an admin confirmed more when saving it."""
-    share = current_app.config["AUTOMATION_CONFIRM_PERCENT"] / 100
-    return max(math.floor(book * share), rule.confirmed_accounts or 0, 1)
+    """How many accounts one run of the rule may act on: the unconfirmed limit, or more if an
+    admin confirmed more when saving it."""
+    return max(unconfirmed_limit(book), rule.confirmed_accounts or 0)
 
 
 def reason(trigger: Mapping[str, Any], detail: Any) -> str:

@@ -9,16 +9,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from cs_platform.audit import record_audit
 from cs_platform.automation import definition as rules
-from cs_platform.automation.engine import dry_run
-from cs_platform.automation.matching import live_accounts
+from cs_platform.automation.engine import book_size, dry_run, unconfirmed_limit
 from cs_platform.automation.models import Rule, RuleVersion
 from cs_platform.extensions import db
-from cs_platform.models import Account, User
+from cs_platform.models import User
 
 
 @dataclass(frozen=True)
@@ -37,14 +35,6 @@ class Confirmation:
             f"book; more than the {self.limit:,} a run may act on unconfirmed). Tick "
             "“I confirm” and save again to let it."
         )
-
-
-def book_size() -> int:
-    return db.session.scalar(select(func.count()).select_from(Account).where(live_accounts())) or 0
-
-
-def unconfirmed_limit(book: int) -> int:
-    return max(math.floor(book * current_app.config["AUTOMATION_CONFIRM_PERCENT"] / 100), 1)
 
 
 def save_rule(

@@ -12,7 +12,8 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
-from tests.cs_platform.alerts.conftest import SLACK_OK, FakeWebhook, serve
+from tests.cs_platform.alerts.conftest import SLACK_OK, FakeWebhook
+from tests.local_servers import serve
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]

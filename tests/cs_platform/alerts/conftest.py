@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 import pytest
 from flask import Flask
 from sqlalchemy import select, update
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from cs_platform import outbox
 from cs_platform.alerts.services import PreferenceChanges, save_preferences
 from cs_platform.extensions import db
 from cs_platform.models import User
+from tests.local_servers import serve
 from tests.surveys.smtp import SmtpServer, SmtpSink, smtp_server_for
 
 # What the real services answer (Slack: api.slack.com/messaging/webhooks, "Handling errors").
@@ -50,16 +50,6 @@ class FakeWebhook:
         return Response(body, status=status, headers=headers, content_type="text/html")(
             environ, start_response
         )
-
-
-def serve(hook: FakeWebhook, path: str) -> Iterator[FakeWebhook]:
-    server = make_server("127.0.0.1", 0, hook, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    hook.url = f"http://127.0.0.1:{server.server_port}{path}"
-    yield hook
-    server.shutdown()
-    thread.join(timeout=5)
 
 
 @pytest.fixture

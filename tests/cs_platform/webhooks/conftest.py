@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import update
 from standardwebhooks import Webhook
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from cs_platform import outbox
 from cs_platform.extensions import db
 from cs_platform.webhooks.services import create_endpoint
+from tests.local_servers import serve
 
 
 @dataclass
@@ -68,14 +68,7 @@ class Receiver:
 
 
 def serve_receiver() -> Iterator[Receiver]:
-    hook = Receiver()
-    server = make_server("127.0.0.1", 0, hook, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    hook.url = f"http://127.0.0.1:{server.server_port}/hooks"
-    yield hook
-    server.shutdown()
-    thread.join(timeout=5)
+    yield from serve(Receiver(), "/hooks")
 
 
 @pytest.fixture
