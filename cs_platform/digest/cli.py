@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from cs_platform import clock, outbox
 from cs_platform.digest.build import build_digests
-from cs_platform.digest.sending import local_day, outbox_row, render
+from cs_platform.digest.sending import local_now, outbox_row, render
 from cs_platform.extensions import db
 from cs_platform.models import User
 
@@ -29,7 +29,7 @@ def preview_command(email: str) -> None:
     user = _user(email)
     now = clock.utcnow()
     digest = build_digests([user.id], now, clock.business_date(now))[user.id]
-    day = local_day(user.timezone, now).date()
+    day = local_now(user.timezone, now).date()
     click.echo(f"Subject: {digest.subject()}")
     if not digest.changed:
         click.echo("(nothing changed since yesterday: no email would be sent)")
@@ -43,7 +43,7 @@ def send_now_command(email: str) -> None:
     user = _user(email)
     now = clock.utcnow()
     digest = build_digests([user.id], now, clock.business_date(now))[user.id]
-    row = outbox_row(user, local_day(user.timezone, now).date(), digest)
+    row = outbox_row(user, local_now(user.timezone, now).date(), digest)
     row["dedupe_key"] += f":now:{now:%H%M%S%f}"
     outbox.enqueue_many([row])
     db.session.commit()

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from cs_platform import clock
 from cs_platform.digest.build import SECTION_TITLES, build_digests
-from cs_platform.digest.sending import local_day
+from cs_platform.digest.sending import local_now
 from cs_platform.extensions import db
 from cs_platform.models import User
 
@@ -46,7 +46,7 @@ def preview():
         "digest/preview.html",
         user=user,
         digest=digest,
-        day=local_day(user.timezone, now).date(),
+        day=local_now(user.timezone, now).date(),
         titles=SECTION_TITLES,
         others=others,
     )

@@ -29,7 +29,7 @@ OUTBOX_KIND = "digest"
 RECIPIENT_ROLES = ("csm", "team_lead", "admin")
 
 
-def local_day(user_timezone: str | None, now: dt.datetime) -> dt.datetime:
+def local_now(user_timezone: str | None, now: dt.datetime) -> dt.datetime:
     """`now` (naive UTC) on the user's clock: their zone, or the business time zone."""
     zone = clock.zone(user_timezone) if user_timezone else clock.business_zone()
     return now.replace(tzinfo=dt.UTC).astimezone(zone)
@@ -41,7 +41,7 @@ def due_users(now: dt.datetime) -> list[tuple[User, dt.date]]:
     users = db.session.scalars(
         select(User).where(User.active, User.role.in_(RECIPIENT_ROLES)).order_by(User.id)
     ).all()
-    local = {user.id: local_day(user.timezone, now) for user in users}
+    local = {user.id: local_now(user.timezone, now) for user in users}
     morning = [(user, local[user.id].date()) for user in users if local[user.id].hour >= hour]
     if not morning:
         return []
